@@ -1,0 +1,4 @@
+//! Pure decoders for every format cdrhub receives: bytes in, records out, no
+//! I/O and no clock (DESIGN.md, "Data flow" step 2). A decoder never panics.
+
+pub mod cms;
