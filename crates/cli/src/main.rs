@@ -1,1 +1,149 @@
-fn main() {}
+//! `cdrhub`: the command line. Thin: the libraries beside it do the work.
+
+mod import;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use cdrhub_server::{AppState, BoundServer, Config, Metrics};
+use cdrhub_store::{SqliteOptions, SqliteStore, Store};
+use clap::{Parser, Subcommand};
+
+/// cdrhub: a call detail record server. It receives CDRs and call events from
+/// telephony systems, keeps every one, correlates them into calls and legs,
+/// and serves search, reports and exports.
+#[derive(Parser)]
+#[command(name = "cdrhub", version)]
+struct Cli {
+    /// Configuration file (TOML). Without one, built-in defaults apply.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (database). Overrides `data_dir` of the config file.
+    /// Default ./cdrhub-data
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: ingest paths, REST API, metrics.
+    Serve {
+        /// Address for the HTTP listener, overriding `http.listen`
+        /// (default 127.0.0.1:8200).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Read saved records from files into the store, with the same
+    /// deduplication as live ingest. The server must not be running on the
+    /// same data directory.
+    Import {
+        #[command(subcommand)]
+        kind: import::ImportKind,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cdrhub: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The config file if one was named, else the defaults.
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    Ok(match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    })
+}
+
+fn data_dir(cli: &Cli, config: &Config) -> PathBuf {
+    cli.data_dir
+        .clone()
+        .or_else(|| config.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("cdrhub-data"))
+}
+
+fn open_store(dir: &std::path::Path, config: &Config) -> anyhow::Result<SqliteStore> {
+    let options = SqliteOptions {
+        synchronous: config.store.synchronous,
+        busy_timeout: Duration::from_millis(config.store.busy_timeout_ms),
+        ..SqliteOptions::default()
+    };
+    Ok(SqliteStore::open(dir, options)?)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    // One crypto provider for rustls, chosen explicitly (reference/crates.md, trap 2).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config = load_config(&cli)?;
+    let dir = data_dir(&cli, &config);
+    match &cli.command {
+        Command::Serve { listen } => {
+            if let Some(addr) = listen {
+                config.http.listen = *addr;
+            }
+            let store = open_store(&dir, &config)?;
+            tracing::info!(data_dir = %dir.display(), "store open");
+            let state = AppState {
+                store: Arc::new(store) as Arc<dyn Store>,
+                config: Arc::new(config),
+                metrics: Arc::new(Metrics::default()),
+            };
+            runtime()?.block_on(async move {
+                let server = BoundServer::bind(state).await?;
+                server.run(shutdown_signal()).await
+            })
+        }
+        Command::Import { kind } => {
+            let store = open_store(&dir, &config)?;
+            runtime()?.block_on(import::run(kind, &store, &config))
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,1 +1,154 @@
+//! The cdrhub server: listeners, source receivers, the REST API and metrics,
+//! wired to a [`Store`].
 
+mod api;
+pub mod config;
+mod metrics;
+pub mod sources;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use cdrhub_store::Store;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+pub use config::Config;
+pub use metrics::Metrics;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let mut app = api::routes().route("/healthz", get(metrics::healthz));
+    if state.config.metrics.enabled {
+        app = app.route("/metrics", get(metrics::render));
+    }
+    let cms = &state.config.sources.cms;
+    if cms.enabled {
+        app = app.route(
+            &cms.path,
+            post(sources::cms::ingest).layer(DefaultBodyLimit::max(cms.max_body_bytes)),
+        );
+    }
+    app.with_state(state)
+}
+
+/// A server whose sockets are bound; [`BoundServer::run`] serves until shutdown.
+pub struct BoundServer {
+    state: AppState,
+    http: Option<TcpListener>,
+    https: Option<(std::net::TcpListener, axum_server::tls_rustls::RustlsConfig)>,
+}
+
+impl BoundServer {
+    /// Binds the configured listeners. `http_listen` overrides `http.listen`.
+    pub async fn bind(state: AppState) -> anyhow::Result<Self> {
+        let config = state.config.clone();
+        let http = if config.http.enabled {
+            let addr = config.http.listen;
+            Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?,
+            )
+        } else {
+            None
+        };
+        let https = match &config.https {
+            Some(tls) => {
+                let rustls =
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "cannot load the HTTPS certificate {} and key {}",
+                                tls.cert.display(),
+                                tls.key.display()
+                            )
+                        })?;
+                let listener = std::net::TcpListener::bind(tls.listen)
+                    .with_context(|| format!("cannot listen on {}", tls.listen))?;
+                listener.set_nonblocking(true)?;
+                Some((listener, rustls))
+            }
+            None => None,
+        };
+        Ok(BoundServer { state, http, https })
+    }
+
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` resolves, then lets requests in flight finish.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = router(self.state.clone());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+
+        let mut tasks = tokio::task::JoinSet::new();
+        if let Some(listener) = self.http {
+            let addr = listener.local_addr()?;
+            if !addr.ip().is_loopback() {
+                warn!(%addr, "the API has no authentication yet and listens beyond loopback");
+            }
+            info!("listening on http://{addr}");
+            let app = app.clone();
+            let mut stop = stop_rx.clone();
+            tasks.spawn(async move {
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+                .context("HTTP listener failed")
+            });
+        }
+        if let Some((listener, tls)) = self.https {
+            let addr = listener.local_addr()?;
+            info!("listening on https://{addr}");
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let _ = stop.wait_for(|s| *s).await;
+                h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
+            tasks.spawn(async move {
+                axum_server::from_tcp_rustls(listener, tls)?
+                    .handle(handle)
+                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                    .await
+                    .context("HTTPS listener failed")
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r??;
+        }
+        Ok(())
+    }
+}

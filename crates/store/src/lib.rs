@@ -1,1 +1,40 @@
+//! The durable store of cdrhub (DESIGN.md, "Data flow" steps 3 and 5): the
+//! journal that deduplicates and keeps every accepted record, the correlated
+//! calls and legs, gaps and per-sender statistics, and the queries over them.
+//!
+//! [`Store`] is the one interface the server and the CLI use; [`SqliteStore`]
+//! is the embedded implementation. Writes go through one writer thread that
+//! commits batches from many senders together (group commit) and answers each
+//! submission only after its commit.
 
+mod error;
+mod sqlite;
+mod types;
+
+pub use error::StoreError;
+pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
+pub use types::*;
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// The answer to a submission: resolves once the records are committed.
+pub type Ack = Pin<Box<dyn Future<Output = Result<IngestOutcome, StoreError>> + Send>>;
+
+/// What every store offers. Reads are blocking calls: call them from a
+/// blocking thread (`spawn_blocking`), never directly on the async runtime.
+pub trait Store: Send + Sync + 'static {
+    /// Queues decoded records for the journal and the correlator. The returned
+    /// future resolves after the commit; only then may the sender be acknowledged.
+    fn submit(&self, batch: IngestBatch) -> Ack;
+    /// Counts a document that was refused before it reached the journal.
+    fn record_rejected(&self, source: &str, sender: &str, reason: &str);
+    fn list_calls(&self, filter: &CallFilter) -> Result<CallPage, StoreError>;
+    fn get_call(&self, id: &str) -> Result<Option<CallDetail>, StoreError>;
+    fn senders(&self) -> Result<Vec<SenderStats>, StoreError>;
+    fn gaps(&self, filter: &GapFilter) -> Result<Vec<Gap>, StoreError>;
+    /// Totals for `/metrics`.
+    fn totals(&self) -> Result<StoreTotals, StoreError>;
+    /// Ok when the store can read and its writer is alive.
+    fn check_health(&self) -> Result<(), StoreError>;
+}

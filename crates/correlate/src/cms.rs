@@ -1,0 +1,732 @@
+//! Cisco Meeting Server records into calls and legs.
+//!
+//! CMS reports a conference as a `call` (callStart/callEnd) and each
+//! participant as a `callLeg` (callLegStart/Update/End). A leg names its call in
+//! callLegStart or, when not yet known, in a later callLegUpdate; a call spread
+//! over several Call Bridges carries the same `callCorrelator` on each bridge
+//! (reference/cms-cdr.md A.1, A.4). Records may arrive in any order, so the
+//! state here is a set of facts merged field by field, and the normalized call
+//! is recomputed from them.
+//!
+//! Everything that belongs to one normalized call is a [`CmsCallGroup`]. Which
+//! group a record belongs to is found through its [`record_keys`]: two records
+//! sharing a key belong to the same call, and a record whose keys point at two
+//! groups joins them ([`CmsCallGroup::absorb`]).
+
+use cdrhub_model::{Alarm, Call, Direction, Disposition, Leg, SOURCE_CMS, Timestamp};
+use cdrhub_protocols::cms::{
+    CallEnd, CallLegEnd, CallLegStart, CallLegUpdate, CallStart, CmsRecord, CmsRecordBody,
+    MediaSessionStart,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The keys that tie a record to its call. Two records sharing any key belong
+/// to one call. Keys are namespaced (`call:`, `corr:`, `leg:`, `rec:`, `stream:`).
+pub fn record_keys(record: &CmsRecord) -> Vec<String> {
+    let mut keys = Vec::with_capacity(3);
+    match &record.body {
+        CmsRecordBody::CallStart(r) => {
+            keys.push(format!("call:{}", r.id));
+            if let Some(c) = non_empty(&r.call_correlator) {
+                keys.push(format!("corr:{c}"));
+            }
+        }
+        CmsRecordBody::CallEnd(r) => keys.push(format!("call:{}", r.id)),
+        CmsRecordBody::CallLegStart(r) => {
+            keys.push(format!("leg:{}", r.id));
+            if let Some(c) = non_empty(&r.call) {
+                keys.push(format!("call:{c}"));
+            }
+        }
+        CmsRecordBody::CallLegUpdate(r) => {
+            keys.push(format!("leg:{}", r.id));
+            if let Some(c) = non_empty(&r.call) {
+                keys.push(format!("call:{c}"));
+            }
+        }
+        CmsRecordBody::CallLegEnd(r) => keys.push(format!("leg:{}", r.id)),
+        CmsRecordBody::RecordingStart(r) => media_session_keys(&mut keys, "rec", r),
+        CmsRecordBody::RecordingEnd { id } => keys.push(format!("rec:{id}")),
+        CmsRecordBody::StreamingStart(r) => media_session_keys(&mut keys, "stream", r),
+        CmsRecordBody::StreamingEnd { id } => keys.push(format!("stream:{id}")),
+        CmsRecordBody::Unknown(_) => {}
+    }
+    keys
+}
+
+fn media_session_keys(keys: &mut Vec<String>, prefix: &str, r: &MediaSessionStart) {
+    keys.push(format!("{prefix}:{}", r.id));
+    if let Some(c) = non_empty(&r.call) {
+        keys.push(format!("call:{c}"));
+    }
+    if let Some(l) = non_empty(&r.call_leg) {
+        keys.push(format!("leg:{l}"));
+    }
+}
+
+fn non_empty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|s| !s.is_empty())
+}
+
+/// What cdrhub knows of one normalized call from CMS: the CMS calls (one per
+/// Call Bridge), their legs, and recordings and streamings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CmsCallGroup {
+    pub calls: Vec<CmsCallPart>,
+    pub legs: Vec<CmsLegState>,
+    pub media_sessions: Vec<CmsMediaSession>,
+}
+
+/// One CMS `call` as one Call Bridge reported it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CmsCallPart {
+    pub id: String,
+    pub call_bridge: Option<String>,
+    pub first_seen: Option<Timestamp>,
+    pub started_at: Option<Timestamp>,
+    pub start: Option<CallStart>,
+    pub ended_at: Option<Timestamp>,
+    pub end: Option<CallEnd>,
+}
+
+/// One CMS call leg, merged from its start, updates and end.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CmsLegState {
+    pub id: String,
+    /// The CMS call GUID, once any record named it.
+    pub call: Option<String>,
+    pub call_bridge: Option<String>,
+    pub first_seen: Option<Timestamp>,
+    /// Lowest correlatorIndex (else recordIndex) of the leg's records: orders
+    /// legs that started in the same second as CMS created them.
+    #[serde(default)]
+    pub first_seq: Option<u64>,
+    pub started_at: Option<Timestamp>,
+    pub start: Option<CallLegStart>,
+    /// The first `state=connected` update.
+    pub connected_at: Option<Timestamp>,
+    /// Every update merged field by field, newest value winning.
+    pub update: Option<CallLegUpdate>,
+    pub last_update_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    pub end: Option<CallLegEnd>,
+}
+
+/// A recording or streaming of the call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CmsMediaSession {
+    /// `recording` or `streaming`.
+    pub kind: String,
+    pub id: String,
+    pub started_at: Option<Timestamp>,
+    pub start: Option<MediaSessionStart>,
+    pub ended_at: Option<Timestamp>,
+}
+
+/// Which leg a record changed, so the store rewrites only that leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Touched {
+    Call,
+    Leg(String),
+    Nothing,
+}
+
+impl CmsCallGroup {
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty() && self.legs.is_empty() && self.media_sessions.is_empty()
+    }
+
+    /// Takes in everything another group knew: the two turned out to be one call.
+    pub fn absorb(&mut self, other: CmsCallGroup) {
+        for part in other.calls {
+            match self.calls.iter_mut().find(|p| p.id == part.id) {
+                Some(mine) => merge_call_part(mine, part),
+                None => self.calls.push(part),
+            }
+        }
+        for leg in other.legs {
+            match self.legs.iter_mut().find(|l| l.id == leg.id) {
+                Some(mine) => merge_leg(mine, leg),
+                None => self.legs.push(leg),
+            }
+        }
+        for session in other.media_sessions {
+            match self
+                .media_sessions
+                .iter_mut()
+                .find(|s| s.id == session.id && s.kind == session.kind)
+            {
+                Some(mine) => {
+                    mine.started_at = mine.started_at.or(session.started_at);
+                    mine.start = mine.start.take().or(session.start);
+                    mine.ended_at = mine.ended_at.or(session.ended_at);
+                }
+                None => self.media_sessions.push(session),
+            }
+        }
+    }
+
+    /// Applies one record. `call_bridge` is the `<records callBridge>` it came with.
+    pub fn apply(&mut self, record: &CmsRecord, call_bridge: Option<&str>) -> Touched {
+        let t = record.time;
+        let seq = record.correlator_index.unwrap_or(record.record_index);
+        match &record.body {
+            CmsRecordBody::CallStart(r) => {
+                let part = self.call_part(&r.id, call_bridge, t);
+                part.started_at = Some(part.started_at.map_or(t, |s| s.min(t)));
+                part.start = Some(r.clone());
+                Touched::Call
+            }
+            CmsRecordBody::CallEnd(r) => {
+                let part = self.call_part(&r.id, call_bridge, t);
+                part.ended_at = Some(part.ended_at.map_or(t, |e| e.max(t)));
+                part.end = Some(r.clone());
+                Touched::Call
+            }
+            CmsRecordBody::CallLegStart(r) => {
+                let leg = self.leg(&r.id, call_bridge, t, seq);
+                leg.started_at = Some(leg.started_at.map_or(t, |s| s.min(t)));
+                if let Some(c) = non_empty(&r.call) {
+                    leg.call = Some(c.to_owned());
+                }
+                leg.start = Some(r.clone());
+                Touched::Leg(r.id.clone())
+            }
+            CmsRecordBody::CallLegUpdate(r) => {
+                let leg = self.leg(&r.id, call_bridge, t, seq);
+                if let Some(c) = non_empty(&r.call) {
+                    leg.call = Some(c.to_owned());
+                }
+                if r.state.as_deref() == Some("connected") {
+                    leg.connected_at = Some(leg.connected_at.map_or(t, |c| c.min(t)));
+                }
+                let newer = leg.last_update_at.is_none_or(|last| t >= last);
+                leg.update = Some(match leg.update.take() {
+                    None => r.clone(),
+                    Some(old) if newer => merge_update(r.clone(), old),
+                    Some(old) => merge_update(old, r.clone()),
+                });
+                if newer {
+                    leg.last_update_at = Some(t);
+                }
+                Touched::Leg(r.id.clone())
+            }
+            CmsRecordBody::CallLegEnd(r) => {
+                let leg = self.leg(&r.id, call_bridge, t, seq);
+                leg.ended_at = Some(t);
+                leg.end = Some(r.clone());
+                Touched::Leg(r.id.clone())
+            }
+            CmsRecordBody::RecordingStart(r) => self.media_start("recording", r, t),
+            CmsRecordBody::StreamingStart(r) => self.media_start("streaming", r, t),
+            CmsRecordBody::RecordingEnd { id } => self.media_end("recording", id, t),
+            CmsRecordBody::StreamingEnd { id } => self.media_end("streaming", id, t),
+            CmsRecordBody::Unknown(_) => Touched::Nothing,
+        }
+    }
+
+    fn call_part(&mut self, id: &str, call_bridge: Option<&str>, t: Timestamp) -> &mut CmsCallPart {
+        let i = match self.calls.iter().position(|p| p.id == id) {
+            Some(i) => i,
+            None => {
+                self.calls.push(CmsCallPart {
+                    id: id.to_owned(),
+                    ..Default::default()
+                });
+                self.calls.len() - 1
+            }
+        };
+        let part = &mut self.calls[i];
+        if part.call_bridge.is_none() {
+            part.call_bridge = call_bridge.map(str::to_owned);
+        }
+        part.first_seen = Some(part.first_seen.map_or(t, |f| f.min(t)));
+        part
+    }
+
+    fn leg(
+        &mut self,
+        id: &str,
+        call_bridge: Option<&str>,
+        t: Timestamp,
+        seq: u64,
+    ) -> &mut CmsLegState {
+        let i = match self.legs.iter().position(|l| l.id == id) {
+            Some(i) => i,
+            None => {
+                self.legs.push(CmsLegState {
+                    id: id.to_owned(),
+                    ..Default::default()
+                });
+                self.legs.len() - 1
+            }
+        };
+        let leg = &mut self.legs[i];
+        if leg.call_bridge.is_none() {
+            leg.call_bridge = call_bridge.map(str::to_owned);
+        }
+        leg.first_seen = Some(leg.first_seen.map_or(t, |f| f.min(t)));
+        leg.first_seq = Some(leg.first_seq.map_or(seq, |f| f.min(seq)));
+        leg
+    }
+
+    fn media_session(&mut self, kind: &str, id: &str) -> &mut CmsMediaSession {
+        let i = match self
+            .media_sessions
+            .iter()
+            .position(|s| s.kind == kind && s.id == id)
+        {
+            Some(i) => i,
+            None => {
+                self.media_sessions.push(CmsMediaSession {
+                    kind: kind.to_owned(),
+                    id: id.to_owned(),
+                    ..Default::default()
+                });
+                self.media_sessions.len() - 1
+            }
+        };
+        &mut self.media_sessions[i]
+    }
+
+    fn media_start(&mut self, kind: &str, r: &MediaSessionStart, t: Timestamp) -> Touched {
+        let s = self.media_session(kind, &r.id);
+        s.started_at = Some(t);
+        s.start = Some(r.clone());
+        Touched::Call
+    }
+
+    fn media_end(&mut self, kind: &str, id: &str, t: Timestamp) -> Touched {
+        self.media_session(kind, id).ended_at = Some(t);
+        Touched::Call
+    }
+
+    /// Earliest time anything of this call was seen.
+    fn first_seen(&self) -> Option<Timestamp> {
+        let calls = self.calls.iter().filter_map(|p| p.first_seen);
+        let legs = self.legs.iter().filter_map(|l| l.first_seen);
+        let media = self
+            .media_sessions
+            .iter()
+            .filter_map(|s| s.started_at.or(s.ended_at));
+        calls.chain(legs).chain(media).min()
+    }
+
+    /// The normalized call and its legs. `call_id` and `sender` come from the store.
+    pub fn summarize(&self, call_id: &str, sender: &str) -> (Call, Vec<Leg>) {
+        let mut states: Vec<&CmsLegState> = self.legs.iter().collect();
+        states.sort_by_key(|l| (leg_started_at(l), l.first_seq, l.id.clone()));
+        let legs: Vec<Leg> = states.iter().map(|l| summarize_leg(l, call_id)).collect();
+
+        let mut parts: Vec<&CmsCallPart> = self.calls.iter().collect();
+        parts.sort_by_key(|p| p.started_at.or(p.first_seen));
+        let first_start = parts.iter().find_map(|p| p.start.as_ref());
+
+        let started_at = parts
+            .iter()
+            .filter_map(|p| p.started_at)
+            .chain(legs.iter().filter_map(|l| l.started_at))
+            .min()
+            .or_else(|| self.first_seen())
+            .unwrap_or(Timestamp(0));
+
+        // The call ends with its callEnd records; a group without any CMS call
+        // (a leg that never joined one, e.g. in the IVR) ends with its last leg.
+        let ended_at = if parts.is_empty() {
+            if !legs.is_empty() && legs.iter().all(|l| l.ended_at.is_some()) {
+                legs.iter().filter_map(|l| l.ended_at).max()
+            } else {
+                None
+            }
+        } else if parts.iter().all(|p| p.ended_at.is_some()) {
+            parts.iter().filter_map(|p| p.ended_at).max()
+        } else {
+            None
+        };
+        let answered_at = legs.iter().filter_map(|l| l.connected_at).min();
+
+        let duration_s = ended_at.map(|end| match parts.as_slice() {
+            [only] => only
+                .end
+                .as_ref()
+                .and_then(|e| e.duration_seconds)
+                .unwrap_or_else(|| end.seconds_since(started_at)),
+            _ => end.seconds_since(started_at),
+        });
+        let talk_s = match (answered_at, ended_at) {
+            (Some(a), Some(e)) => Some(e.seconds_since(a)),
+            _ => None,
+        };
+
+        let (disposition, cause) = if ended_at.is_some() {
+            call_disposition(&legs)
+        } else {
+            (None, None)
+        };
+
+        // Caller and dialed number from the first incoming leg (its remote party
+        // called the address it dialed); a call made only of dial-outs shows the
+        // first outgoing leg the other way round.
+        let first_in = legs
+            .iter()
+            .find(|l| l.direction.as_deref() == Some("incoming"));
+        let first_out = legs
+            .iter()
+            .find(|l| l.direction.as_deref() == Some("outgoing"));
+        let (caller, dialed) = match (first_in, first_out) {
+            (Some(l), _) => (l.remote_party.clone(), l.local_address.clone()),
+            (None, Some(l)) => (l.local_address.clone(), l.remote_party.clone()),
+            (None, None) => (None, None),
+        };
+        let direction = legs.first().and_then(|l| match l.direction.as_deref() {
+            Some("incoming") => Some(Direction::In),
+            Some("outgoing") => Some(Direction::Out),
+            _ => None,
+        });
+
+        let kind = match first_start.and_then(|s| s.call_type.as_deref()) {
+            Some("forwarding") => "p2p",
+            Some(_) => "conference",
+            None if !parts.is_empty() => "conference",
+            None if self.legs.iter().any(leg_in_ivr) => "ivr",
+            None if legs.is_empty() => "recording",
+            None => "leg",
+        };
+
+        let media = if legs
+            .iter()
+            .any(|l| has_stream(&l.media, "rx_video") || has_stream(&l.media, "tx_video"))
+        {
+            Some("video".to_owned())
+        } else if legs
+            .iter()
+            .any(|l| has_stream(&l.media, "rx_audio") || has_stream(&l.media, "tx_audio"))
+        {
+            Some("audio".to_owned())
+        } else {
+            None
+        };
+
+        let legs_completed = sum_some(
+            parts
+                .iter()
+                .map(|p| p.end.as_ref().and_then(|e| e.call_legs_completed)),
+        );
+        let max_active_legs = sum_some(
+            parts
+                .iter()
+                .map(|p| p.end.as_ref().and_then(|e| e.call_legs_max_active)),
+        );
+
+        let call = Call {
+            id: call_id.to_owned(),
+            source: SOURCE_CMS.to_owned(),
+            sender: sender.to_owned(),
+            kind: kind.to_owned(),
+            caller,
+            dialed,
+            destination: first_start
+                .and_then(|s| s.name.clone())
+                .filter(|n| !n.is_empty()),
+            direction,
+            started_at,
+            answered_at,
+            ended_at,
+            duration_s,
+            talk_s,
+            disposition,
+            cause,
+            media,
+            legs: legs.len() as u32,
+            legs_completed,
+            max_active_legs,
+            flags: Vec::new(),
+            details: call_details(&parts, &self.media_sessions),
+        };
+        (call, legs)
+    }
+}
+
+fn leg_in_ivr(l: &CmsLegState) -> bool {
+    l.start.as_ref().is_some_and(|s| s.ivr) || l.update.as_ref().is_some_and(|u| u.ivr)
+}
+
+fn has_stream(media: &Value, key: &str) -> bool {
+    media.get(key).is_some_and(|v| !v.is_null())
+}
+
+/// The sum of the values present, or `None` when none is.
+fn sum_some(values: impl Iterator<Item = Option<u32>>) -> Option<u32> {
+    values
+        .flatten()
+        .fold(None, |acc, v| Some(acc.unwrap_or(0) + v))
+}
+
+fn merge_call_part(mine: &mut CmsCallPart, other: CmsCallPart) {
+    mine.call_bridge = mine.call_bridge.take().or(other.call_bridge);
+    mine.first_seen = min_opt(mine.first_seen, other.first_seen);
+    mine.started_at = min_opt(mine.started_at, other.started_at);
+    mine.start = mine.start.take().or(other.start);
+    mine.ended_at = mine.ended_at.max(other.ended_at);
+    mine.end = mine.end.take().or(other.end);
+}
+
+fn merge_leg(mine: &mut CmsLegState, other: CmsLegState) {
+    mine.call = mine.call.take().or(other.call);
+    mine.call_bridge = mine.call_bridge.take().or(other.call_bridge);
+    mine.first_seen = min_opt(mine.first_seen, other.first_seen);
+    mine.first_seq = min_opt(mine.first_seq, other.first_seq);
+    mine.started_at = min_opt(mine.started_at, other.started_at);
+    mine.start = mine.start.take().or(other.start);
+    mine.connected_at = min_opt(mine.connected_at, other.connected_at);
+    mine.update = match (mine.update.take(), other.update) {
+        (Some(a), Some(b)) if other.last_update_at > mine.last_update_at => {
+            Some(merge_update(b, a))
+        }
+        (Some(a), Some(b)) => Some(merge_update(a, b)),
+        (a, b) => a.or(b),
+    };
+    mine.last_update_at = mine.last_update_at.max(other.last_update_at);
+    mine.ended_at = mine.ended_at.or(other.ended_at);
+    mine.end = mine.end.take().or(other.end);
+}
+
+/// The smaller of two optional values; a missing one does not count.
+fn min_opt<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Field-by-field merge of two updates: `newer` wins where it has a value.
+fn merge_update(newer: CallLegUpdate, older: CallLegUpdate) -> CallLegUpdate {
+    let mut extra = older.extra;
+    for (k, v) in newer.extra {
+        extra.retain(|(ok, _)| *ok != k);
+        extra.push((k, v));
+    }
+    CallLegUpdate {
+        id: newer.id,
+        cdr_tag: newer.cdr_tag.or(older.cdr_tag),
+        state: newer.state.or(older.state),
+        call: newer.call.or(older.call),
+        ivr: newer.ivr || older.ivr,
+        owner_id: newer.owner_id.or(older.owner_id),
+        sip_call_id: newer.sip_call_id.or(older.sip_call_id),
+        group_id: newer.group_id.or(older.group_id),
+        deactivated: newer.deactivated.or(older.deactivated),
+        display_name: newer.display_name.or(older.display_name),
+        remote_address: newer.remote_address.or(older.remote_address),
+        can_move: newer.can_move.or(older.can_move),
+        confirmation_status: newer.confirmation_status.or(older.confirmation_status),
+        extra,
+    }
+}
+
+/// The disposition of a leg from its callLegEnd `reason` (CDR guide chapter 5;
+/// seed 000 section 5). A leg that connected was answered whatever ended it;
+/// the raw reason is kept beside the disposition.
+pub fn leg_disposition(reason: Option<&str>, connected: bool) -> Disposition {
+    if connected {
+        return Disposition::Answered;
+    }
+    match reason {
+        Some("remoteBusy") => Disposition::Busy,
+        Some("ringingTimeout") => Disposition::NoAnswer,
+        Some("remoteRejected") => Disposition::Rejected,
+        // Ordinary teardowns before the leg ever connected: the attempt was abandoned.
+        Some(
+            "remoteTeardown"
+            | "localTeardown"
+            | "callEnded"
+            | "clientInitiatedTeardown"
+            | "apiInitiatedTeardown"
+            | "callDeactivated"
+            | "callMoved",
+        ) => Disposition::Cancelled,
+        // unknownDestination, dnsFailure, error, timeouts, limits and any reason
+        // this table does not know.
+        _ => Disposition::Failed,
+    }
+}
+
+/// An answered leg makes the call answered; otherwise the most telling
+/// failure. Among equals the earliest leg (`legs` are in start order) gives the cause.
+fn call_disposition(legs: &[Leg]) -> (Option<Disposition>, Option<String>) {
+    let best = legs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| l.disposition.map(|d| (d, i, l)))
+        .min_by_key(|(d, i, _)| (std::cmp::Reverse(d.rank()), *i))
+        .map(|(d, _, l)| (d, l));
+    match best {
+        Some((d, leg)) => (Some(d), leg.reason.clone()),
+        None => (Some(Disposition::Failed), None),
+    }
+}
+
+/// The callLegStart time; without one, the end less its duration as CMS
+/// counts it; failing that, the first record seen.
+fn leg_started_at(state: &CmsLegState) -> Option<Timestamp> {
+    state
+        .started_at
+        .or_else(|| {
+            let end_at = state.ended_at?;
+            let secs = state.end.as_ref()?.duration_seconds?;
+            Some(Timestamp(end_at.0 - secs * 1000))
+        })
+        .or(state.first_seen)
+}
+
+fn summarize_leg(state: &CmsLegState, call_id: &str) -> Leg {
+    let start = state.start.as_ref();
+    let update = state.update.as_ref();
+    let end = state.end.as_ref();
+    let started_at = leg_started_at(state);
+    let duration_s = state.ended_at.map(|e| {
+        end.and_then(|e| e.duration_seconds)
+            .unwrap_or_else(|| started_at.map_or(0, |s| e.seconds_since(s)))
+    });
+    let reason = end.and_then(|e| e.reason.clone());
+    let disposition = state
+        .ended_at
+        .map(|_| leg_disposition(reason.as_deref(), state.connected_at.is_some()));
+
+    let media = match end {
+        Some(e) => json!({
+            "encrypted_media": e.encrypted_media,
+            "unencrypted_media": e.unencrypted_media,
+            "rx_audio": e.rx_audio,
+            "tx_audio": e.tx_audio,
+            "rx_video": e.rx_video,
+            "tx_video": e.tx_video,
+            "media_usage_percentages": e.media_usage_percentages,
+            "max_screens": e.max_screens,
+            "activated_duration_s": e.activated_duration,
+        }),
+        None => Value::Object(Default::default()),
+    };
+    let alarms = end
+        .map(|e| {
+            e.alarms
+                .iter()
+                .map(|a| Alarm {
+                    alarm_type: a.alarm_type.clone(),
+                    duration_percentage: a.duration_percentage,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let details = json!({
+        "cms_call": state.call,
+        "call_bridge": state.call_bridge,
+        "ivr": leg_in_ivr(state),
+        "cdr_tag": end.and_then(|e| e.cdr_tag.clone()).or_else(|| update.and_then(|u| u.cdr_tag.clone())).or_else(|| start.and_then(|s| s.cdr_tag.clone())),
+        "remote_address": update.and_then(|u| u.remote_address.clone()).or_else(|| start.and_then(|s| s.remote_address.clone())),
+        "sub_type": start.and_then(|s| s.sub_type.clone()),
+        "lync_sub_type": start.and_then(|s| s.lync_sub_type.clone()),
+        "guest_connection": start.and_then(|s| s.guest_connection),
+        "owner_id": update.and_then(|u| u.owner_id.clone()).or_else(|| start.and_then(|s| s.owner_id.clone())),
+        "group_id": update.and_then(|u| u.group_id.clone()).or_else(|| start.and_then(|s| s.group_id.clone())),
+        "recording": start.and_then(|s| s.recording),
+        "streaming": start.and_then(|s| s.streaming),
+        "replaces_sip_call_id": start.and_then(|s| s.replaces_sip_call_id.clone()),
+        "confirmation_status": end.and_then(|e| e.confirmation_status.clone()).or_else(|| update.and_then(|u| u.confirmation_status.clone())).or_else(|| start.and_then(|s| s.confirmation_status.clone())),
+        "can_move": update.and_then(|u| u.can_move).or_else(|| start.and_then(|s| s.can_move)),
+        "moved_call_leg": start.and_then(|s| s.moved_call_leg.clone()),
+        "moved_call_leg_call_bridge": start.and_then(|s| s.moved_call_leg_call_bridge.clone()),
+        "deactivated": update.and_then(|u| u.deactivated),
+        "state": update.and_then(|u| u.state.clone()),
+        "extra": extras(state),
+    });
+
+    Leg {
+        id: state.id.clone(),
+        call_id: call_id.to_owned(),
+        source_leg_id: state.id.clone(),
+        remote_party: start.and_then(|s| s.remote_party.clone()),
+        local_address: start.and_then(|s| s.local_address.clone()),
+        display_name: update
+            .and_then(|u| u.display_name.clone())
+            .or_else(|| start.and_then(|s| s.display_name.clone()))
+            .filter(|n| !n.is_empty()),
+        direction: start.and_then(|s| s.direction.clone()),
+        leg_type: start.and_then(|s| s.leg_type.clone()),
+        sip_call_id: end
+            .and_then(|e| e.sip_call_id.clone())
+            .or_else(|| update.and_then(|u| u.sip_call_id.clone()))
+            .or_else(|| start.and_then(|s| s.sip_call_id.clone())),
+        started_at,
+        connected_at: state.connected_at,
+        ended_at: state.ended_at,
+        duration_s,
+        reason,
+        remote_teardown: end.and_then(|e| e.remote_teardown),
+        disposition,
+        media,
+        alarms,
+        details,
+    }
+}
+
+/// Unknown elements of the leg's records, by record type, so nothing CMS sent is hidden.
+fn extras(state: &CmsLegState) -> Value {
+    let mut out = serde_json::Map::new();
+    let mut put = |name: &str, extra: &[(String, String)]| {
+        if !extra.is_empty() {
+            let m: serde_json::Map<String, Value> = extra
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            out.insert(name.to_owned(), Value::Object(m));
+        }
+    };
+    if let Some(s) = &state.start {
+        put("callLegStart", &s.extra);
+    }
+    if let Some(u) = &state.update {
+        put("callLegUpdate", &u.extra);
+    }
+    if let Some(e) = &state.end {
+        put("callLegEnd", &e.extra);
+    }
+    Value::Object(out)
+}
+
+fn call_details(parts: &[&CmsCallPart], sessions: &[CmsMediaSession]) -> Value {
+    let first = parts.iter().find_map(|p| p.start.as_ref());
+    json!({
+        "name": first.and_then(|s| s.name.clone()),
+        "call_type": first.and_then(|s| s.call_type.clone()),
+        "co_space": first.and_then(|s| s.co_space.clone()),
+        "tenant": first.and_then(|s| s.tenant.clone()),
+        "owner_name": first.and_then(|s| s.owner_name.clone()),
+        "cdr_tag": first.and_then(|s| s.cdr_tag.clone()),
+        "call_correlator": first.and_then(|s| s.call_correlator.clone()),
+        "cms_calls": parts.iter().map(|p| json!({
+            "id": p.id,
+            "call_bridge": p.call_bridge,
+            "started_at": p.started_at,
+            "ended_at": p.ended_at,
+            "call_legs_completed": p.end.as_ref().and_then(|e| e.call_legs_completed),
+            "call_legs_max_active": p.end.as_ref().and_then(|e| e.call_legs_max_active),
+            "duration_s": p.end.as_ref().and_then(|e| e.duration_seconds),
+            "endpoint_recorded": p.end.as_ref().and_then(|e| e.endpoint_recorded),
+            "extra": p.start.as_ref().map(|s| &s.extra).into_iter().chain(p.end.as_ref().map(|e| &e.extra)).flatten().collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "recordings": sessions.iter().filter(|s| s.kind == "recording").map(media_session_json).collect::<Vec<_>>(),
+        "streamings": sessions.iter().filter(|s| s.kind == "streaming").map(media_session_json).collect::<Vec<_>>(),
+    })
+}
+
+fn media_session_json(s: &CmsMediaSession) -> Value {
+    json!({
+        "id": s.id,
+        "started_at": s.started_at,
+        "ended_at": s.ended_at,
+        "start": s.start,
+    })
+}

@@ -1,0 +1,34 @@
+//! REST API v1 (JSON). Handlers parse parameters and call the store; the SQL
+//! lives in the store crate. Blocking reads run on blocking threads.
+
+mod calls;
+mod error;
+pub(crate) mod openapi;
+mod status;
+
+use axum::Router;
+use axum::routing::get;
+
+pub(crate) use error::ApiError;
+
+use crate::AppState;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/calls", get(calls::list))
+        .route("/api/v1/calls.csv", get(calls::csv))
+        .route("/api/v1/calls/{id}", get(calls::get_one))
+        .route("/api/v1/sources", get(status::sources))
+        .route("/api/v1/gaps", get(status::gaps))
+        .route("/api/v1/openapi.json", get(openapi::document))
+}
+
+/// Runs a blocking store read off the async runtime.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, cdrhub_store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(ApiError::from)
+}

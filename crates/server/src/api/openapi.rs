@@ -1,0 +1,176 @@
+//! The OpenAPI 3.1 document served at `/api/v1/openapi.json`. A test requests
+//! every path it lists from a running server, so it cannot drift from the router.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+pub(crate) async fn document(State(app): State<AppState>) -> Json<Value> {
+    Json(spec(&app.config.sources.cms.path))
+}
+
+fn str_prop(description: &str) -> Value {
+    json!({ "type": ["string", "null"], "description": description })
+}
+fn time_prop(description: &str) -> Value {
+    json!({ "type": ["string", "null"], "format": "date-time", "description": description })
+}
+fn int_prop(description: &str) -> Value {
+    json!({ "type": ["integer", "null"], "description": description })
+}
+
+fn filter_params() -> Vec<Value> {
+    vec![
+        json!({"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"}, "description": "Calls that started at or after this RFC 3339 time."}),
+        json!({"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"}, "description": "Calls that started before this RFC 3339 time."}),
+        json!({"name": "source", "in": "query", "schema": {"type": "string", "examples": ["cms"]}, "description": "Source family."}),
+        json!({"name": "direction", "in": "query", "schema": {"type": "string", "enum": ["in", "out", "internal"]}}),
+        json!({"name": "disposition", "in": "query", "schema": {"$ref": "#/components/schemas/Disposition"}}),
+        json!({"name": "q", "in": "query", "schema": {"type": "string"}, "description": "Substring of the caller, dialed or destination number, or of any leg's remote party, local address or display name."}),
+    ]
+}
+
+pub(crate) fn spec(cms_path: &str) -> Value {
+    let mut list_params = filter_params();
+    list_params.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}));
+    list_params.push(json!({"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "`next_cursor` of the previous page."}));
+    let error = json!({"description": "One sentence naming the problem.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "cdrhub API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Calls and legs correlated from every source cdrhub receives, their timelines, per-sender health and sequence gaps."
+        },
+        "paths": {
+            "/api/v1/calls": {"get": {
+                "summary": "Search calls, newest first",
+                "parameters": list_params,
+                "responses": {
+                    "200": {"description": "A page of calls.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CallPage"}}}},
+                    "400": error,
+                    "503": error
+                }
+            }},
+            "/api/v1/calls.csv": {"get": {
+                "summary": "Every call matching the filters as CSV (UTF-8 with BOM, CRLF), streamed",
+                "parameters": filter_params(),
+                "responses": {"200": {"description": "CSV file.", "content": {"text/csv": {"schema": {"type": "string"}}}}, "400": error, "503": error}
+            }},
+            "/api/v1/calls/{id}": {"get": {
+                "summary": "One call with its legs and event timeline",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "The call.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CallDetail"}}}},
+                    "404": error
+                }
+            }},
+            "/api/v1/sources": {"get": {
+                "summary": "Per source and sender: last record, rates, totals, rejections, duplicates, gaps",
+                "responses": {"200": {"description": "Sources.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Sources"}}}}}
+            }},
+            "/api/v1/gaps": {"get": {
+                "summary": "Records known to be missing from senders' sequences",
+                "parameters": [
+                    {"name": "source", "in": "query", "schema": {"type": "string"}},
+                    {"name": "sender", "in": "query", "schema": {"type": "string"}},
+                    {"name": "open", "in": "query", "schema": {"type": "boolean"}, "description": "Only gaps whose records have not all arrived."},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}}
+                ],
+                "responses": {"200": {"description": "Gaps, newest first.", "content": {"application/json": {"schema": {"type": "object", "properties": {"gaps": {"type": "array", "items": {"$ref": "#/components/schemas/Gap"}}}}}}}, "400": error}
+            }},
+            "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1 document."}}}},
+            "/healthz": {"get": {"summary": "200 when the store answers", "responses": {"200": {"description": "Healthy."}, "503": {"description": "The store is unavailable."}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics (when metrics.enabled)", "responses": {"200": {"description": "Prometheus text format.", "content": {"text/plain": {}}}}}},
+            cms_path: {"post": {
+                "summary": "Cisco Meeting Server CDR receiver",
+                "description": "Point a Call Bridge's CDR receiver URI here. The body is a `<records>` XML document of one or more records. 200 is sent only after every record is committed; a re-sent record is acknowledged and stored once. `?system_id=NAME` in the receiver URI names the sender.",
+                "parameters": [{"name": "system_id", "in": "query", "schema": {"type": "string"}, "description": "Names the sending system."}],
+                "requestBody": {"required": true, "content": {"application/xml": {"schema": {"type": "string"}}, "text/xml": {"schema": {"type": "string"}}}},
+                "responses": {
+                    "200": {"description": "Every record is committed (or was already)."},
+                    "400": {"description": "Malformed XML or a record missing a required attribute; nothing of the POST was stored.", "content": {"text/plain": {}}},
+                    "413": {"description": "Body larger than sources.cms.max_body_bytes.", "content": {"text/plain": {}}},
+                    "503": {"description": "The store cannot commit now; the Call Bridge keeps the records and retries.", "content": {"text/plain": {}}}
+                }
+            }}
+        },
+        "components": {"schemas": {
+            "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
+            "Disposition": {"type": "string", "enum": ["answered", "busy", "no_answer", "rejected", "cancelled", "failed"]},
+            "Call": {"type": "object", "required": ["id", "source", "sender", "kind", "started_at", "legs"], "properties": {
+                "id": {"type": "string"},
+                "source": {"type": "string", "description": "Source family, e.g. cms."},
+                "sender": {"type": "string", "description": "The system that sent the records."},
+                "kind": {"type": "string", "description": "conference, p2p, ivr, leg, recording, ..."},
+                "caller": str_prop("Who called: the remote party of the first incoming leg."),
+                "dialed": str_prop("What was dialed."),
+                "destination": str_prop("The final target (for CMS, the conference name)."),
+                "direction": {"type": ["string", "null"], "enum": ["in", "out", "internal", null]},
+                "started_at": {"type": "string", "format": "date-time"},
+                "answered_at": time_prop("First leg connected."),
+                "ended_at": time_prop("Null while the call is in progress."),
+                "duration_s": int_prop("Seconds from start to end."),
+                "talk_s": int_prop("Seconds from answer to end."),
+                "disposition": {"oneOf": [{"$ref": "#/components/schemas/Disposition"}, {"type": "null"}]},
+                "cause": str_prop("The raw cause the disposition came from."),
+                "media": {"type": ["string", "null"], "enum": ["audio", "video", null]},
+                "legs": {"type": "integer"},
+                "legs_completed": int_prop("CMS callEnd callLegsCompleted (summed over Call Bridges)."),
+                "max_active_legs": int_prop("CMS callEnd callLegsMaxActive (summed over Call Bridges)."),
+                "flags": {"type": "array", "items": {"type": "string"}},
+                "details": {"type": "object", "description": "Source-specific fields."}
+            }},
+            "Leg": {"type": "object", "required": ["id", "call_id", "source_leg_id"], "properties": {
+                "id": {"type": "string"}, "call_id": {"type": "string"}, "source_leg_id": {"type": "string"},
+                "remote_party": str_prop(""), "local_address": str_prop(""), "display_name": str_prop(""),
+                "direction": str_prop("incoming or outgoing"), "leg_type": str_prop("sip, acano, ..."),
+                "sip_call_id": str_prop(""),
+                "started_at": time_prop(""), "connected_at": time_prop(""), "ended_at": time_prop(""),
+                "duration_s": int_prop(""), "reason": str_prop("Raw end reason."),
+                "remote_teardown": {"type": ["boolean", "null"]},
+                "disposition": {"oneOf": [{"$ref": "#/components/schemas/Disposition"}, {"type": "null"}]},
+                "media": {"type": "object", "description": "Codecs, resolutions, packet statistics, media usage."},
+                "alarms": {"type": "array", "items": {"type": "object", "properties": {"type": {"type": "string"}, "duration_percentage": {"type": ["number", "null"]}}}},
+                "details": {"type": "object"}
+            }},
+            "CallEvent": {"type": "object", "properties": {
+                "time": {"type": "string", "format": "date-time"},
+                "received_at": {"type": "string", "format": "date-time"},
+                "type": {"type": "string"},
+                "source_leg_id": str_prop(""),
+                "record": {"type": "object", "description": "The decoded record."}
+            }},
+            "CallPage": {"type": "object", "properties": {
+                "calls": {"type": "array", "items": {"$ref": "#/components/schemas/Call"}},
+                "next_cursor": {"type": ["string", "null"]}
+            }},
+            "CallDetail": {"allOf": [{"$ref": "#/components/schemas/Call"}, {"type": "object", "properties": {
+                "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}},
+                "events": {"type": "array", "items": {"$ref": "#/components/schemas/CallEvent"}}
+            }}]},
+            "SenderStats": {"type": "object", "properties": {
+                "source": {"type": "string"}, "sender": {"type": "string"},
+                "first_seen": time_prop(""), "last_record_at": time_prop(""),
+                "records_last_minute": {"type": "integer"}, "records_total": {"type": "integer"},
+                "duplicates": {"type": "integer"}, "rejected_documents": {"type": "integer"},
+                "last_rejection": str_prop(""), "gaps": {"type": "integer"}, "missing_records": {"type": "integer"}
+            }},
+            "Sources": {"type": "object", "properties": {"sources": {"type": "array", "items": {"type": "object", "properties": {
+                "source": {"type": "string"}, "enabled": {"type": "boolean"}, "endpoint": {"type": "string"},
+                "senders": {"type": "array", "items": {"$ref": "#/components/schemas/SenderStats"}}
+            }}}}},
+            "Gap": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "source": {"type": "string"}, "sender": {"type": "string"},
+                "receiver": {"type": "string"}, "session": {"type": "string"},
+                "kind": {"type": "string", "enum": ["sequence", "reported", "session_start"]},
+                "first_missing": int_prop(""), "last_missing": int_prop(""),
+                "missing": {"type": "integer"}, "filled": {"type": "integer"}, "open": {"type": "boolean"},
+                "detected_at": {"type": "string", "format": "date-time"}, "at_index": {"type": "integer"}
+            }}
+        }}
+    })
+}

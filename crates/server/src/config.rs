@@ -1,0 +1,211 @@
+//! The configuration file (TOML). Every field is documented here and in the
+//! README's config reference; an unknown key is an error naming the key and
+//! the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::sources::cms::CmsSourceConfig;
+
+/// The whole configuration file. Every section is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the database lives. Default `./cdrhub-data`; `--data-dir` overrides it.
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// An HTTPS listener beside (or instead of) the plain one.
+    pub https: Option<HttpsConfig>,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub sources: SourcesConfig,
+}
+
+/// The plain HTTP listener: web API, ingest paths, `/metrics`, `/healthz`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address and port. Default `127.0.0.1:8200`: loopback only, because the
+    /// API has no authentication yet. `--listen` overrides it.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Set to false to serve HTTPS only.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: default_listen(),
+            enabled: true,
+        }
+    }
+}
+
+/// The HTTPS listener (rustls). Certificate and key are PEM files, as for the
+/// `-c`/`-k` options of Cisco's example receiver.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpsConfig {
+    /// Address and port, e.g. `0.0.0.0:8443`.
+    pub listen: SocketAddr,
+    /// PEM certificate chain, server certificate first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// The embedded SQLite store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `full` (default): a commit survives a power cut before the sender is
+    /// acknowledged. `normal`: survives a crash of cdrhub, not of the machine.
+    #[serde(default = "default_synchronous")]
+    pub synchronous: cdrhub_store::Synchronous,
+    /// Milliseconds a write waits for a database lock held by another process
+    /// before the sender gets 503 and retries. Default 5000.
+    #[serde(default = "default_busy_timeout_ms")]
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            synchronous: default_synchronous(),
+            busy_timeout_ms: default_busy_timeout_ms(),
+        }
+    }
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics`. Default true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { enabled: true }
+    }
+}
+
+/// One section per source.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesConfig {
+    #[serde(default)]
+    pub cms: CmsSourceConfig,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8200))
+}
+fn default_synchronous() -> cdrhub_store::Synchronous {
+    cdrhub_store::Synchronous::Full
+}
+fn default_busy_timeout_ms() -> u64 {
+    5000
+}
+pub(crate) fn yes() -> bool {
+    true
+}
+
+/// A configuration problem, said in one sentence naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses config text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            // toml's message names the key, the line and the column.
+            message: e.to_string().trim().replace('\n', " ").replace("  ", " "),
+        })?;
+        config.check().map_err(|message| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        self.sources.cms.check()?;
+        if !self.http.enabled && self.https.is_none() {
+            return Err(
+                "http.enabled is false and there is no [https] section: nothing would listen"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("", Path::new("x.toml")).unwrap();
+        assert_eq!(c.http.listen, default_listen());
+        assert_eq!(c.sources.cms.path, "/ingest/cms");
+        assert_eq!(c.sources.cms.max_body_bytes, 8 * 1024 * 1024);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_the_file() {
+        let e = Config::parse(
+            "[http]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n",
+            Path::new("/etc/cdrhub.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("/etc/cdrhub.toml"), "{e}");
+        assert!(e.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn unknown_section_is_named() {
+        let e = Config::parse("[sources.radius]\nport = 1813\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("radius"), "{e}");
+    }
+
+    #[test]
+    fn cms_path_must_be_absolute() {
+        let e = Config::parse("[sources.cms]\npath = \"ingest\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sources.cms.path"), "{e}");
+    }
+}

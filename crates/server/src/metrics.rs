@@ -1,0 +1,150 @@
+//! `/metrics` in the Prometheus text format, and `/healthz`.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+
+/// Counters the server keeps itself (the store keeps the rest).
+#[derive(Default)]
+pub struct Metrics {
+    ingest_responses: Mutex<HashMap<(&'static str, u16), u64>>,
+}
+
+impl Metrics {
+    pub(crate) fn ingest_response(&self, source: &'static str, status: StatusCode) {
+        if let Ok(mut m) = self.ingest_responses.lock() {
+            *m.entry((source, status.as_u16())).or_default() += 1;
+        }
+    }
+}
+
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+pub(crate) async fn render(State(app): State<AppState>) -> Response {
+    let store = app.store.clone();
+    let totals = match tokio::task::spawn_blocking(move || store.totals()).await {
+        Ok(Ok(t)) => Some(t),
+        _ => None,
+    };
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    family("cdrhub_up", "gauge", "1 when the store answers reads.");
+    let _ = writeln!(out, "cdrhub_up {}", u8::from(totals.is_some()));
+
+    if let Some(t) = &totals {
+        type Field = fn(&cdrhub_store::SenderStats) -> u64;
+        let per_sender: [(&str, &str, Field); 6] = [
+            (
+                "cdrhub_records_total",
+                "Records stored, per source and sender.",
+                |s| s.records_total,
+            ),
+            (
+                "cdrhub_duplicate_records_total",
+                "Re-sent records acknowledged and dropped.",
+                |s| s.duplicates,
+            ),
+            (
+                "cdrhub_rejected_documents_total",
+                "Documents refused as malformed or too large.",
+                |s| s.rejected_documents,
+            ),
+            (
+                "cdrhub_sequence_gaps_total",
+                "Gaps detected in a sender's record sequence.",
+                |s| s.gaps,
+            ),
+            (
+                "cdrhub_missing_records_total",
+                "Records known to be missing from a sender's sequence.",
+                |s| s.missing_records,
+            ),
+            (
+                "cdrhub_records_last_minute",
+                "Records received in the last 60 seconds.",
+                |s| s.records_last_minute,
+            ),
+        ];
+        for (name, help, field) in per_sender {
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for s in &t.per_sender {
+                let _ = writeln!(
+                    out,
+                    "{name}{{source=\"{}\",sender=\"{}\"}} {}",
+                    label(&s.source),
+                    label(&s.sender),
+                    field(s)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP cdrhub_calls Calls in the store.\n# TYPE cdrhub_calls gauge\ncdrhub_calls {}",
+            t.calls
+        );
+        let _ = writeln!(
+            out,
+            "# HELP cdrhub_open_gaps Sequence gaps whose records have not all arrived.\n# TYPE cdrhub_open_gaps gauge\ncdrhub_open_gaps {}",
+            t.open_gaps
+        );
+    }
+
+    let _ = writeln!(
+        out,
+        "# HELP cdrhub_ingest_responses_total Answers given to senders, per source and HTTP status.\n# TYPE cdrhub_ingest_responses_total counter"
+    );
+    if let Ok(m) = app.metrics.ingest_responses.lock() {
+        let mut rows: Vec<_> = m.iter().collect();
+        rows.sort();
+        for ((source, status), n) in rows {
+            let _ = writeln!(
+                out,
+                "cdrhub_ingest_responses_total{{source=\"{source}\",status=\"{status}\"}} {n}"
+            );
+        }
+    }
+    let mut r = out.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+pub(crate) async fn healthz(State(app): State<AppState>) -> Response {
+    let store = app.store.clone();
+    match tokio::task::spawn_blocking(move || store.check_health()).await {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok"})),
+        )
+            .into_response(),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "unavailable", "error": e.to_string()})),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "unavailable", "error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,4 @@
+//! One module per source (DESIGN.md, "Layout"): its config and the listener
+//! or handler that frames bytes and hands them to its decoder.
+
+pub mod cms;

@@ -1,0 +1,262 @@
+//! The embedded store: SQLite in WAL mode, one writer thread that owns the
+//! write connection and commits many submissions in one transaction, and a
+//! small pool of read connections.
+
+mod read;
+mod schema;
+mod writer;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    Ack, CallDetail, CallFilter, CallPage, Gap, GapFilter, IngestBatch, SenderStats, Store,
+    StoreError, StoreTotals,
+};
+use writer::{WriterMsg, spawn_writer};
+
+/// How hard a commit waits for the disk (SQLite `PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Every commit reaches the disk before it is acknowledged: survives a
+    /// power cut. The default.
+    Full,
+    /// Survives a crash of cdrhub but not of the machine; faster on slow disks.
+    Normal,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub synchronous: Synchronous,
+    /// How long a write waits for a lock held by another process before the
+    /// submission fails (and the sender is told to retry).
+    pub busy_timeout: Duration,
+    /// Most records committed in one transaction.
+    pub max_batch_records: usize,
+    /// Submissions waiting for the writer before senders are slowed down.
+    pub queue_depth: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+            max_batch_records: 20_000,
+            queue_depth: 4096,
+        }
+    }
+}
+
+/// Records received per second over the last minute, per sender, for
+/// `records_last_minute` (not persisted: it is a rate, not a count).
+#[derive(Default)]
+pub(crate) struct RecentRates {
+    per_sender: HashMap<(String, String), [(i64, u64); 60]>,
+}
+
+impl RecentRates {
+    pub(crate) fn add(&mut self, source: &str, sender: &str, now_s: i64, n: u64) {
+        let slots = self
+            .per_sender
+            .entry((source.to_owned(), sender.to_owned()))
+            .or_insert([(0, 0); 60]);
+        let slot = &mut slots[now_s.rem_euclid(60) as usize];
+        if slot.0 != now_s {
+            *slot = (now_s, 0);
+        }
+        slot.1 += n;
+    }
+
+    fn last_minute(&self, source: &str, sender: &str, now_s: i64) -> u64 {
+        self.per_sender
+            .get(&(source.to_owned(), sender.to_owned()))
+            .map(|slots| {
+                slots
+                    .iter()
+                    .filter(|(s, _)| now_s - s < 60)
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    /// Held for the store's life: one writing process per data directory.
+    _lock: std::fs::File,
+    tx: mpsc::Sender<WriterMsg>,
+    readers: Mutex<Vec<Connection>>,
+    rates: Arc<Mutex<RecentRates>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `cdrhub.db` in `data_dir`, migrates it and
+    /// starts the writer thread.
+    pub fn open(data_dir: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Open(format!(
+                "cannot create data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let lock_path = data_dir.join("cdrhub.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::Open(format!("cannot open {}: {e}", lock_path.display())))?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Open(format!(
+                "another cdrhub process is using {}; stop it first (or send it the records over its ingest paths)",
+                data_dir.display()
+            )));
+        }
+        let path = data_dir.join("cdrhub.db");
+        let open_err = |e: rusqlite::Error| StoreError::Open(format!("{}: {e}", path.display()));
+        let mut conn = Connection::open(&path).map_err(open_err)?;
+        conn.busy_timeout(options.busy_timeout).map_err(open_err)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(open_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Open(format!(
+                "{}: the database refused WAL mode (got {mode})",
+                path.display()
+            )));
+        }
+        conn.pragma_update(None, "synchronous", options.synchronous.pragma())
+            .map_err(open_err)?;
+        conn.pragma_update(None, "cache_size", -32_768)
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "OFF")
+            .map_err(open_err)?;
+        schema::migrate(&mut conn).map_err(open_err)?;
+
+        let rates = Arc::new(Mutex::new(RecentRates::default()));
+        let tx = spawn_writer(conn, options.clone(), rates.clone());
+        let store = SqliteStore {
+            path,
+            _lock: lock,
+            tx,
+            readers: Mutex::new(Vec::new()),
+            rates,
+        };
+        // Fail now, not at the first query, if reads cannot work.
+        store.with_reader(|_| Ok(()))?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().map(|mut r| r.pop()).unwrap_or(None);
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(Duration::from_secs(5))?;
+                c
+            }
+        };
+        let result = f(&conn);
+        if let Ok(mut pool) = self.readers.lock()
+            && pool.len() < 8
+        {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+impl Store for SqliteStore {
+    fn submit(&self, batch: IngestBatch) -> Ack {
+        let tx = self.tx.clone();
+        Box::pin(async move {
+            let (ack_tx, ack_rx) = oneshot::channel();
+            tx.send(WriterMsg::Ingest { batch, ack: ack_tx })
+                .await
+                .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+            ack_rx.await.map_err(|_| {
+                StoreError::Unavailable("the writer stopped before committing".into())
+            })?
+        })
+    }
+
+    fn record_rejected(&self, source: &str, sender: &str, reason: &str) {
+        // Best effort: a full queue must not hold up the rejection answer.
+        let _ = self.tx.try_send(WriterMsg::Rejected {
+            source: source.to_owned(),
+            sender: sender.to_owned(),
+            reason: reason.to_owned(),
+        });
+    }
+
+    fn list_calls(&self, filter: &CallFilter) -> Result<CallPage, StoreError> {
+        self.with_reader(|c| read::list_calls(c, filter))
+    }
+
+    fn get_call(&self, id: &str) -> Result<Option<CallDetail>, StoreError> {
+        self.with_reader(|c| read::get_call(c, id))
+    }
+
+    fn senders(&self) -> Result<Vec<SenderStats>, StoreError> {
+        let mut list = self.with_reader(read::senders)?;
+        let now_s = cdrhub_model::Timestamp::now().0.div_euclid(1000);
+        if let Ok(rates) = self.rates.lock() {
+            for s in &mut list {
+                s.records_last_minute = rates.last_minute(&s.source, &s.sender, now_s);
+            }
+        }
+        Ok(list)
+    }
+
+    fn gaps(&self, filter: &GapFilter) -> Result<Vec<Gap>, StoreError> {
+        self.with_reader(|c| read::gaps(c, filter))
+    }
+
+    fn totals(&self) -> Result<StoreTotals, StoreError> {
+        let per_sender = self.senders()?;
+        let (calls, open_gaps) = self.with_reader(read::counts)?;
+        Ok(StoreTotals {
+            per_sender,
+            calls,
+            open_gaps,
+        })
+    }
+
+    fn check_health(&self) -> Result<(), StoreError> {
+        if self.tx.is_closed() {
+            return Err(StoreError::Unavailable("the writer has stopped".into()));
+        }
+        self.with_reader(|c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,135 @@
+//! Schema migrations, tracked with `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+/// Each entry moves the schema one version up; never edit a released one.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE journal (
+    id           INTEGER PRIMARY KEY,
+    source       TEXT NOT NULL,
+    sender       TEXT NOT NULL,
+    receiver     TEXT NOT NULL,
+    session      TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    alt_seq      INTEGER,
+    received_at  INTEGER NOT NULL,
+    event_time   INTEGER NOT NULL,
+    event_type   TEXT NOT NULL,
+    subject      TEXT,
+    call_id      TEXT,
+    payload      BLOB NOT NULL
+);
+-- A re-sent record: same receiver URL, session and recordIndex (CMS numbers
+-- records per receiver), or same session and correlatorIndex (unique across
+-- receivers). Either makes it a duplicate.
+CREATE UNIQUE INDEX journal_dedup ON journal(source, receiver, session, seq);
+CREATE UNIQUE INDEX journal_dedup_alt ON journal(source, session, alt_seq) WHERE alt_seq IS NOT NULL;
+CREATE INDEX journal_call ON journal(call_id) WHERE call_id IS NOT NULL;
+
+CREATE TABLE calls (
+    id               TEXT PRIMARY KEY,
+    source           TEXT NOT NULL,
+    sender           TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    caller           TEXT,
+    dialed           TEXT,
+    destination      TEXT,
+    direction        TEXT,
+    started_at       INTEGER NOT NULL,
+    answered_at      INTEGER,
+    ended_at         INTEGER,
+    duration_s       INTEGER,
+    talk_s           INTEGER,
+    disposition      TEXT,
+    cause            TEXT,
+    media            TEXT,
+    legs             INTEGER NOT NULL,
+    legs_completed   INTEGER,
+    max_active_legs  INTEGER,
+    flags            TEXT NOT NULL,
+    details          TEXT NOT NULL,
+    state            TEXT NOT NULL
+);
+CREATE INDEX calls_started ON calls(started_at, id);
+
+CREATE TABLE legs (
+    id               TEXT PRIMARY KEY,
+    call_id          TEXT NOT NULL,
+    source_leg_id    TEXT NOT NULL,
+    remote_party     TEXT,
+    local_address    TEXT,
+    display_name     TEXT,
+    direction        TEXT,
+    leg_type         TEXT,
+    sip_call_id      TEXT,
+    started_at       INTEGER,
+    connected_at     INTEGER,
+    ended_at         INTEGER,
+    duration_s       INTEGER,
+    reason           TEXT,
+    remote_teardown  INTEGER,
+    disposition      TEXT,
+    media            TEXT NOT NULL,
+    alarms           TEXT NOT NULL,
+    details          TEXT NOT NULL,
+    state            TEXT NOT NULL
+);
+CREATE INDEX legs_call ON legs(call_id);
+
+-- Source ids (CMS call, leg, correlator, recording ids) to the call they belong to.
+CREATE TABLE call_keys (
+    key      TEXT PRIMARY KEY,
+    call_id  TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX call_keys_call ON call_keys(call_id);
+
+-- Highest recordIndex seen per CMS receiver URL and session, for gap detection.
+CREATE TABLE sequences (
+    source     TEXT NOT NULL,
+    receiver   TEXT NOT NULL,
+    session    TEXT NOT NULL,
+    max_seq    INTEGER NOT NULL,
+    PRIMARY KEY (source, receiver, session)
+) WITHOUT ROWID;
+
+CREATE TABLE gaps (
+    id             INTEGER PRIMARY KEY,
+    source         TEXT NOT NULL,
+    sender         TEXT NOT NULL,
+    receiver       TEXT NOT NULL,
+    session        TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    first_missing  INTEGER,
+    last_missing   INTEGER,
+    missing        INTEGER NOT NULL,
+    filled         INTEGER NOT NULL DEFAULT 0,
+    detected_at    INTEGER NOT NULL,
+    at_index       INTEGER NOT NULL
+);
+CREATE INDEX gaps_session ON gaps(source, receiver, session);
+
+CREATE TABLE senders (
+    source              TEXT NOT NULL,
+    sender              TEXT NOT NULL,
+    first_seen          INTEGER,
+    last_record_at      INTEGER,
+    records             INTEGER NOT NULL DEFAULT 0,
+    duplicates          INTEGER NOT NULL DEFAULT 0,
+    rejected_documents  INTEGER NOT NULL DEFAULT 0,
+    last_rejection      TEXT,
+    gaps                INTEGER NOT NULL DEFAULT 0,
+    missing_records     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (source, sender)
+) WITHOUT ROWID;
+"#];
+
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

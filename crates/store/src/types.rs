@@ -1,0 +1,170 @@
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use cdrhub_model::{Call, CallEvent, Direction, Disposition, Leg, Timestamp};
+use cdrhub_protocols::cms::CmsBatch;
+use serde::Serialize;
+
+use crate::StoreError;
+
+/// Records from one sender, decoded, ready for the journal.
+#[derive(Debug, Clone)]
+pub struct IngestBatch {
+    /// The system that sent it, as shown in `/api/v1/sources`.
+    pub sender: String,
+    pub received_at: Timestamp,
+    pub payload: IngestPayload,
+}
+
+#[derive(Debug, Clone)]
+pub enum IngestPayload {
+    Cms(CmsIngest),
+}
+
+impl IngestPayload {
+    pub fn source(&self) -> &'static str {
+        match self {
+            IngestPayload::Cms(_) => cdrhub_model::SOURCE_CMS,
+        }
+    }
+
+    pub fn record_count(&self) -> usize {
+        match self {
+            IngestPayload::Cms(c) => c.batch.records.len(),
+        }
+    }
+}
+
+/// One CMS POST: its body (records are journaled as the bytes received) and
+/// what the decoder made of it.
+#[derive(Debug, Clone)]
+pub struct CmsIngest {
+    /// The receiver URL the records were posted to (path and query). CMS
+    /// numbers records per receiver, so deduplication is per receiver.
+    pub receiver: String,
+    pub body: Bytes,
+    pub batch: CmsBatch,
+}
+
+/// What became of a submission's records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IngestOutcome {
+    pub stored: usize,
+    pub duplicates: usize,
+    /// Sequence gaps detected while storing these records.
+    pub gaps: usize,
+}
+
+/// `GET /api/v1/calls` filters.
+#[derive(Debug, Clone, Default)]
+pub struct CallFilter {
+    /// Calls that started at or after this time.
+    pub from: Option<Timestamp>,
+    /// Calls that started before this time.
+    pub to: Option<Timestamp>,
+    pub source: Option<String>,
+    pub direction: Option<Direction>,
+    pub disposition: Option<Disposition>,
+    /// Substring of caller, dialed or destination number, or of any leg's
+    /// remote party, local address or display name.
+    pub q: Option<String>,
+    pub limit: usize,
+    pub cursor: Option<CallCursor>,
+}
+
+/// Where the next page of calls starts (calls are listed newest first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallCursor {
+    pub started_at: i64,
+    pub id: String,
+}
+
+impl CallCursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}|{}", self.started_at, self.id))
+    }
+
+    pub fn decode(s: &str) -> Result<Self, StoreError> {
+        let bad =
+            || StoreError::InvalidQuery(format!("cursor {s:?} is not one this server gave out"));
+        let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+        let raw = String::from_utf8(raw).map_err(|_| bad())?;
+        let (t, id) = raw.split_once('|').ok_or_else(bad)?;
+        Ok(CallCursor {
+            started_at: t.parse().map_err(|_| bad())?,
+            id: id.to_owned(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CallPage {
+    pub calls: Vec<Call>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CallDetail {
+    #[serde(flatten)]
+    pub call: Call,
+    #[serde(rename = "legs")]
+    pub leg_list: Vec<Leg>,
+    pub events: Vec<CallEvent>,
+}
+
+/// Per source and sender counters (`GET /api/v1/sources`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SenderStats {
+    pub source: String,
+    pub sender: String,
+    pub first_seen: Option<Timestamp>,
+    /// When the last record from this sender was received.
+    pub last_record_at: Option<Timestamp>,
+    pub records_last_minute: u64,
+    pub records_total: u64,
+    pub duplicates: u64,
+    pub rejected_documents: u64,
+    pub last_rejection: Option<String>,
+    pub gaps: u64,
+    pub missing_records: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GapFilter {
+    pub source: Option<String>,
+    pub sender: Option<String>,
+    /// Only gaps whose records have not all arrived since.
+    pub open_only: bool,
+    pub limit: usize,
+}
+
+/// Records known to be missing from a sender's sequence.
+#[derive(Debug, Clone, Serialize)]
+pub struct Gap {
+    pub id: i64,
+    pub source: String,
+    pub sender: String,
+    pub receiver: String,
+    pub session: String,
+    /// `sequence`: recordIndex jumped; `reported`: CMS said it discarded records
+    /// (`numPreceedingRecordsMissing`); `session_start`: a session's first record
+    /// was not recordIndex 1.
+    pub kind: String,
+    pub first_missing: Option<i64>,
+    pub last_missing: Option<i64>,
+    pub missing: i64,
+    /// How many of the missing records arrived later, out of order.
+    pub filled: i64,
+    pub open: bool,
+    pub detected_at: Timestamp,
+    /// The record whose arrival revealed the gap.
+    pub at_index: i64,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StoreTotals {
+    pub per_sender: Vec<SenderStats>,
+    pub calls: u64,
+    pub open_gaps: u64,
+}
