@@ -1,0 +1,376 @@
+//! The SQLite store through its public interface: journal dedup, gaps, and
+//! correlation across submissions, restarts and arrival orders.
+
+use std::path::Path;
+use std::time::Duration;
+
+use cdrhub_model::{Disposition, Timestamp};
+use cdrhub_protocols::cms;
+use cdrhub_store::{
+    CallFilter, CmsIngest, GapFilter, IngestBatch, IngestOutcome, IngestPayload, SqliteOptions,
+    SqliteStore, Store, StoreError,
+};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn open(dir: &Path) -> SqliteStore {
+    SqliteStore::open(dir, SqliteOptions::default()).unwrap()
+}
+
+fn submit(store: &SqliteStore, receiver: &str, body: Vec<u8>) -> Result<IngestOutcome, StoreError> {
+    let batch = cms::decode(&body).unwrap();
+    let ingest = IngestBatch {
+        sender: "cb".into(),
+        received_at: Timestamp::now(),
+        payload: IngestPayload::Cms(CmsIngest {
+            receiver: receiver.into(),
+            body: body.into(),
+            batch,
+        }),
+    };
+    rt().block_on(store.submit(ingest))
+}
+
+fn doc(session: &str, bridge: Option<&str>, records: &[String]) -> Vec<u8> {
+    let bridge = bridge
+        .map(|b| format!(" callBridge=\"{b}\""))
+        .unwrap_or_default();
+    format!(
+        "<?xml version=\"1.0\"?>\n<records session=\"{session}\"{bridge}>{}</records>",
+        records.concat()
+    )
+    .into_bytes()
+}
+
+fn record(index: u64, kind: &str, second: u32, body: &str) -> String {
+    format!(
+        "<record type=\"{kind}\" time=\"2026-03-01T10:{:02}:{:02}Z\" recordIndex=\"{index}\" correlatorIndex=\"{}\">{body}</record>",
+        second / 60,
+        second % 60,
+        index - 1
+    )
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../../tests/data/cms/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn all_calls(store: &SqliteStore) -> Vec<cdrhub_model::Call> {
+    store
+        .list_calls(&CallFilter {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .unwrap()
+        .calls
+}
+
+#[test]
+fn resent_record_is_acknowledged_and_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let post1 = fixture("seed-000-post1.xml");
+    assert_eq!(
+        submit(&store, "/ingest/cms", post1.clone()).unwrap().stored,
+        1
+    );
+    let again = submit(&store, "/ingest/cms", post1.clone()).unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 1));
+    // Posted to a second receiver URL, CMS numbers it anew, but the session's
+    // correlatorIndex is the same record.
+    let other = submit(&store, "/ingest/cms?system_id=b", post1).unwrap();
+    assert_eq!((other.stored, other.duplicates), (0, 1));
+    let s = &store.senders().unwrap()[0];
+    assert_eq!((s.records_total, s.duplicates), (1, 2));
+}
+
+#[test]
+fn gaps_from_sequence_jumps_and_from_cms_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let leg = |i: u64| {
+        record(
+            i,
+            "callLegStart",
+            i as u32,
+            &format!("<callLeg id=\"l{i}\"><direction>incoming</direction></callLeg>"),
+        )
+    };
+    submit(&store, "/r", doc("S", None, &[leg(1), leg(2)])).unwrap();
+    let out = submit(&store, "/r", doc("S", None, &[leg(6)])).unwrap();
+    assert_eq!(out.gaps, 1);
+    let gaps = store.gaps(&GapFilter::default()).unwrap();
+    assert_eq!(
+        (
+            gaps[0].kind.as_str(),
+            gaps[0].first_missing,
+            gaps[0].last_missing,
+            gaps[0].missing
+        ),
+        ("sequence", Some(3), Some(5), 3)
+    );
+    assert!(gaps[0].open);
+    // The missing records arrive late: the gap fills and closes.
+    submit(&store, "/r", doc("S", None, &[leg(3), leg(4), leg(5)])).unwrap();
+    let gaps = store.gaps(&GapFilter::default()).unwrap();
+    assert_eq!((gaps[0].filled, gaps[0].open), (3, false));
+    assert!(
+        store
+            .gaps(&GapFilter {
+                open_only: true,
+                ..Default::default()
+            })
+            .unwrap()
+            .is_empty()
+    );
+
+    let reported = record(7, "callLegStart", 7, "<callLeg id=\"l7\"/>").replace(
+        "correlatorIndex",
+        "numPreceedingRecordsMissing=\"4\" correlatorIndex",
+    );
+    assert_eq!(
+        submit(&store, "/r", doc("S", None, &[reported]))
+            .unwrap()
+            .gaps,
+        1
+    );
+    let gaps = store
+        .gaps(&GapFilter {
+            open_only: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        (gaps[0].kind.as_str(), gaps[0].missing, gaps[0].at_index),
+        ("reported", 4, 7)
+    );
+    let s = &store.senders().unwrap()[0];
+    assert_eq!((s.gaps, s.missing_records), (2, 7));
+}
+
+/// The records of one call over two Call Bridges, arriving leg-first: each
+/// bridge's legs make their own partial call until the callStarts show the
+/// shared callCorrelator; then everything is one call, timeline included.
+#[test]
+fn call_spread_over_two_bridges_is_joined_by_correlator() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let leg_records = |bridge: &str, call: &str, leg: &str| {
+        vec![
+            record(1, "callLegStart", 1, &format!("<callLeg id=\"{leg}\"><remoteParty>{leg}@x</remoteParty><direction>incoming</direction></callLeg>")),
+            record(2, "callLegUpdate", 2, &format!("<callLeg id=\"{leg}\"><state>connected</state><call>{call}</call></callLeg>")),
+            record(3, "callLegEnd", 60, &format!("<callLeg id=\"{leg}\"><reason>remoteTeardown</reason><durationSeconds>58</durationSeconds></callLeg>")),
+        ]
+        .into_iter()
+        .map(|r| (bridge.to_owned(), r))
+        .collect::<Vec<_>>()
+    };
+    for (bridge, call, leg) in [("B1", "C1", "L1"), ("B2", "C2", "L2")] {
+        for (b, r) in leg_records(bridge, call, leg) {
+            submit(&store, "/r", doc(&format!("S{b}"), Some(&b), &[r])).unwrap();
+        }
+    }
+    assert_eq!(
+        all_calls(&store).len(),
+        2,
+        "two partial calls before the callStarts"
+    );
+    for (bridge, call) in [("B1", "C1"), ("B2", "C2")] {
+        let start = record(
+            4,
+            "callStart",
+            0,
+            &format!(
+                "<call id=\"{call}\"><name>board</name><callType>coSpace</callType><callCorrelator>X</callCorrelator></call>"
+            ),
+        );
+        let end = record(
+            5,
+            "callEnd",
+            61,
+            &format!(
+                "<call id=\"{call}\"><callLegsCompleted>1</callLegsCompleted><callLegsMaxActive>1</callLegsMaxActive></call>"
+            ),
+        );
+        submit(
+            &store,
+            "/r",
+            doc(&format!("S{bridge}"), Some(bridge), &[start, end]),
+        )
+        .unwrap();
+    }
+    let calls = all_calls(&store);
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    let call = &calls[0];
+    assert_eq!((call.legs, call.legs_completed), (2, Some(2)));
+    assert_eq!(call.disposition, Some(Disposition::Answered));
+    let detail = store.get_call(&call.id).unwrap().unwrap();
+    assert_eq!(detail.leg_list.len(), 2);
+    assert!(detail.leg_list.iter().all(|l| l.call_id == call.id));
+    assert_eq!(
+        detail.events.len(),
+        10,
+        "every record of both bridges in the timeline"
+    );
+}
+
+/// Deterministic shuffle (xorshift) so the test needs no extra crate.
+fn shuffle<T>(v: &mut [T], mut seed: u64) {
+    for i in (1..v.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        v.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+}
+
+/// Twenty calls of one to four legs, each record in its own POST, in a
+/// shuffled order, with the store closed and reopened (cold cache) in the
+/// middle: the calls equal those of in-order delivery.
+#[test]
+fn any_arrival_order_and_restarts_give_the_same_calls() {
+    let mut records = Vec::new();
+    let mut index = 0;
+    let mut next = |kind: &str, second: u32, body: String| {
+        index += 1;
+        record(index, kind, second, &body)
+    };
+    for c in 0..20u32 {
+        let call = format!("call-{c}");
+        let base = c * 100;
+        records.push(next(
+            "callStart",
+            base,
+            format!("<call id=\"{call}\"><name>room {c}</name><callType>coSpace</callType></call>"),
+        ));
+        for l in 0..=(c % 4) {
+            let leg = format!("leg-{c}-{l}");
+            // Half the legs that connect name their call only in the update.
+            let updated = (c + l) % 3 != 0;
+            let call_el = if l % 2 == 0 || !updated {
+                format!("<call>{call}</call>")
+            } else {
+                String::new()
+            };
+            records.push(next("callLegStart", base + l, format!("<callLeg id=\"{leg}\"><remoteParty>{c}{l}@example.com</remoteParty><direction>incoming</direction>{call_el}</callLeg>")));
+            if updated {
+                records.push(next("callLegUpdate", base + l + 1, format!("<callLeg id=\"{leg}\"><state>connected</state><call>{call}</call></callLeg>")));
+            }
+            let reason = if (c + l) % 3 == 0 {
+                "remoteBusy"
+            } else {
+                "remoteTeardown"
+            };
+            records.push(next("callLegEnd", base + 50, format!("<callLeg id=\"{leg}\"><reason>{reason}</reason><durationSeconds>10</durationSeconds></callLeg>")));
+        }
+        records.push(next(
+            "callEnd",
+            base + 60,
+            format!(
+                "<call id=\"{call}\"><callLegsCompleted>{}</callLegsCompleted></call>",
+                c % 4 + 1
+            ),
+        ));
+    }
+
+    let summarize = |store: &SqliteStore| {
+        let mut calls: Vec<_> = all_calls(store)
+            .into_iter()
+            .map(|mut c| {
+                c.id.clear();
+                let d = store
+                    .get_call(
+                        &all_calls(store)
+                            .iter()
+                            .find(|x| x.destination == c.destination)
+                            .unwrap()
+                            .id,
+                    )
+                    .unwrap()
+                    .unwrap();
+                (c, d.leg_list.len(), d.events.len())
+            })
+            .collect();
+        calls.sort_by(|a, b| a.0.destination.cmp(&b.0.destination));
+        calls
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let expected = {
+        let store = open(dir.path());
+        for r in &records {
+            submit(&store, "/r", doc("S", None, std::slice::from_ref(r))).unwrap();
+        }
+        summarize(&store)
+    };
+    assert_eq!(expected.len(), 20);
+
+    for seed in [1u64, 7, 42] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut shuffled = records.clone();
+        shuffle(&mut shuffled, seed);
+        let (first, second) = shuffled.split_at(shuffled.len() / 2);
+        {
+            let store = open(dir.path());
+            for r in first {
+                submit(&store, "/r", doc("S", None, std::slice::from_ref(r))).unwrap();
+            }
+        }
+        let store = open(dir.path());
+        for r in second {
+            submit(&store, "/r", doc("S", None, std::slice::from_ref(r))).unwrap();
+        }
+        assert_eq!(summarize(&store), expected, "seed {seed}");
+    }
+}
+
+/// Another process holding the database lock: the submission fails (the
+/// sender gets 503 and retries), nothing is half-written, and the store works
+/// again once the lock is gone.
+#[test]
+fn locked_database_fails_the_submission_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        dir.path(),
+        SqliteOptions {
+            busy_timeout: Duration::from_millis(100),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let other = rusqlite::Connection::open(dir.path().join("cdrhub.db")).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let err = submit(&store, "/r", fixture("seed-000-post1.xml")).unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    other.execute_batch("COMMIT").unwrap();
+    assert_eq!(
+        submit(&store, "/r", fixture("seed-000-post1.xml"))
+            .unwrap()
+            .stored,
+        1
+    );
+    for i in 2..=6 {
+        submit(&store, "/r", fixture(&format!("seed-000-post{i}.xml"))).unwrap();
+    }
+    let calls = all_calls(&store);
+    assert_eq!((calls.len(), calls[0].legs), (1, 2));
+}
+
+#[test]
+fn a_second_process_cannot_open_the_same_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = open(dir.path());
+    let err = SqliteStore::open(dir.path(), SqliteOptions::default())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("another cdrhub process"), "{err}");
+}
