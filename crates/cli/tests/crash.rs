@@ -32,7 +32,9 @@ fn journal(data_dir: &std::path::Path) -> BTreeSet<(String, u64)> {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .unwrap();
-    let mut stmt = conn.prepare("SELECT session, seq FROM journal").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT s.session, j.seq FROM journal j JOIN streams s ON s.id = j.stream")
+        .unwrap();
     let rows: Vec<(String, i64)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
@@ -66,7 +68,7 @@ fn records_acknowledged_before_sigkill_survive_exactly_once() {
                     let mut next = 1u64;
                     loop {
                         // Mix single-record and batched POSTs.
-                        let n = if next % 3 == 0 { 10 } else { 1 };
+                        let n = if next.is_multiple_of(3) { 10 } else { 1 };
                         sent.lock().unwrap().push((session.clone(), next, n));
                         match conn
                             .request("POST", "/ingest/cms", document(&session, next, n))
@@ -148,6 +150,13 @@ fn records_acknowledged_before_sigkill_survive_exactly_once() {
         duplicates,
         stored.len() as u64,
         "everything stored before the kill came back as a duplicate"
+    );
+    // Calls are rebuilt from the journal for what was committed but not yet
+    // correlated at the kill: every leg here is a call of its own.
+    let calls = rt.block_on(common::get_text(server.addr, "/metrics"));
+    assert!(
+        calls.contains(&format!("\ncdrhub_calls {total}\n")),
+        "{calls}"
     );
     let gaps = rt.block_on(get_json(server.addr, "/api/v1/gaps?open=true"));
     assert_eq!(

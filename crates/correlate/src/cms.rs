@@ -73,8 +73,11 @@ fn non_empty(s: &Option<String>) -> Option<&str> {
 /// Call Bridge), their legs, and recordings and streamings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CmsCallGroup {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calls: Vec<CmsCallPart>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub legs: Vec<CmsLegState>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media_sessions: Vec<CmsMediaSession>,
 }
 
@@ -82,11 +85,17 @@ pub struct CmsCallGroup {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CmsCallPart {
     pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_bridge: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_seen: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<CallStart>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<CallEnd>,
 }
 
@@ -95,21 +104,31 @@ pub struct CmsCallPart {
 pub struct CmsLegState {
     pub id: String,
     /// The CMS call GUID, once any record named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_bridge: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_seen: Option<Timestamp>,
     /// Lowest correlatorIndex (else recordIndex) of the leg's records: orders
     /// legs that started in the same second as CMS created them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<CallLegStart>,
     /// The first `state=connected` update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connected_at: Option<Timestamp>,
     /// Every update merged field by field, newest value winning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update: Option<CallLegUpdate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<CallLegEnd>,
 }
 
@@ -119,8 +138,11 @@ pub struct CmsMediaSession {
     /// `recording` or `streaming`.
     pub kind: String,
     pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<MediaSessionStart>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
 }
 
@@ -302,6 +324,14 @@ impl CmsCallGroup {
         Touched::Call
     }
 
+    /// The call's source fields (CMS name, space, tenant, correlator, the
+    /// CMS calls per Call Bridge, recordings and streamings).
+    pub fn details(&self) -> Value {
+        let mut parts: Vec<&CmsCallPart> = self.calls.iter().collect();
+        parts.sort_by_key(|p| p.started_at.or(p.first_seen));
+        call_details(&parts, &self.media_sessions)
+    }
+
     /// Earliest time anything of this call was seen.
     fn first_seen(&self) -> Option<Timestamp> {
         let calls = self.calls.iter().filter_map(|p| p.first_seen);
@@ -313,11 +343,17 @@ impl CmsCallGroup {
         calls.chain(legs).chain(media).min()
     }
 
-    /// The normalized call and its legs. `call_id` and `sender` come from the store.
-    pub fn summarize(&self, call_id: &str, sender: &str) -> (Call, Vec<Leg>) {
+    /// The normalized call and its legs. `call_id` and `sender` come from the
+    /// store. With [`Detail::Columns`] the JSON parts (media statistics, alarms,
+    /// details) are left empty: the store keeps the state and derives them when
+    /// a call is read, so ingest does not build them at every change.
+    pub fn summarize(&self, call_id: &str, sender: &str, detail: Detail) -> (Call, Vec<Leg>) {
         let mut states: Vec<&CmsLegState> = self.legs.iter().collect();
         states.sort_by_key(|l| (leg_started_at(l), l.first_seq, l.id.clone()));
-        let legs: Vec<Leg> = states.iter().map(|l| summarize_leg(l, call_id)).collect();
+        let legs: Vec<Leg> = states
+            .iter()
+            .map(|l| summarize_leg(l, call_id, detail))
+            .collect();
 
         let mut parts: Vec<&CmsCallPart> = self.calls.iter().collect();
         parts.sort_by_key(|p| p.started_at.or(p.first_seen));
@@ -394,15 +430,10 @@ impl CmsCallGroup {
             None => "leg",
         };
 
-        let media = if legs
-            .iter()
-            .any(|l| has_stream(&l.media, "rx_video") || has_stream(&l.media, "tx_video"))
-        {
+        let ends = || self.legs.iter().filter_map(|l| l.end.as_ref());
+        let media = if ends().any(|e| e.rx_video.is_some() || e.tx_video.is_some()) {
             Some("video".to_owned())
-        } else if legs
-            .iter()
-            .any(|l| has_stream(&l.media, "rx_audio") || has_stream(&l.media, "tx_audio"))
-        {
+        } else if ends().any(|e| e.rx_audio.is_some() || e.tx_audio.is_some()) {
             Some("audio".to_owned())
         } else {
             None
@@ -442,7 +473,10 @@ impl CmsCallGroup {
             legs_completed,
             max_active_legs,
             flags: Vec::new(),
-            details: call_details(&parts, &self.media_sessions),
+            details: match detail {
+                Detail::Full => call_details(&parts, &self.media_sessions),
+                Detail::Columns => Value::Null,
+            },
         };
         (call, legs)
     }
@@ -452,8 +486,13 @@ fn leg_in_ivr(l: &CmsLegState) -> bool {
     l.start.as_ref().is_some_and(|s| s.ivr) || l.update.as_ref().is_some_and(|u| u.ivr)
 }
 
-fn has_stream(media: &Value, key: &str) -> bool {
-    media.get(key).is_some_and(|v| !v.is_null())
+/// How much of a summary to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything, JSON parts included: what the API shows.
+    Full,
+    /// Only what the store keeps in columns.
+    Columns,
 }
 
 /// The sum of the values present, or `None` when none is.
@@ -580,7 +619,7 @@ fn leg_started_at(state: &CmsLegState) -> Option<Timestamp> {
         .or(state.first_seen)
 }
 
-fn summarize_leg(state: &CmsLegState, call_id: &str) -> Leg {
+fn summarize_leg(state: &CmsLegState, call_id: &str, detail: Detail) -> Leg {
     let start = state.start.as_ref();
     let update = state.update.as_ref();
     let end = state.end.as_ref();
@@ -594,7 +633,7 @@ fn summarize_leg(state: &CmsLegState, call_id: &str) -> Leg {
         .ended_at
         .map(|_| leg_disposition(reason.as_deref(), state.connected_at.is_some()));
 
-    let media = match end {
+    let media = match end.filter(|_| detail == Detail::Full) {
         Some(e) => json!({
             "encrypted_media": e.encrypted_media,
             "unencrypted_media": e.unencrypted_media,
@@ -609,6 +648,7 @@ fn summarize_leg(state: &CmsLegState, call_id: &str) -> Leg {
         None => Value::Object(Default::default()),
     };
     let alarms = end
+        .filter(|_| detail == Detail::Full)
         .map(|e| {
             e.alarms
                 .iter()
@@ -620,28 +660,10 @@ fn summarize_leg(state: &CmsLegState, call_id: &str) -> Leg {
         })
         .unwrap_or_default();
 
-    let details = json!({
-        "cms_call": state.call,
-        "call_bridge": state.call_bridge,
-        "ivr": leg_in_ivr(state),
-        "cdr_tag": end.and_then(|e| e.cdr_tag.clone()).or_else(|| update.and_then(|u| u.cdr_tag.clone())).or_else(|| start.and_then(|s| s.cdr_tag.clone())),
-        "remote_address": update.and_then(|u| u.remote_address.clone()).or_else(|| start.and_then(|s| s.remote_address.clone())),
-        "sub_type": start.and_then(|s| s.sub_type.clone()),
-        "lync_sub_type": start.and_then(|s| s.lync_sub_type.clone()),
-        "guest_connection": start.and_then(|s| s.guest_connection),
-        "owner_id": update.and_then(|u| u.owner_id.clone()).or_else(|| start.and_then(|s| s.owner_id.clone())),
-        "group_id": update.and_then(|u| u.group_id.clone()).or_else(|| start.and_then(|s| s.group_id.clone())),
-        "recording": start.and_then(|s| s.recording),
-        "streaming": start.and_then(|s| s.streaming),
-        "replaces_sip_call_id": start.and_then(|s| s.replaces_sip_call_id.clone()),
-        "confirmation_status": end.and_then(|e| e.confirmation_status.clone()).or_else(|| update.and_then(|u| u.confirmation_status.clone())).or_else(|| start.and_then(|s| s.confirmation_status.clone())),
-        "can_move": update.and_then(|u| u.can_move).or_else(|| start.and_then(|s| s.can_move)),
-        "moved_call_leg": start.and_then(|s| s.moved_call_leg.clone()),
-        "moved_call_leg_call_bridge": start.and_then(|s| s.moved_call_leg_call_bridge.clone()),
-        "deactivated": update.and_then(|u| u.deactivated),
-        "state": update.and_then(|u| u.state.clone()),
-        "extra": extras(state),
-    });
+    let details = match detail {
+        Detail::Full => leg_details(state),
+        Detail::Columns => Value::Null,
+    };
 
     Leg {
         id: state.id.clone(),
@@ -670,6 +692,35 @@ fn summarize_leg(state: &CmsLegState, call_id: &str) -> Leg {
         alarms,
         details,
     }
+}
+
+/// Source fields of a leg that have no column of their own.
+fn leg_details(state: &CmsLegState) -> Value {
+    let start = state.start.as_ref();
+    let update = state.update.as_ref();
+    let end = state.end.as_ref();
+    json!({
+        "cms_call": state.call,
+        "call_bridge": state.call_bridge,
+        "ivr": leg_in_ivr(state),
+        "cdr_tag": end.and_then(|e| e.cdr_tag.clone()).or_else(|| update.and_then(|u| u.cdr_tag.clone())).or_else(|| start.and_then(|s| s.cdr_tag.clone())),
+        "remote_address": update.and_then(|u| u.remote_address.clone()).or_else(|| start.and_then(|s| s.remote_address.clone())),
+        "sub_type": start.and_then(|s| s.sub_type.clone()),
+        "lync_sub_type": start.and_then(|s| s.lync_sub_type.clone()),
+        "guest_connection": start.and_then(|s| s.guest_connection),
+        "owner_id": update.and_then(|u| u.owner_id.clone()).or_else(|| start.and_then(|s| s.owner_id.clone())),
+        "group_id": update.and_then(|u| u.group_id.clone()).or_else(|| start.and_then(|s| s.group_id.clone())),
+        "recording": start.and_then(|s| s.recording),
+        "streaming": start.and_then(|s| s.streaming),
+        "replaces_sip_call_id": start.and_then(|s| s.replaces_sip_call_id.clone()),
+        "confirmation_status": end.and_then(|e| e.confirmation_status.clone()).or_else(|| update.and_then(|u| u.confirmation_status.clone())).or_else(|| start.and_then(|s| s.confirmation_status.clone())),
+        "can_move": update.and_then(|u| u.can_move).or_else(|| start.and_then(|s| s.can_move)),
+        "moved_call_leg": start.and_then(|s| s.moved_call_leg.clone()),
+        "moved_call_leg_call_bridge": start.and_then(|s| s.moved_call_leg_call_bridge.clone()),
+        "deactivated": update.and_then(|u| u.deactivated),
+        "state": update.and_then(|u| u.state.clone()),
+        "extra": extras(state),
+    })
 }
 
 /// Unknown elements of the leg's records, by record type, so nothing CMS sent is hidden.

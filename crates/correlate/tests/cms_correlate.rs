@@ -1,7 +1,7 @@
 //! CMS correlation from the vendor document's own example traffic (seed 000
 //! section 6, cleaned in tests/data/cms/) and from hand-made flows.
 
-use cdrhub_correlate::cms::{CmsCallGroup, leg_disposition, record_keys};
+use cdrhub_correlate::cms::{CmsCallGroup, Detail, leg_disposition, record_keys};
 use cdrhub_model::{Direction, Disposition, Timestamp};
 use cdrhub_protocols::cms::{self, CmsRecord};
 
@@ -34,7 +34,7 @@ fn seed_flow_makes_one_answered_conference_with_two_legs() {
     for r in &records {
         group.apply(r, bridge.as_deref());
     }
-    let (call, legs) = group.summarize("c1", "cb1");
+    let (call, legs) = group.summarize("c1", "cb1", Detail::Full);
     assert_eq!(call.kind, "conference");
     assert_eq!(call.caller.as_deref(), Some("sipclient1@example.com"));
     assert_eq!(call.dialed.as_deref(), Some("access1@127.0.0.1"));
@@ -89,7 +89,7 @@ fn every_arrival_order_of_the_seed_gives_the_same_call() {
     for r in &records {
         in_order.apply(r, bridge.as_deref());
     }
-    let expected = in_order.summarize("c1", "cb1");
+    let expected = in_order.summarize("c1", "cb1", Detail::Full);
 
     let mut order: Vec<usize> = (0..records.len()).collect();
     let mut count = 0;
@@ -98,7 +98,11 @@ fn every_arrival_order_of_the_seed_gives_the_same_call() {
         for &i in perm {
             g.apply(&records[i], bridge.as_deref());
         }
-        assert_eq!(g.summarize("c1", "cb1"), expected, "order {perm:?}");
+        assert_eq!(
+            g.summarize("c1", "cb1", Detail::Full),
+            expected,
+            "order {perm:?}"
+        );
         count += 1;
     });
     assert_eq!(count, 40_320);
@@ -132,8 +136,8 @@ fn absorbing_partial_groups_equals_applying_everything_to_one() {
         }
         b.absorb(a);
         assert_eq!(
-            b.summarize("c", "s"),
-            whole.summarize("c", "s"),
+            b.summarize("c", "s", Detail::Full),
+            whole.summarize("c", "s", Detail::Full),
             "split {split}"
         );
     }
@@ -230,7 +234,7 @@ fn unanswered_call_takes_the_most_telling_failure() {
     for r in &batch.records {
         g.apply(r, None);
     }
-    let (call, legs) = g.summarize("c", "s");
+    let (call, legs) = g.summarize("c", "s", Detail::Full);
     assert_eq!(call.disposition, Some(Disposition::Busy));
     assert_eq!(call.cause.as_deref(), Some("remoteBusy"));
     assert_eq!(call.answered_at, None);
@@ -251,7 +255,7 @@ fn call_without_call_end_is_in_progress() {
     for r in records.iter().filter(|r| r.record_type != "callEnd") {
         g.apply(r, bridge.as_deref());
     }
-    let (call, _) = g.summarize("c", "s");
+    let (call, _) = g.summarize("c", "s", Detail::Full);
     assert_eq!(call.ended_at, None);
     assert_eq!(call.disposition, None);
     assert_eq!(call.answered_at, Some(t("2015-07-23T07:32:55Z")));
@@ -278,7 +282,7 @@ fn call_over_two_bridges_sums_their_call_ends() {
         }
         g.absorb(part);
     }
-    let (call, legs) = g.summarize("c", "s");
+    let (call, legs) = g.summarize("c", "s", Detail::Full);
     assert_eq!(legs.len(), 2);
     assert_eq!(call.legs_completed, Some(2));
     assert_eq!(call.max_active_legs, Some(2));
@@ -299,7 +303,7 @@ fn ivr_leg_without_call_and_end_before_start() {
     let batch = cms::decode(&doc("s", None, &body)).unwrap();
     let mut g = CmsCallGroup::default();
     g.apply(&batch.records[0], None);
-    let (call, legs) = g.summarize("c", "s");
+    let (call, legs) = g.summarize("c", "s", Detail::Full);
     assert_eq!(
         legs[0].started_at,
         Some(t("2026-01-01T10:00:00Z")),
@@ -307,7 +311,7 @@ fn ivr_leg_without_call_and_end_before_start() {
     );
     assert_eq!(call.ended_at, Some(t("2026-01-01T10:00:20Z")));
     g.apply(&batch.records[1], None);
-    let (call, legs) = g.summarize("c", "s");
+    let (call, legs) = g.summarize("c", "s", Detail::Full);
     assert_eq!(call.kind, "ivr");
     assert_eq!(call.disposition, Some(Disposition::Failed));
     assert_eq!(call.cause.as_deref(), Some("ivrTimeout"));
@@ -329,7 +333,7 @@ fn updates_merge_newest_first() {
     for r in &batch.records {
         g.apply(r, None);
     }
-    let (_, legs) = g.summarize("c", "s");
+    let (_, legs) = g.summarize("c", "s", Detail::Full);
     assert_eq!(legs[0].display_name.as_deref(), Some("Newest"));
     assert_eq!(legs[0].details["remote_address"], "10.0.0.1");
     assert_eq!(legs[0].connected_at, Some(t("2026-01-01T10:00:05Z")));

@@ -103,13 +103,33 @@ pub struct CallPage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One call with its legs and timeline. In JSON it is the call's fields with
+/// `legs` holding the legs themselves instead of their count.
+#[derive(Debug, Clone)]
 pub struct CallDetail {
-    #[serde(flatten)]
     pub call: Call,
-    #[serde(rename = "legs")]
     pub leg_list: Vec<Leg>,
     pub events: Vec<CallEvent>,
+}
+
+impl Serialize for CallDetail {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeMap};
+        let serde_json::Value::Object(call) =
+            serde_json::to_value(&self.call).map_err(S::Error::custom)?
+        else {
+            return Err(S::Error::custom("a call serializes to an object"));
+        };
+        let mut map = s.serialize_map(Some(call.len() + 1))?;
+        for (k, v) in &call {
+            if k != "legs" {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.serialize_entry("legs", &self.leg_list)?;
+        map.serialize_entry("events", &self.events)?;
+        map.end()
+    }
 }
 
 /// Per source and sender counters (`GET /api/v1/sources`).

@@ -111,6 +111,13 @@ pub async fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
     serde_json::from_slice(&body).unwrap()
 }
 
+pub async fn get_text(addr: SocketAddr, path: &str) -> String {
+    let mut c = Conn::open(addr).await.unwrap();
+    let (status, body) = c.request("GET", path, Vec::new()).await.unwrap();
+    assert_eq!(status, 200, "{path}");
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
 pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {

@@ -32,6 +32,42 @@ fn filter_params() -> Vec<Value> {
     ]
 }
 
+fn call_schema() -> Value {
+    json!({"type": "object", "required": ["id", "source", "sender", "kind", "started_at", "legs"], "properties": {
+        "id": {"type": "string"},
+        "source": {"type": "string", "description": "Source family, e.g. cms."},
+        "sender": {"type": "string", "description": "The system that sent the records."},
+        "kind": {"type": "string", "description": "conference, p2p, ivr, leg, recording, ..."},
+        "caller": str_prop("Who called: the remote party of the first incoming leg."),
+        "dialed": str_prop("What was dialed."),
+        "destination": str_prop("The final target (for CMS, the conference name)."),
+        "direction": {"type": ["string", "null"], "enum": ["in", "out", "internal", null]},
+        "started_at": {"type": "string", "format": "date-time"},
+        "answered_at": time_prop("First leg connected."),
+        "ended_at": time_prop("Null while the call is in progress."),
+        "duration_s": int_prop("Seconds from start to end."),
+        "talk_s": int_prop("Seconds from answer to end."),
+        "disposition": {"oneOf": [{"$ref": "#/components/schemas/Disposition"}, {"type": "null"}]},
+        "cause": str_prop("The raw cause the disposition came from."),
+        "media": {"type": ["string", "null"], "enum": ["audio", "video", null]},
+        "legs": {"type": "integer"},
+        "legs_completed": int_prop("CMS callEnd callLegsCompleted (summed over Call Bridges)."),
+        "max_active_legs": int_prop("CMS callEnd callLegsMaxActive (summed over Call Bridges)."),
+        "flags": {"type": "array", "items": {"type": "string"}},
+        "details": {"type": "object", "description": "Source-specific fields."}
+    }})
+}
+
+/// A call with its legs (an array here, where the list has a count) and timeline.
+fn call_detail_schema() -> Value {
+    let mut schema = call_schema();
+    schema["properties"]["legs"] =
+        json!({"type": "array", "items": {"$ref": "#/components/schemas/Leg"}});
+    schema["properties"]["events"] =
+        json!({"type": "array", "items": {"$ref": "#/components/schemas/CallEvent"}});
+    schema
+}
+
 pub(crate) fn spec(cms_path: &str) -> Value {
     let mut list_params = filter_params();
     list_params.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}));
@@ -99,31 +135,9 @@ pub(crate) fn spec(cms_path: &str) -> Value {
             }}
         },
         "components": {"schemas": {
+            "Call": call_schema(),
             "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
             "Disposition": {"type": "string", "enum": ["answered", "busy", "no_answer", "rejected", "cancelled", "failed"]},
-            "Call": {"type": "object", "required": ["id", "source", "sender", "kind", "started_at", "legs"], "properties": {
-                "id": {"type": "string"},
-                "source": {"type": "string", "description": "Source family, e.g. cms."},
-                "sender": {"type": "string", "description": "The system that sent the records."},
-                "kind": {"type": "string", "description": "conference, p2p, ivr, leg, recording, ..."},
-                "caller": str_prop("Who called: the remote party of the first incoming leg."),
-                "dialed": str_prop("What was dialed."),
-                "destination": str_prop("The final target (for CMS, the conference name)."),
-                "direction": {"type": ["string", "null"], "enum": ["in", "out", "internal", null]},
-                "started_at": {"type": "string", "format": "date-time"},
-                "answered_at": time_prop("First leg connected."),
-                "ended_at": time_prop("Null while the call is in progress."),
-                "duration_s": int_prop("Seconds from start to end."),
-                "talk_s": int_prop("Seconds from answer to end."),
-                "disposition": {"oneOf": [{"$ref": "#/components/schemas/Disposition"}, {"type": "null"}]},
-                "cause": str_prop("The raw cause the disposition came from."),
-                "media": {"type": ["string", "null"], "enum": ["audio", "video", null]},
-                "legs": {"type": "integer"},
-                "legs_completed": int_prop("CMS callEnd callLegsCompleted (summed over Call Bridges)."),
-                "max_active_legs": int_prop("CMS callEnd callLegsMaxActive (summed over Call Bridges)."),
-                "flags": {"type": "array", "items": {"type": "string"}},
-                "details": {"type": "object", "description": "Source-specific fields."}
-            }},
             "Leg": {"type": "object", "required": ["id", "call_id", "source_leg_id"], "properties": {
                 "id": {"type": "string"}, "call_id": {"type": "string"}, "source_leg_id": {"type": "string"},
                 "remote_party": str_prop(""), "local_address": str_prop(""), "display_name": str_prop(""),
@@ -148,10 +162,7 @@ pub(crate) fn spec(cms_path: &str) -> Value {
                 "calls": {"type": "array", "items": {"$ref": "#/components/schemas/Call"}},
                 "next_cursor": {"type": ["string", "null"]}
             }},
-            "CallDetail": {"allOf": [{"$ref": "#/components/schemas/Call"}, {"type": "object", "properties": {
-                "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}},
-                "events": {"type": "array", "items": {"$ref": "#/components/schemas/CallEvent"}}
-            }}]},
+            "CallDetail": call_detail_schema(),
             "SenderStats": {"type": "object", "properties": {
                 "source": {"type": "string"}, "sender": {"type": "string"},
                 "first_seen": time_prop(""), "last_record_at": time_prop(""),

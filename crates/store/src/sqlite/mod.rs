@@ -2,6 +2,7 @@
 //! write connection and commits many submissions in one transaction, and a
 //! small pool of read connections.
 
+mod correlation;
 mod read;
 mod schema;
 mod writer;
@@ -99,8 +100,12 @@ impl RecentRates {
 
 pub struct SqliteStore {
     path: PathBuf,
+    writer: Option<std::thread::JoinHandle<()>>,
+    checkpointer: Option<std::thread::JoinHandle<()>>,
     /// Held for the store's life: one writing process per data directory.
     _lock: std::fs::File,
+    /// Dropping it stops the checkpoint thread.
+    stop_checkpointer: Option<std::sync::mpsc::Sender<()>>,
     tx: mpsc::Sender<WriterMsg>,
     readers: Mutex<Vec<Connection>>,
     rates: Arc<Mutex<RecentRates>>,
@@ -146,15 +151,25 @@ impl SqliteStore {
             .map_err(open_err)?;
         conn.pragma_update(None, "cache_size", -32_768)
             .map_err(open_err)?;
+        // The writer never checkpoints; a thread of its own does (below), so
+        // copying the WAL into the database does not hold up commits.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+            .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "OFF")
             .map_err(open_err)?;
         schema::migrate(&mut conn).map_err(open_err)?;
 
+        let (stop_checkpointer, checkpointer) = spawn_checkpointer(&path)?;
         let rates = Arc::new(Mutex::new(RecentRates::default()));
-        let tx = spawn_writer(conn, options.clone(), rates.clone());
+        let (tx, writer) = spawn_writer(conn, options.clone(), rates.clone());
         let store = SqliteStore {
             path,
             _lock: lock,
+            writer: Some(writer),
+            checkpointer: Some(checkpointer),
+            stop_checkpointer: Some(stop_checkpointer),
             tx,
             readers: Mutex::new(Vec::new()),
             rates,
@@ -191,6 +206,48 @@ impl SqliteStore {
             pool.push(conn);
         }
         result
+    }
+}
+
+/// Copies the WAL into the database every half second from its own
+/// connection (a passive checkpoint never blocks the writer or readers).
+fn spawn_checkpointer(
+    path: &Path,
+) -> Result<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>), StoreError> {
+    let conn =
+        Connection::open(path).map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("cdrhub-checkpoint".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Duration::from_millis(500))
+            {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+                }
+            }
+            // Leave a small WAL behind on a clean shutdown.
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        })
+        .map_err(|e| StoreError::Open(format!("cannot start the checkpoint thread: {e}")))?;
+    Ok((stop, handle))
+}
+
+impl Drop for SqliteStore {
+    /// Closes the store: the writer finishes what is queued and writes the
+    /// calls it holds, the checkpointer stops, and only then is the data
+    /// directory's lock released.
+    fn drop(&mut self) {
+        let (closed_tx, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.tx, closed_tx));
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+        drop(self.stop_checkpointer.take());
+        if let Some(c) = self.checkpointer.take() {
+            let _ = c.join();
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Read queries. Every value reaches SQL as a bound parameter.
 
-use cdrhub_model::{Call, CallEvent, Leg, Timestamp};
+use cdrhub_correlate::cms::{CmsCallGroup, CmsLegState, Detail};
+use cdrhub_model::{Call, CallEvent, Timestamp};
 use cdrhub_protocols::cms;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -12,7 +13,7 @@ use crate::{
 
 const CALL_COLUMNS: &str = "id, source, sender, kind, caller, dialed, destination, direction, started_at, \
     answered_at, ended_at, duration_s, talk_s, disposition, cause, media, legs, legs_completed, \
-    max_active_legs, flags, details";
+    max_active_legs, flags, state";
 
 /// `LIKE` pattern for a substring, with the wildcards of the input escaped.
 fn contains_pattern(q: &str) -> String {
@@ -28,67 +29,77 @@ fn contains_pattern(q: &str) -> String {
     p
 }
 
+/// A WHERE clause and its parameters, numbered as they are added.
+#[derive(Default)]
+struct Clauses {
+    sql: String,
+    args: Vec<SqlValue>,
+}
+
+impl Clauses {
+    /// Adds a value and returns its placeholder (`?N`).
+    fn bind(&mut self, v: impl Into<SqlValue>) -> String {
+        self.args.push(v.into());
+        format!("?{}", self.args.len())
+    }
+
+    fn and(&mut self, clause: &str) {
+        self.sql.push_str(" AND ");
+        self.sql.push_str(clause);
+    }
+}
+
 pub(crate) fn list_calls(conn: &Connection, f: &CallFilter) -> Result<CallPage, StoreError> {
-    let mut sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE 1=1");
-    let mut args: Vec<SqlValue> = Vec::new();
-    let mut arg = |sql: &mut String, clause: &str, v: SqlValue| {
-        args.push(v);
-        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-    };
+    let mut w = Clauses::default();
     if let Some(from) = f.from {
-        arg(&mut sql, " AND started_at >= ?", from.0.into());
+        let p = w.bind(from.0);
+        w.and(&format!("started_at >= {p}"));
     }
     if let Some(to) = f.to {
-        arg(&mut sql, " AND started_at < ?", to.0.into());
+        let p = w.bind(to.0);
+        w.and(&format!("started_at < {p}"));
     }
     if let Some(source) = &f.source {
-        arg(&mut sql, " AND source = ?", source.clone().into());
+        let p = w.bind(source.clone());
+        w.and(&format!("source = {p}"));
     }
     if let Some(direction) = f.direction {
-        arg(
-            &mut sql,
-            " AND direction = ?",
-            direction.as_str().to_owned().into(),
-        );
+        let p = w.bind(direction.as_str().to_owned());
+        w.and(&format!("direction = {p}"));
     }
     if let Some(disposition) = f.disposition {
-        arg(
-            &mut sql,
-            " AND disposition = ?",
-            disposition.as_str().to_owned().into(),
-        );
+        let p = w.bind(disposition.as_str().to_owned());
+        w.and(&format!("disposition = {p}"));
     }
     if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
-        arg(
-            &mut sql,
-            " AND (caller LIKE ? ESCAPE '\\' OR dialed LIKE ?1 ESCAPE '\\' OR destination LIKE ?1 ESCAPE '\\' \
-             OR EXISTS (SELECT 1 FROM legs WHERE legs.call_id = calls.id AND (remote_party LIKE ?1 ESCAPE '\\' \
-             OR local_address LIKE ?1 ESCAPE '\\' OR display_name LIKE ?1 ESCAPE '\\')))",
-            contains_pattern(q).into(),
-        );
-        // The clause above names its parameter ?1 after the first use; renumber.
-        let n = args.len();
-        let fixed = sql.replace("?1 ESCAPE", &format!("?{n} ESCAPE"));
-        sql = fixed;
+        let p = w.bind(contains_pattern(q));
+        let like = |col: &str| format!("{col} LIKE {p} ESCAPE '\\'");
+        w.and(&format!(
+            "({} OR {} OR {} OR EXISTS (SELECT 1 FROM legs WHERE legs.call_id = calls.id AND ({} OR {} OR {})))",
+            like("caller"),
+            like("dialed"),
+            like("destination"),
+            like("remote_party"),
+            like("local_address"),
+            like("display_name"),
+        ));
     }
     if let Some(c) = &f.cursor {
-        args.push(c.started_at.into());
-        let t = args.len();
-        args.push(c.id.clone().into());
-        let i = args.len();
-        sql.push_str(&format!(
-            " AND (started_at < ?{t} OR (started_at = ?{t} AND id < ?{i}))"
+        let t = w.bind(c.started_at);
+        let i = w.bind(c.id.clone());
+        w.and(&format!(
+            "(started_at < {t} OR (started_at = {t} AND id < {i}))"
         ));
     }
     let limit = f.limit.clamp(1, 10_000);
-    sql.push_str(&format!(
-        " ORDER BY started_at DESC, id DESC LIMIT {}",
+    let sql = format!(
+        "SELECT {CALL_COLUMNS} FROM calls WHERE 1=1{} ORDER BY started_at DESC, id DESC LIMIT {}",
+        w.sql,
         limit + 1
-    ));
-
+    );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut calls = stmt
-        .query_map(rusqlite::params_from_iter(args), call_from_row)?
+        .query_map(rusqlite::params_from_iter(w.args), call_from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     let next_cursor = if calls.len() > limit {
         calls.truncate(limit);
@@ -105,17 +116,17 @@ pub(crate) fn list_calls(conn: &Connection, f: &CallFilter) -> Result<CallPage, 
     Ok(CallPage { calls, next_cursor })
 }
 
-fn json_col(row: &Row, i: usize) -> rusqlite::Result<Value> {
-    let s: String = row.get(i)?;
-    Ok(serde_json::from_str(&s).unwrap_or(Value::Null))
-}
-
 fn ts(v: Option<i64>) -> Option<Timestamp> {
     v.map(Timestamp)
 }
 
+fn call_group(state: &str) -> CmsCallGroup {
+    serde_json::from_str(state).unwrap_or_default()
+}
+
 fn call_from_row(r: &Row) -> rusqlite::Result<Call> {
     let flags: String = r.get(19)?;
+    let state: String = r.get(20)?;
     Ok(Call {
         id: r.get(0)?,
         source: r.get(1)?,
@@ -137,81 +148,76 @@ fn call_from_row(r: &Row) -> rusqlite::Result<Call> {
         legs_completed: r.get(17)?,
         max_active_legs: r.get(18)?,
         flags: serde_json::from_str(&flags).unwrap_or_default(),
-        details: json_col(r, 20)?,
-    })
-}
-
-fn leg_from_row(r: &Row) -> rusqlite::Result<Leg> {
-    let alarms: String = r.get(17)?;
-    Ok(Leg {
-        id: r.get(0)?,
-        call_id: r.get(1)?,
-        source_leg_id: r.get(2)?,
-        remote_party: r.get(3)?,
-        local_address: r.get(4)?,
-        display_name: r.get(5)?,
-        direction: r.get(6)?,
-        leg_type: r.get(7)?,
-        sip_call_id: r.get(8)?,
-        started_at: ts(r.get(9)?),
-        connected_at: ts(r.get(10)?),
-        ended_at: ts(r.get(11)?),
-        duration_s: r.get(12)?,
-        reason: r.get(13)?,
-        remote_teardown: r.get(14)?,
-        disposition: r.get::<_, Option<String>>(15)?.and_then(|s| s.parse().ok()),
-        media: json_col(r, 16)?,
-        alarms: serde_json::from_str(&alarms).unwrap_or_default(),
-        details: json_col(r, 18)?,
+        details: call_group(&state).details(),
     })
 }
 
 pub(crate) fn get_call(conn: &Connection, id: &str) -> Result<Option<CallDetail>, StoreError> {
-    let call = conn
-        .prepare_cached(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"))?
-        .query_row([id], call_from_row)
+    let row: Option<(String, String, String)> = conn
+        .prepare_cached("SELECT sender, state, flags FROM calls WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some(call) = call else { return Ok(None) };
-    let legs = conn
-        .prepare_cached(
-            "SELECT id, call_id, source_leg_id, remote_party, local_address, display_name, direction, leg_type, \
-             sip_call_id, started_at, connected_at, ended_at, duration_s, reason, remote_teardown, disposition, \
-             media, alarms, details FROM legs WHERE call_id = ?1 ORDER BY started_at, id",
-        )?
-        .query_map([id], leg_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT event_time, received_at, event_type, subject, session, payload, source FROM journal \
-         WHERE call_id = ?1 ORDER BY event_time, id",
-    )?;
-    let events = stmt
-        .query_map([id], |r| {
-            let session: String = r.get(4)?;
+    let Some((sender, state, flags)) = row else {
+        return Ok(None);
+    };
+    // The full call is derived from the correlator's state, as the writer
+    // derived its columns.
+    let mut group = call_group(&state);
+    let mut stmt = conn.prepare_cached("SELECT state FROM legs WHERE call_id = ?1")?;
+    for leg in stmt.query_map([id], |r| r.get::<_, String>(0))? {
+        if let Ok(leg) = serde_json::from_str::<CmsLegState>(&leg?) {
+            group.legs.push(leg);
+        }
+    }
+    let (mut call, legs) = group.summarize(id, &sender, Detail::Full);
+    call.flags = serde_json::from_str(&flags).unwrap_or_default();
+
+    // The timeline: every journaled record about this call's CMS calls, legs,
+    // recordings and streamings, in event time, then in the order the Call
+    // Bridge made them (correlatorIndex), then in arrival order.
+    let subjects: Vec<&str> = group
+        .calls
+        .iter()
+        .map(|c| c.id.as_str())
+        .chain(group.media_sessions.iter().map(|m| m.id.as_str()))
+        .chain(group.legs.iter().map(|l| l.id.as_str()))
+        .collect();
+    let mut events = Vec::new();
+    for chunk in subjects.chunks(500) {
+        let placeholders = vec!["?"; chunk.len()].join(",");
+        let mut stmt = conn.prepare(&format!(
+            "SELECT id, event_time, received_at, event_type, subject, payload, alt_seq FROM journal \
+             WHERE source = 'cms' AND subject IN ({placeholders})"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(chunk), |r| {
             let payload: Vec<u8> = r.get(5)?;
-            let source: String = r.get(6)?;
-            let record = if source == cdrhub_model::SOURCE_CMS {
-                match cms::decode_record(&session, &payload) {
-                    Ok(rec) => serde_json::to_value(&rec.body).unwrap_or(Value::Null),
-                    Err(e) => serde_json::json!({ "undecodable": e.to_string() }),
-                }
-            } else {
-                Value::Null
+            let record = match cms::decode_record("", &payload) {
+                Ok(rec) => serde_json::to_value(&rec.body).unwrap_or(Value::Null),
+                Err(e) => serde_json::json!({ "undecodable": e.to_string() }),
             };
-            let subject: Option<String> = r.get(3)?;
-            let event_type: String = r.get(2)?;
-            Ok(CallEvent {
-                time: Timestamp(r.get(0)?),
-                received_at: Timestamp(r.get(1)?),
-                source_leg_id: subject.filter(|_| event_type.starts_with("callLeg")),
-                event_type,
-                record,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+            let subject: Option<String> = r.get(4)?;
+            let event_type: String = r.get(3)?;
+            let order = (r.get::<_, Option<i64>>(6)?, r.get::<_, i64>(0)?);
+            Ok((
+                order,
+                CallEvent {
+                    time: Timestamp(r.get(1)?),
+                    received_at: Timestamp(r.get(2)?),
+                    source_leg_id: subject.filter(|_| event_type.starts_with("callLeg")),
+                    event_type,
+                    record,
+                },
+            ))
+        })?;
+        for row in rows {
+            events.push(row?);
+        }
+    }
+    events.sort_by_key(|(order, e)| (e.time, *order));
     Ok(Some(CallDetail {
         call,
         leg_list: legs,
-        events,
+        events: events.into_iter().map(|(_, e)| e).collect(),
     }))
 }
 

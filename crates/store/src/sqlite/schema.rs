@@ -4,27 +4,48 @@ use rusqlite::Connection;
 
 /// Each entry moves the schema one version up; never edit a released one.
 const MIGRATIONS: &[&str] = &[r#"
+-- A receiver URL and session of a sender (CMS numbers records per receiver
+-- and session). `receiver` '' stands for the session across all receivers.
+CREATE TABLE streams (
+    id        INTEGER PRIMARY KEY,
+    source    TEXT NOT NULL,
+    receiver  TEXT NOT NULL,
+    session   TEXT NOT NULL,
+    max_seq   INTEGER,
+    UNIQUE (source, receiver, session)
+);
+
+-- Every accepted record, as received. The calls and legs below are derived
+-- from it and can be rebuilt from it.
 CREATE TABLE journal (
-    id           INTEGER PRIMARY KEY,
-    source       TEXT NOT NULL,
-    sender       TEXT NOT NULL,
-    receiver     TEXT NOT NULL,
-    session      TEXT NOT NULL,
-    seq          INTEGER NOT NULL,
-    alt_seq      INTEGER,
-    received_at  INTEGER NOT NULL,
-    event_time   INTEGER NOT NULL,
-    event_type   TEXT NOT NULL,
-    subject      TEXT,
-    call_id      TEXT,
-    payload      BLOB NOT NULL
+    id              INTEGER PRIMARY KEY,
+    source          TEXT NOT NULL,
+    sender          TEXT NOT NULL,
+    stream          INTEGER NOT NULL,
+    seq             INTEGER NOT NULL,
+    session_stream  INTEGER NOT NULL,
+    alt_seq         INTEGER,
+    received_at     INTEGER NOT NULL,
+    event_time      INTEGER NOT NULL,
+    event_type      TEXT NOT NULL,
+    subject         TEXT,
+    call_bridge     TEXT,
+    payload         BLOB NOT NULL
 );
 -- A re-sent record: same receiver URL, session and recordIndex (CMS numbers
 -- records per receiver), or same session and correlatorIndex (unique across
 -- receivers). Either makes it a duplicate.
-CREATE UNIQUE INDEX journal_dedup ON journal(source, receiver, session, seq);
-CREATE UNIQUE INDEX journal_dedup_alt ON journal(source, session, alt_seq) WHERE alt_seq IS NOT NULL;
-CREATE INDEX journal_call ON journal(call_id) WHERE call_id IS NOT NULL;
+CREATE UNIQUE INDEX journal_dedup ON journal(stream, seq);
+CREATE UNIQUE INDEX journal_dedup_alt ON journal(session_stream, alt_seq) WHERE alt_seq IS NOT NULL;
+-- A call's timeline: the records about its calls, legs and recordings.
+CREATE INDEX journal_subject ON journal(subject) WHERE subject IS NOT NULL;
+
+-- Journal rows up to `correlated_upto` are reflected in calls and legs.
+CREATE TABLE meta (
+    key    TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('correlated_upto', 0);
 
 CREATE TABLE calls (
     id               TEXT PRIMARY KEY,
@@ -47,7 +68,8 @@ CREATE TABLE calls (
     legs_completed   INTEGER,
     max_active_legs  INTEGER,
     flags            TEXT NOT NULL,
-    details          TEXT NOT NULL,
+    -- The correlator's state of the call (CMS calls, recordings); the
+    -- columns above are derived from it and from the legs' states.
     state            TEXT NOT NULL
 );
 CREATE INDEX calls_started ON calls(started_at, id);
@@ -69,28 +91,19 @@ CREATE TABLE legs (
     reason           TEXT,
     remote_teardown  INTEGER,
     disposition      TEXT,
-    media            TEXT NOT NULL,
-    alarms           TEXT NOT NULL,
-    details          TEXT NOT NULL,
+    -- The correlator's state of the leg (its records merged); media
+    -- statistics, alarms and details are derived from it when read.
     state            TEXT NOT NULL
 );
 CREATE INDEX legs_call ON legs(call_id);
 
--- Source ids (CMS call, leg, correlator, recording ids) to the call they belong to.
+-- Source ids (CMS call, correlator, recording ids) to the call they belong
+-- to. A CMS leg id is found through the legs table itself.
 CREATE TABLE call_keys (
     key      TEXT PRIMARY KEY,
     call_id  TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX call_keys_call ON call_keys(call_id);
-
--- Highest recordIndex seen per CMS receiver URL and session, for gap detection.
-CREATE TABLE sequences (
-    source     TEXT NOT NULL,
-    receiver   TEXT NOT NULL,
-    session    TEXT NOT NULL,
-    max_seq    INTEGER NOT NULL,
-    PRIMARY KEY (source, receiver, session)
-) WITHOUT ROWID;
 
 CREATE TABLE gaps (
     id             INTEGER PRIMARY KEY,

@@ -1,20 +1,26 @@
 //! The writer thread. It owns the only write connection, takes every waiting
-//! submission, applies them in one transaction and answers them after the
-//! commit (group commit): one fsync serves many senders.
+//! submission, journals them in one transaction and answers them after the
+//! commit (group commit): one disk sync serves many senders.
 //!
-//! Correlation state of calls in progress is cached here; the writer is the
-//! only one changing it, so the cache stays true to the database. Any failed
-//! transaction drops the cache, and the next records reload what was committed.
+//! The journal commit is what makes a record safe, so it alone decides the
+//! acknowledgement. Calls and legs are derived from the journal: they are
+//! written in the same transaction when the writer is not busy (so a quiet
+//! system reads its own writes at once), and under load at most every
+//! `FLUSH_INTERVAL`, so that a leg is written once rather than at each of its
+//! records. `correlated_upto` marks how far calls and legs reflect the journal;
+//! after a crash or a failed commit the rest is replayed from the journal.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use cdrhub_correlate::cms::{self, CmsCallGroup, CmsLegState, Touched};
-use cdrhub_model::{Call, Leg, Timestamp};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use cdrhub_model::Timestamp;
+use cdrhub_protocols::cms;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, warn};
+use tracing::{info, warn};
 
+use super::correlation::Correlation;
 use super::{RecentRates, SqliteOptions};
 use crate::{CmsIngest, IngestBatch, IngestOutcome, IngestPayload, StoreError};
 
@@ -30,29 +36,38 @@ pub(crate) enum WriterMsg {
     },
 }
 
-/// Beyond this many cached calls the cache is emptied after a commit.
-const MAX_CACHED_GROUPS: usize = 20_000;
-const MAX_CACHED_KEYS: usize = 200_000;
+/// Under load, calls and legs lag the journal by at most this much.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+/// Flush anyway when this many calls wait to be written.
+const MAX_DIRTY_GROUPS: usize = 5_000;
+/// Journal rows replayed per transaction.
+const REPLAY_CHUNK: i64 = 5_000;
 
 pub(crate) fn spawn_writer(
     conn: Connection,
     options: SqliteOptions,
     rates: Arc<Mutex<RecentRates>>,
-) -> mpsc::Sender<WriterMsg> {
+) -> (mpsc::Sender<WriterMsg>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(options.queue_depth);
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("cdrhub-writer".into())
         .spawn(move || Writer::new(options, rates).run(&conn, rx))
         .expect("spawning the writer thread");
-    tx
+    (tx, handle)
 }
 
-/// One call's correlation state as cached by the writer.
-struct CachedGroup {
-    group: CmsCallGroup,
-    sender: String,
+/// A write transaction that takes the write lock at once: waiting for it
+/// (busy timeout) is possible then, where upgrading a read would fail.
+fn begin(conn: &Connection) -> rusqlite::Result<Transaction<'_>> {
+    Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+}
+
+/// A receiver URL and session, interned as an integer for the dedup index.
+#[derive(Clone, Copy)]
+struct Stream {
+    id: i64,
+    max_seq: Option<i64>,
     dirty: bool,
-    dirty_legs: HashSet<String>,
 }
 
 #[derive(Default)]
@@ -81,19 +96,18 @@ struct NewGap {
 struct Writer {
     options: SqliteOptions,
     rates: Arc<Mutex<RecentRates>>,
-    groups: HashMap<String, CachedGroup>,
-    /// Source key (`cms:leg:GUID`) to call id.
-    keys: HashMap<String, String>,
-    /// Calls merged into another in this process: old id to surviving id.
-    aliases: HashMap<String, String>,
-    /// Highest recordIndex per (source, receiver, session).
-    sequences: HashMap<(String, String), i64>,
+    correlation: Correlation,
+    /// (source, receiver, session) to stream; receiver "" is the session itself.
+    streams: HashMap<(&'static str, String, String), Stream>,
+    /// Highest journal id written, and how far calls and legs reflect it.
+    last_journal_id: i64,
+    correlated_upto: i64,
+    last_flush: Instant,
+    /// Set at start and after a failed commit: the cache must be rebuilt.
+    needs_replay: bool,
     // Per transaction:
-    new_keys: Vec<(String, String)>,
-    merges: Vec<(String, String)>,
-    dirty_sequences: HashSet<(String, String)>,
     new_gaps: Vec<NewGap>,
-    filled: Vec<(String, String, i64)>,
+    filled: Vec<(i64, i64)>,
     senders: HashMap<(&'static str, String), SenderDelta>,
 }
 
@@ -102,13 +116,12 @@ impl Writer {
         Writer {
             options,
             rates,
-            groups: HashMap::new(),
-            keys: HashMap::new(),
-            aliases: HashMap::new(),
-            sequences: HashMap::new(),
-            new_keys: Vec::new(),
-            merges: Vec::new(),
-            dirty_sequences: HashSet::new(),
+            correlation: Correlation::default(),
+            streams: HashMap::new(),
+            last_journal_id: 0,
+            correlated_upto: 0,
+            last_flush: Instant::now(),
+            needs_replay: true,
             new_gaps: Vec::new(),
             filled: Vec::new(),
             senders: HashMap::new(),
@@ -116,7 +129,26 @@ impl Writer {
     }
 
     fn run(mut self, conn: &Connection, mut rx: mpsc::Receiver<WriterMsg>) {
-        while let Some(first) = rx.blocking_recv() {
+        let timer = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a timer for the writer");
+        self.replay_or_warn(conn);
+        loop {
+            let wait = FLUSH_INTERVAL.saturating_sub(self.last_flush.elapsed());
+            let first = if self.correlation.dirty_groups() > 0 {
+                match timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
+                    Ok(msg) => msg,
+                    Err(_) => {
+                        // Quiet for a while with unflushed calls: write them now.
+                        self.commit_group(conn, Vec::new(), &|| true);
+                        continue;
+                    }
+                }
+            } else {
+                rx.blocking_recv()
+            };
+            let Some(first) = first else { break };
             let mut msgs = vec![first];
             let mut records = 0;
             while records < self.options.max_batch_records {
@@ -130,25 +162,97 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit_group(conn, msgs);
+            self.commit_group(conn, msgs, &|| rx.is_empty());
+        }
+        // Shutting down: leave calls and legs up to date.
+        if self.correlation.dirty_groups() > 0 {
+            self.commit_group(conn, Vec::new(), &|| true);
         }
     }
 
-    /// Applies every message in one transaction, then answers each.
-    fn commit_group(&mut self, conn: &Connection, msgs: Vec<WriterMsg>) {
+    fn replay_or_warn(&mut self, conn: &Connection) {
+        match self.replay(conn) {
+            Ok(0) => {}
+            Ok(n) => info!(records = n, "brought calls up to date from the journal"),
+            Err(e) => {
+                warn!(error = %e, "cannot bring calls up to date from the journal yet; will retry")
+            }
+        }
+    }
+
+    /// Applies every message in one transaction, then answers each. `idle`
+    /// tells whether anything waits behind them: if nothing does, calls and
+    /// legs are written in the same transaction, so a quiet system reads its
+    /// own writes at once.
+    fn commit_group(&mut self, conn: &Connection, msgs: Vec<WriterMsg>, idle: &dyn Fn() -> bool) {
+        if self.needs_replay {
+            self.replay_or_warn(conn);
+        }
+        // Take every ack out first: whatever fails below, each sender hears why.
         let mut acks = Vec::with_capacity(msgs.len());
-        let result = self.apply_all(conn, msgs, &mut acks);
+        let mut batches = Vec::with_capacity(msgs.len());
+        for msg in msgs {
+            match msg {
+                WriterMsg::Ingest { batch, ack } => {
+                    acks.push((ack, IngestOutcome::default()));
+                    batches.push(batch);
+                }
+                WriterMsg::Rejected {
+                    source,
+                    sender,
+                    reason,
+                } => {
+                    let d = self
+                        .senders
+                        .entry((source_name(&source), sender))
+                        .or_default();
+                    d.rejected += 1;
+                    d.last_rejection = Some(reason);
+                }
+            }
+        }
+        let mut flushed = false;
+        let result = (|| {
+            let tx = begin(conn)?;
+            for (i, batch) in batches.into_iter().enumerate() {
+                acks[i].1 = self.ingest(&tx, batch)?;
+            }
+            self.write_counters(&tx)?;
+            if !self.needs_replay
+                && (idle()
+                    || self.last_flush.elapsed() >= FLUSH_INTERVAL
+                    || self.correlation.dirty_groups() >= MAX_DIRTY_GROUPS)
+            {
+                self.correlation.flush(&tx)?;
+                set_correlated_upto(&tx, self.last_journal_id)?;
+                flushed = true;
+            }
+            tx.commit()
+        })();
         match result {
             Ok(()) => {
-                self.after_commit();
+                self.after_commit(flushed);
                 for (ack, outcome) in acks {
                     let _ = ack.send(Ok(outcome));
                 }
             }
             Err(e) => {
-                // Nothing of this group was committed: forget what the cache
-                // learnt from it and tell every sender to retry.
-                self.reset_caches();
+                // Nothing of this transaction was committed. The cache may hold
+                // records of it: drop the cache and rebuild it from the journal.
+                self.new_gaps.clear();
+                self.filled.clear();
+                // Rejections were not journaled; keep counting them.
+                self.senders.retain(|_, d| d.rejected > 0);
+                for d in self.senders.values_mut() {
+                    *d = SenderDelta {
+                        rejected: d.rejected,
+                        last_rejection: d.last_rejection.take(),
+                        ..SenderDelta::default()
+                    };
+                }
+                self.streams.clear();
+                self.correlation = Correlation::default();
+                self.needs_replay = true;
                 let err = StoreError::Unavailable(e.to_string());
                 warn!(error = %e, submissions = acks.len(), "commit failed; senders will retry");
                 for (ack, _) in acks {
@@ -158,48 +262,120 @@ impl Writer {
         }
     }
 
-    fn apply_all(
-        &mut self,
-        conn: &Connection,
-        msgs: Vec<WriterMsg>,
-        acks: &mut Vec<(
-            oneshot::Sender<Result<IngestOutcome, StoreError>>,
-            IngestOutcome,
-        )>,
-    ) -> rusqlite::Result<()> {
-        let result = (|| {
-            let tx = conn.unchecked_transaction()?;
-            for msg in msgs {
-                match msg {
-                    WriterMsg::Ingest { batch, ack } => {
-                        let outcome = self.ingest(&tx, batch)?;
-                        acks.push((ack, outcome));
+    fn after_commit(&mut self, flushed: bool) {
+        let now_s = Timestamp::now().0.div_euclid(1000);
+        if let Ok(mut rates) = self.rates.lock() {
+            for ((source, sender), d) in &self.senders {
+                if d.records > 0 {
+                    rates.add(source, sender, now_s, d.records);
+                }
+            }
+        }
+        self.new_gaps.clear();
+        self.filled.clear();
+        self.senders.clear();
+        for s in self.streams.values_mut() {
+            s.dirty = false;
+        }
+        if flushed {
+            self.correlation.flushed();
+            self.correlated_upto = self.last_journal_id;
+            self.last_flush = Instant::now();
+        }
+    }
+
+    /// Rebuilds calls and legs from the journal rows they do not reflect yet.
+    fn replay(&mut self, conn: &Connection) -> rusqlite::Result<usize> {
+        self.correlation = Correlation::default();
+        self.streams.clear();
+        let mut upto: i64 = conn.query_row(
+            "SELECT value FROM meta WHERE key = 'correlated_upto'",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut replayed = 0;
+        loop {
+            let tx = begin(conn)?;
+            let rows: Vec<(i64, String, Option<String>, Vec<u8>)> = tx
+                .prepare_cached(
+                    "SELECT id, sender, call_bridge, payload FROM journal \
+                     WHERE id > ?1 AND source = 'cms' ORDER BY id LIMIT ?2",
+                )?
+                .query_map(params![upto, REPLAY_CHUNK], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            let Some(last) = rows.last().map(|r| r.0) else {
+                break;
+            };
+            for (id, sender, call_bridge, payload) in &rows {
+                match cms::decode_record("", payload) {
+                    Ok(record) => {
+                        self.correlation
+                            .apply_cms(&tx, &record, call_bridge.as_deref(), sender)?
                     }
-                    WriterMsg::Rejected {
-                        source,
-                        sender,
-                        reason,
-                    } => {
-                        let source = source_name(&source);
-                        let d = self.senders.entry((source, sender)).or_default();
-                        d.rejected += 1;
-                        d.last_rejection = Some(reason);
+                    Err(e) => {
+                        warn!(journal_id = id, error = %e, "journaled record no longer decodes; skipped")
                     }
                 }
             }
-            self.flush(&tx)?;
-            tx.commit()
-        })();
-        if result.is_err() {
-            self.clear_pending();
+            self.correlation.flush(&tx)?;
+            set_correlated_upto(&tx, last)?;
+            tx.commit()?;
+            self.correlation.flushed();
+            replayed += rows.len();
+            upto = last;
         }
-        result
+        let max_id: i64 =
+            conn.query_row("SELECT coalesce(max(id), 0) FROM journal", [], |r| r.get(0))?;
+        self.last_journal_id = max_id.max(upto);
+        self.correlated_upto = upto;
+        self.needs_replay = false;
+        self.last_flush = Instant::now();
+        Ok(replayed)
     }
 
     fn ingest(&mut self, tx: &Transaction, batch: IngestBatch) -> rusqlite::Result<IngestOutcome> {
         match batch.payload {
             IngestPayload::Cms(cms) => self.ingest_cms(tx, &batch.sender, batch.received_at, cms),
         }
+    }
+
+    fn stream(
+        &mut self,
+        tx: &Transaction,
+        source: &'static str,
+        receiver: &str,
+        session: &str,
+    ) -> rusqlite::Result<Stream> {
+        let key = (source, receiver.to_owned(), session.to_owned());
+        if let Some(s) = self.streams.get(&key) {
+            return Ok(*s);
+        }
+        let found: Option<(i64, Option<i64>)> = tx
+            .prepare_cached("SELECT id, max_seq FROM streams WHERE source = ?1 AND receiver = ?2 AND session = ?3")?
+            .query_row(params![source, receiver, session], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let stream = match found {
+            Some((id, max_seq)) => Stream {
+                id,
+                max_seq,
+                dirty: false,
+            },
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO streams (source, receiver, session) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![source, receiver, session])?;
+                Stream {
+                    id: tx.last_insert_rowid(),
+                    max_seq: None,
+                    dirty: false,
+                }
+            }
+        };
+        self.streams.insert(key, stream);
+        Ok(stream)
     }
 
     fn ingest_cms(
@@ -213,226 +389,87 @@ impl Writer {
         let mut outcome = IngestOutcome::default();
         let session = cms.batch.session.as_str();
         let call_bridge = cms.batch.call_bridge.as_deref();
-        let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO journal (source, sender, receiver, session, seq, alt_seq, \
-             received_at, event_time, event_type, subject, call_id, payload) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?;
+        let receiver_stream = self.stream(tx, source, &cms.receiver, session)?.id;
+        let session_stream = self.stream(tx, source, "", session)?.id;
         for record in &cms.batch.records {
-            let keys: Vec<String> = cms::record_keys(record)
-                .into_iter()
-                .map(|k| format!("cms:{k}"))
-                .collect();
-            let resolved = self.resolve(tx, &keys)?;
             let payload = cms.body.get(record.raw.clone()).unwrap_or_default();
-            let inserted = insert.execute(params![
-                source,
-                sender,
-                cms.receiver,
-                session,
-                record.record_index as i64,
-                record.correlator_index.map(|c| c as i64),
-                received_at.0,
-                record.time.0,
-                record.record_type,
-                record.subject_id(),
-                resolved.as_ref().map(|r| r.target.as_str()),
-                payload,
-            ])?;
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO journal (source, sender, stream, seq, session_stream, alt_seq, \
+                     received_at, event_time, event_type, subject, call_bridge, payload) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )?
+                .execute(params![
+                    source,
+                    sender,
+                    receiver_stream,
+                    record.record_index as i64,
+                    session_stream,
+                    record.correlator_index.map(|c| c as i64),
+                    received_at.0,
+                    record.time.0,
+                    record.record_type,
+                    record.subject_id(),
+                    call_bridge,
+                    payload,
+                ])?;
             let delta = self.senders.entry((source, sender.to_owned())).or_default();
             if inserted == 0 {
                 outcome.duplicates += 1;
                 delta.duplicates += 1;
                 continue;
             }
+            self.last_journal_id = tx.last_insert_rowid();
             outcome.stored += 1;
             delta.records += 1;
             delta.last_record_at = Some(delta.last_record_at.unwrap_or(0).max(received_at.0));
-
             outcome.gaps += self.track_sequence(
-                tx,
                 source,
                 sender,
-                &cms.receiver,
-                session,
+                (&cms.receiver, session),
                 record.record_index as i64,
                 record.preceding_records_missing as i64,
-            )?;
-
-            let Some(resolved) = resolved else { continue };
-            self.load_group(tx, &resolved.target, sender)?;
-            for other in &resolved.merge {
-                self.merge_into(tx, other, &resolved.target)?;
-            }
-            let entry = self
-                .groups
-                .get_mut(&resolved.target)
-                .expect("group loaded above");
-            match entry.group.apply(record, call_bridge) {
-                Touched::Leg(id) => {
-                    entry.dirty_legs.insert(id);
-                }
-                Touched::Call | Touched::Nothing => {}
-            }
-            entry.dirty = true;
-            for key in keys {
-                if self.keys.get(&key) != Some(&resolved.target) {
-                    self.keys.insert(key.clone(), resolved.target.clone());
-                    self.new_keys.push((key, resolved.target.clone()));
-                }
+            );
+            if !self.needs_replay {
+                self.correlation
+                    .apply_cms(tx, record, call_bridge, sender)?;
             }
         }
         Ok(outcome)
     }
 
-    /// Which call the keys belong to: an existing one, several to be merged
-    /// (the record shows they are one call), or a new one.
-    fn resolve(&mut self, tx: &Transaction, keys: &[String]) -> rusqlite::Result<Option<Resolved>> {
-        if keys.is_empty() {
-            return Ok(None);
-        }
-        let mut found: Vec<String> = Vec::new();
-        for key in keys {
-            let id = match self.keys.get(key) {
-                Some(id) => Some(id.clone()),
-                None => {
-                    let id: Option<String> = tx
-                        .prepare_cached("SELECT call_id FROM call_keys WHERE key = ?1")?
-                        .query_row([key], |r| r.get(0))
-                        .optional()?;
-                    if let Some(id) = &id {
-                        self.keys.insert(key.clone(), id.clone());
-                    }
-                    id
-                }
-            };
-            if let Some(id) = id {
-                let id = self.canonical(&id);
-                if !found.contains(&id) {
-                    found.push(id);
-                }
-            }
-        }
-        Ok(Some(match found.len() {
-            0 => Resolved {
-                target: uuid::Uuid::now_v7().to_string(),
-                merge: Vec::new(),
-            },
-            _ => {
-                let target = found.remove(0);
-                Resolved {
-                    target,
-                    merge: found,
-                }
-            }
-        }))
-    }
-
-    fn canonical(&self, id: &str) -> String {
-        let mut id = id;
-        while let Some(next) = self.aliases.get(id) {
-            id = next;
-        }
-        id.to_owned()
-    }
-
-    /// Makes sure the group is in the cache, loading it or starting it empty.
-    fn load_group(&mut self, tx: &Transaction, id: &str, sender: &str) -> rusqlite::Result<()> {
-        if self.groups.contains_key(id) {
-            return Ok(());
-        }
-        let row: Option<(String, String)> = tx
-            .prepare_cached("SELECT state, sender FROM calls WHERE id = ?1")?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let (mut group, sender) = match row {
-            Some((state, sender)) => (
-                serde_json::from_str::<CmsCallGroup>(&state).unwrap_or_else(|e| {
-                    error!(call = id, error = %e, "stored call state is unreadable; rebuilding from new records");
-                    CmsCallGroup::default()
-                }),
-                sender,
-            ),
-            None => (CmsCallGroup::default(), sender.to_owned()),
-        };
-        let mut stmt = tx.prepare_cached("SELECT state FROM legs WHERE call_id = ?1")?;
-        let legs = stmt.query_map([id], |r| r.get::<_, String>(0))?;
-        for state in legs {
-            match serde_json::from_str::<CmsLegState>(&state?) {
-                Ok(leg) => group.legs.push(leg),
-                Err(e) => error!(call = id, error = %e, "stored leg state is unreadable"),
-            }
-        }
-        self.groups.insert(
-            id.to_owned(),
-            CachedGroup {
-                group,
-                sender,
-                dirty: false,
-                dirty_legs: HashSet::new(),
-            },
-        );
-        Ok(())
-    }
-
-    fn merge_into(&mut self, tx: &Transaction, from: &str, into: &str) -> rusqlite::Result<()> {
-        self.load_group(tx, from, "")?;
-        let absorbed = self.groups.remove(from).expect("group loaded above");
-        let target = self
-            .groups
-            .get_mut(into)
-            .expect("target loaded before merging");
-        target.group.absorb(absorbed.group);
-        // Every leg now belongs to the surviving call.
-        target.dirty_legs = target.group.legs.iter().map(|l| l.id.clone()).collect();
-        target.dirty = true;
-        self.aliases.insert(from.to_owned(), into.to_owned());
-        self.merges.push((from.to_owned(), into.to_owned()));
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
+    /// Gaps in a receiver's recordIndex sequence, and those CMS reports itself.
     fn track_sequence(
         &mut self,
-        tx: &Transaction,
         source: &'static str,
         sender: &str,
-        receiver: &str,
-        session: &str,
+        (receiver, session): (&str, &str),
         index: i64,
         reported_missing: i64,
-    ) -> rusqlite::Result<usize> {
-        let key = (receiver.to_owned(), session.to_owned());
-        let known = match self.sequences.get(&key) {
-            Some(v) => Some(*v),
-            None => tx
-                .prepare_cached(
-                    "SELECT max_seq FROM sequences WHERE source = ?1 AND receiver = ?2 AND session = ?3",
-                )?
-                .query_row(params![source, receiver, session], |r| r.get(0))
-                .optional()?,
+    ) -> usize {
+        let Some(stream) = self
+            .streams
+            .get_mut(&(source, receiver.to_owned(), session.to_owned()))
+        else {
+            return 0;
         };
         let mut gaps = Vec::new();
-        match known {
+        match stream.max_seq {
             // CMS numbers each receiver's records from 1.
             None if index > 1 => gaps.push(("session_start", Some(1), Some(index - 1), index - 1)),
             Some(max) if index > max + 1 => {
                 gaps.push(("sequence", Some(max + 1), Some(index - 1), index - 1 - max))
             }
-            Some(max) if index < max => {
-                self.filled
-                    .push((receiver.to_owned(), session.to_owned(), index))
-            }
+            Some(max) if index < max => self.filled.push((stream.id, index)),
             _ => {}
         }
         if reported_missing > 0 {
             gaps.push(("reported", None, None, reported_missing));
         }
-        let new_max = known.map_or(index, |m| m.max(index));
-        if known != Some(new_max) {
-            self.dirty_sequences.insert(key.clone());
+        if stream.max_seq.is_none_or(|m| index > m) {
+            stream.max_seq = Some(index);
+            stream.dirty = true;
         }
-        self.sequences.insert(key, new_max);
         let n = gaps.len();
         let delta = self.senders.entry((source, sender.to_owned())).or_default();
         for (kind, first, last, missing) in gaps {
@@ -450,42 +487,14 @@ impl Writer {
                 at_index: index,
             });
         }
-        Ok(n)
+        n
     }
 
-    /// Writes what the transaction changed: calls, legs, keys, merges, gaps, counters.
-    fn flush(&mut self, tx: &Transaction) -> rusqlite::Result<()> {
-        for (from, into) in &self.merges {
-            tx.prepare_cached("DELETE FROM calls WHERE id = ?1")?
-                .execute([from])?;
-            tx.prepare_cached("UPDATE call_keys SET call_id = ?2 WHERE call_id = ?1")?
-                .execute([from, into])?;
-            tx.prepare_cached("UPDATE journal SET call_id = ?2 WHERE call_id = ?1")?
-                .execute([from, into])?;
-        }
-        for (id, entry) in self.groups.iter_mut().filter(|(_, e)| e.dirty) {
-            let (call, legs) = entry.group.summarize(id, &entry.sender);
-            write_call(tx, &call, &entry.group)?;
-            for leg in legs.iter().filter(|l| entry.dirty_legs.contains(&l.id)) {
-                let state = entry.group.legs.iter().find(|s| s.id == leg.id);
-                write_leg(tx, leg, state)?;
-            }
-        }
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO call_keys (key, call_id) VALUES (?1, ?2) \
-                 ON CONFLICT(key) DO UPDATE SET call_id = excluded.call_id",
-            )?;
-            for (key, id) in &self.new_keys {
-                stmt.execute([key, &self.canonical(id)])?;
-            }
-        }
-        for key in &self.dirty_sequences {
-            tx.prepare_cached(
-                "INSERT INTO sequences (source, receiver, session, max_seq) VALUES ('cms', ?1, ?2, ?3) \
-                 ON CONFLICT(source, receiver, session) DO UPDATE SET max_seq = excluded.max_seq",
-            )?
-            .execute(params![key.0, key.1, self.sequences.get(key).copied().unwrap_or(0)])?;
+    /// Stream positions, gaps and per-sender counters of this transaction.
+    fn write_counters(&mut self, tx: &Transaction) -> rusqlite::Result<()> {
+        for s in self.streams.values().filter(|s| s.dirty) {
+            tx.prepare_cached("UPDATE streams SET max_seq = ?2 WHERE id = ?1")?
+                .execute(params![s.id, s.max_seq])?;
         }
         let now = Timestamp::now().0;
         for g in &self.new_gaps {
@@ -506,12 +515,13 @@ impl Writer {
                 g.at_index
             ])?;
         }
-        for (receiver, session, index) in &self.filled {
+        for (stream, index) in &self.filled {
             tx.prepare_cached(
-                "UPDATE gaps SET filled = filled + 1 WHERE source = 'cms' AND receiver = ?1 AND session = ?2 \
-                 AND kind IN ('sequence', 'session_start') AND ?3 BETWEEN first_missing AND last_missing",
+                "UPDATE gaps SET filled = filled + 1 WHERE kind IN ('sequence', 'session_start') \
+                 AND ?2 BETWEEN first_missing AND last_missing \
+                 AND (source, receiver, session) = (SELECT source, receiver, session FROM streams WHERE id = ?1)",
             )?
-            .execute(params![receiver, session, index])?;
+            .execute(params![stream, index])?;
         }
         for ((source, sender), d) in &self.senders {
             tx.prepare_cached(
@@ -540,56 +550,12 @@ impl Writer {
         }
         Ok(())
     }
-
-    /// After a commit: record rates, clear per-transaction state, and drop
-    /// finished calls from the cache (late records reload them).
-    fn after_commit(&mut self) {
-        let now_s = Timestamp::now().0.div_euclid(1000);
-        if let Ok(mut rates) = self.rates.lock() {
-            for ((source, sender), d) in &self.senders {
-                if d.records > 0 {
-                    rates.add(source, sender, now_s, d.records);
-                }
-            }
-        }
-        let mut finished = Vec::new();
-        for (id, entry) in self.groups.iter_mut() {
-            entry.dirty = false;
-            entry.dirty_legs.clear();
-            if is_finished(&entry.group) {
-                finished.push(id.clone());
-            }
-        }
-        for id in finished {
-            self.groups.remove(&id);
-        }
-        self.clear_pending();
-        if self.groups.len() > MAX_CACHED_GROUPS || self.keys.len() > MAX_CACHED_KEYS {
-            self.reset_caches();
-        }
-    }
-
-    fn clear_pending(&mut self) {
-        self.new_keys.clear();
-        self.merges.clear();
-        self.dirty_sequences.clear();
-        self.new_gaps.clear();
-        self.filled.clear();
-        self.senders.clear();
-    }
-
-    fn reset_caches(&mut self) {
-        self.groups.clear();
-        self.keys.clear();
-        self.aliases.clear();
-        self.sequences.clear();
-        self.clear_pending();
-    }
 }
 
-struct Resolved {
-    target: String,
-    merge: Vec<String>,
+fn set_correlated_upto(tx: &Transaction, id: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'correlated_upto' AND value < ?1")?
+        .execute([id])?;
+    Ok(())
 }
 
 fn source_name(source: &str) -> &'static str {
@@ -597,101 +563,4 @@ fn source_name(source: &str) -> &'static str {
         "cms" => cdrhub_model::SOURCE_CMS,
         _ => "other",
     }
-}
-
-/// A call whose every part and leg has ended is unlikely to change again.
-fn is_finished(group: &CmsCallGroup) -> bool {
-    !group.calls.is_empty()
-        && group.calls.iter().all(|c| c.end.is_some())
-        && group.legs.iter().all(|l| l.end.is_some())
-}
-
-fn write_call(tx: &Transaction, call: &Call, group: &CmsCallGroup) -> rusqlite::Result<()> {
-    // Legs keep their own state rows; the call row keeps the rest.
-    let state = serde_json::json!({
-        "calls": group.calls,
-        "legs": [],
-        "media_sessions": group.media_sessions,
-    });
-    tx.prepare_cached(
-        "INSERT INTO calls (id, source, sender, kind, caller, dialed, destination, direction, started_at, \
-         answered_at, ended_at, duration_s, talk_s, disposition, cause, media, legs, legs_completed, \
-         max_active_legs, flags, details, state) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
-         ON CONFLICT(id) DO UPDATE SET source = excluded.source, sender = excluded.sender, kind = excluded.kind, \
-         caller = excluded.caller, dialed = excluded.dialed, destination = excluded.destination, \
-         direction = excluded.direction, started_at = excluded.started_at, answered_at = excluded.answered_at, \
-         ended_at = excluded.ended_at, duration_s = excluded.duration_s, talk_s = excluded.talk_s, \
-         disposition = excluded.disposition, cause = excluded.cause, media = excluded.media, legs = excluded.legs, \
-         legs_completed = excluded.legs_completed, max_active_legs = excluded.max_active_legs, \
-         flags = excluded.flags, details = excluded.details, state = excluded.state",
-    )?
-    .execute(params![
-        call.id,
-        call.source,
-        call.sender,
-        call.kind,
-        call.caller,
-        call.dialed,
-        call.destination,
-        call.direction.map(|d| d.as_str()),
-        call.started_at.0,
-        call.answered_at.map(|t| t.0),
-        call.ended_at.map(|t| t.0),
-        call.duration_s,
-        call.talk_s,
-        call.disposition.map(|d| d.as_str()),
-        call.cause,
-        call.media,
-        call.legs,
-        call.legs_completed,
-        call.max_active_legs,
-        serde_json::to_string(&call.flags).unwrap_or_else(|_| "[]".into()),
-        call.details.to_string(),
-        state.to_string(),
-    ])?;
-    Ok(())
-}
-
-fn write_leg(tx: &Transaction, leg: &Leg, state: Option<&CmsLegState>) -> rusqlite::Result<()> {
-    let state = state
-        .and_then(|s| serde_json::to_string(s).ok())
-        .unwrap_or_else(|| "{}".into());
-    tx.prepare_cached(
-        "INSERT INTO legs (id, call_id, source_leg_id, remote_party, local_address, display_name, direction, \
-         leg_type, sip_call_id, started_at, connected_at, ended_at, duration_s, reason, remote_teardown, \
-         disposition, media, alarms, details, state) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
-         ON CONFLICT(id) DO UPDATE SET call_id = excluded.call_id, source_leg_id = excluded.source_leg_id, \
-         remote_party = excluded.remote_party, local_address = excluded.local_address, \
-         display_name = excluded.display_name, direction = excluded.direction, leg_type = excluded.leg_type, \
-         sip_call_id = excluded.sip_call_id, started_at = excluded.started_at, \
-         connected_at = excluded.connected_at, ended_at = excluded.ended_at, duration_s = excluded.duration_s, \
-         reason = excluded.reason, remote_teardown = excluded.remote_teardown, \
-         disposition = excluded.disposition, media = excluded.media, alarms = excluded.alarms, \
-         details = excluded.details, state = excluded.state",
-    )?
-    .execute(params![
-        leg.id,
-        leg.call_id,
-        leg.source_leg_id,
-        leg.remote_party,
-        leg.local_address,
-        leg.display_name,
-        leg.direction,
-        leg.leg_type,
-        leg.sip_call_id,
-        leg.started_at.map(|t| t.0),
-        leg.connected_at.map(|t| t.0),
-        leg.ended_at.map(|t| t.0),
-        leg.duration_s,
-        leg.reason,
-        leg.remote_teardown,
-        leg.disposition.map(|d| d.as_str()),
-        leg.media.to_string(),
-        serde_json::to_string(&leg.alarms).unwrap_or_else(|_| "[]".into()),
-        leg.details.to_string(),
-        state,
-    ])?;
-    Ok(())
 }

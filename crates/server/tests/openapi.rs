@@ -1,0 +1,68 @@
+//! The OpenAPI document and the router agree: every documented path and
+//! method is served, and every route is documented.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{CMS, TestServer, seeds};
+use hyper::{Method, StatusCode};
+
+#[tokio::test]
+async fn every_documented_path_is_served_and_every_route_is_documented() {
+    let mut server = TestServer::start().await;
+    for doc in seeds() {
+        server.ingest(CMS, doc).await;
+    }
+    let call_id = server.calls().await[0]["id"]
+        .as_str()
+        .expect("a call id")
+        .to_owned();
+
+    let spec = server.get_json("/api/v1/openapi.json").await;
+    assert_eq!(spec["openapi"], "3.1.0", "{spec:#}");
+    let paths = spec["paths"].as_object().expect("a paths object");
+
+    let documented: BTreeSet<&str> = paths.keys().map(String::as_str).collect();
+    let routes = BTreeSet::from([
+        "/api/v1/calls",
+        "/api/v1/calls.csv",
+        "/api/v1/calls/{id}",
+        "/api/v1/sources",
+        "/api/v1/gaps",
+        "/api/v1/openapi.json",
+        "/healthz",
+        "/metrics",
+        "/ingest/cms",
+    ]);
+    assert_eq!(documented, routes);
+
+    let mut client = server.http_client();
+    let mut requested = 0;
+    for (path, item) in paths {
+        let url = path.replace("{id}", &call_id);
+        let methods = item.as_object().expect("a path item");
+        assert!(!methods.is_empty(), "{path} documents no method");
+        for method in methods.keys() {
+            let (method, body) = match method.as_str() {
+                "get" => (Method::GET, bytes::Bytes::new()),
+                "post" => (Method::POST, common::seed(1)),
+                other => panic!("{path}: unexpected method {other}"),
+            };
+            let r = client.request(method.clone(), &url, body).await;
+            assert!(
+                r.status != StatusCode::NOT_FOUND && r.status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {url} is documented but answered {}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+            assert!(
+                r.status.is_success(),
+                "{method} {url} answered {}",
+                r.status
+            );
+            requested += 1;
+        }
+    }
+    assert!(requested >= routes.len());
+}
