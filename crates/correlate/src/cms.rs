@@ -84,6 +84,9 @@ pub struct CmsCallGroup {
 /// One CMS `call` as one Call Bridge reported it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CmsCallPart {
+    /// Journal references of the records this was built from: its timeline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<i64>,
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_bridge: Option<String>,
@@ -102,6 +105,9 @@ pub struct CmsCallPart {
 /// One CMS call leg, merged from its start, updates and end.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CmsLegState {
+    /// Journal references of the records this was built from: its timeline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<i64>,
     pub id: String,
     /// The CMS call GUID, once any record named it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,6 +141,9 @@ pub struct CmsLegState {
 /// A recording or streaming of the call.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CmsMediaSession {
+    /// Journal references of the records this was built from: its timeline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<i64>,
     /// `recording` or `streaming`.
     pub kind: String,
     pub id: String,
@@ -180,6 +189,7 @@ impl CmsCallGroup {
                 .find(|s| s.id == session.id && s.kind == session.kind)
             {
                 Some(mine) => {
+                    merge_refs(&mut mine.records, session.records);
                     mine.started_at = mine.started_at.or(session.started_at);
                     mine.start = mine.start.take().or(session.start);
                     mine.ended_at = mine.ended_at.or(session.ended_at);
@@ -189,8 +199,50 @@ impl CmsCallGroup {
         }
     }
 
-    /// Applies one record. `call_bridge` is the `<records callBridge>` it came with.
-    pub fn apply(&mut self, record: &CmsRecord, call_bridge: Option<&str>) -> Touched {
+    /// Applies one record. `call_bridge` is the `<records callBridge>` it came
+    /// with; `record_ref` is where the store keeps the record (its journal id),
+    /// remembered so the call's timeline can be read back.
+    pub fn apply(
+        &mut self,
+        record: &CmsRecord,
+        call_bridge: Option<&str>,
+        record_ref: i64,
+    ) -> Touched {
+        let touched = self.apply_fields(record, call_bridge);
+        if let Some(id) = record.subject_id() {
+            let refs = match &record.body {
+                CmsRecordBody::CallStart(_) | CmsRecordBody::CallEnd(_) => self
+                    .calls
+                    .iter_mut()
+                    .find(|p| p.id == id)
+                    .map(|p| &mut p.records),
+                CmsRecordBody::CallLegStart(_)
+                | CmsRecordBody::CallLegUpdate(_)
+                | CmsRecordBody::CallLegEnd(_) => self
+                    .legs
+                    .iter_mut()
+                    .find(|l| l.id == id)
+                    .map(|l| &mut l.records),
+                CmsRecordBody::RecordingStart(_)
+                | CmsRecordBody::RecordingEnd { .. }
+                | CmsRecordBody::StreamingStart(_)
+                | CmsRecordBody::StreamingEnd { .. } => self
+                    .media_sessions
+                    .iter_mut()
+                    .find(|m| m.id == id)
+                    .map(|m| &mut m.records),
+                CmsRecordBody::Unknown(_) => None,
+            };
+            if let Some(refs) = refs
+                && !refs.contains(&record_ref)
+            {
+                refs.push(record_ref);
+            }
+        }
+        touched
+    }
+
+    fn apply_fields(&mut self, record: &CmsRecord, call_bridge: Option<&str>) -> Touched {
         let t = record.time;
         let seq = record.correlator_index.unwrap_or(record.record_index);
         match &record.body {
@@ -503,6 +555,7 @@ fn sum_some(values: impl Iterator<Item = Option<u32>>) -> Option<u32> {
 }
 
 fn merge_call_part(mine: &mut CmsCallPart, other: CmsCallPart) {
+    merge_refs(&mut mine.records, other.records);
     mine.call_bridge = mine.call_bridge.take().or(other.call_bridge);
     mine.first_seen = min_opt(mine.first_seen, other.first_seen);
     mine.started_at = min_opt(mine.started_at, other.started_at);
@@ -512,6 +565,7 @@ fn merge_call_part(mine: &mut CmsCallPart, other: CmsCallPart) {
 }
 
 fn merge_leg(mine: &mut CmsLegState, other: CmsLegState) {
+    merge_refs(&mut mine.records, other.records);
     mine.call = mine.call.take().or(other.call);
     mine.call_bridge = mine.call_bridge.take().or(other.call_bridge);
     mine.first_seen = min_opt(mine.first_seen, other.first_seen);
@@ -529,6 +583,12 @@ fn merge_leg(mine: &mut CmsLegState, other: CmsLegState) {
     mine.last_update_at = mine.last_update_at.max(other.last_update_at);
     mine.ended_at = mine.ended_at.or(other.ended_at);
     mine.end = mine.end.take().or(other.end);
+}
+
+fn merge_refs(mine: &mut Vec<i64>, other: Vec<i64>) {
+    mine.extend(other);
+    mine.sort_unstable();
+    mine.dedup();
 }
 
 /// The smaller of two optional values; a missing one does not count.

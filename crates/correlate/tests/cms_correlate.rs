@@ -32,7 +32,7 @@ fn seed_flow_makes_one_answered_conference_with_two_legs() {
     let (bridge, records) = seed_records();
     let mut group = CmsCallGroup::default();
     for r in &records {
-        group.apply(r, bridge.as_deref());
+        group.apply(r, bridge.as_deref(), 0);
     }
     let (call, legs) = group.summarize("c1", "cb1", Detail::Full);
     assert_eq!(call.kind, "conference");
@@ -87,7 +87,7 @@ fn every_arrival_order_of_the_seed_gives_the_same_call() {
     let (bridge, records) = seed_records();
     let mut in_order = CmsCallGroup::default();
     for r in &records {
-        in_order.apply(r, bridge.as_deref());
+        in_order.apply(r, bridge.as_deref(), 0);
     }
     let expected = in_order.summarize("c1", "cb1", Detail::Full);
 
@@ -96,7 +96,7 @@ fn every_arrival_order_of_the_seed_gives_the_same_call() {
     permute(&mut order, 0, &mut |perm| {
         let mut g = CmsCallGroup::default();
         for &i in perm {
-            g.apply(&records[i], bridge.as_deref());
+            g.apply(&records[i], bridge.as_deref(), 0);
         }
         assert_eq!(
             g.summarize("c1", "cb1", Detail::Full),
@@ -127,12 +127,12 @@ fn absorbing_partial_groups_equals_applying_everything_to_one() {
     let (bridge, records) = seed_records();
     let mut whole = CmsCallGroup::default();
     for r in &records {
-        whole.apply(r, bridge.as_deref());
+        whole.apply(r, bridge.as_deref(), 0);
     }
     for split in 1..records.len() {
         let (mut a, mut b) = (CmsCallGroup::default(), CmsCallGroup::default());
         for (i, r) in records.iter().enumerate() {
-            if i % split == 0 { &mut a } else { &mut b }.apply(r, bridge.as_deref());
+            if i % split == 0 { &mut a } else { &mut b }.apply(r, bridge.as_deref(), 0);
         }
         b.absorb(a);
         assert_eq!(
@@ -232,7 +232,7 @@ fn unanswered_call_takes_the_most_telling_failure() {
     let batch = cms::decode(&doc("s", None, &body)).unwrap();
     let mut g = CmsCallGroup::default();
     for r in &batch.records {
-        g.apply(r, None);
+        g.apply(r, None, 0);
     }
     let (call, legs) = g.summarize("c", "s", Detail::Full);
     assert_eq!(call.disposition, Some(Disposition::Busy));
@@ -253,7 +253,7 @@ fn call_without_call_end_is_in_progress() {
     let (bridge, records) = seed_records();
     let mut g = CmsCallGroup::default();
     for r in records.iter().filter(|r| r.record_type != "callEnd") {
-        g.apply(r, bridge.as_deref());
+        g.apply(r, bridge.as_deref(), 0);
     }
     let (call, _) = g.summarize("c", "s", Detail::Full);
     assert_eq!(call.ended_at, None);
@@ -278,7 +278,7 @@ fn call_over_two_bridges_sums_their_call_ends() {
         let batch = cms::decode(&doc(&format!("s-{bridge}"), Some(bridge), &body)).unwrap();
         let mut part = CmsCallGroup::default();
         for r in &batch.records {
-            part.apply(r, Some(bridge));
+            part.apply(r, Some(bridge), 0);
         }
         g.absorb(part);
     }
@@ -302,7 +302,7 @@ fn ivr_leg_without_call_and_end_before_start() {
     .concat();
     let batch = cms::decode(&doc("s", None, &body)).unwrap();
     let mut g = CmsCallGroup::default();
-    g.apply(&batch.records[0], None);
+    g.apply(&batch.records[0], None, 0);
     let (call, legs) = g.summarize("c", "s", Detail::Full);
     assert_eq!(
         legs[0].started_at,
@@ -310,7 +310,7 @@ fn ivr_leg_without_call_and_end_before_start() {
         "end less duration"
     );
     assert_eq!(call.ended_at, Some(t("2026-01-01T10:00:20Z")));
-    g.apply(&batch.records[1], None);
+    g.apply(&batch.records[1], None, 0);
     let (call, legs) = g.summarize("c", "s", Detail::Full);
     assert_eq!(call.kind, "ivr");
     assert_eq!(call.disposition, Some(Disposition::Failed));
@@ -331,7 +331,7 @@ fn updates_merge_newest_first() {
     let batch = cms::decode(&doc("s", None, &body)).unwrap();
     let mut g = CmsCallGroup::default();
     for r in &batch.records {
-        g.apply(r, None);
+        g.apply(r, None, 0);
     }
     let (_, legs) = g.summarize("c", "s", Detail::Full);
     assert_eq!(legs[0].display_name.as_deref(), Some("Newest"));

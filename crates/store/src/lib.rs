@@ -23,6 +23,7 @@ pub type Ack = Pin<Box<dyn Future<Output = Result<IngestOutcome, StoreError>> + 
 
 /// What every store offers. Reads are blocking calls: call them from a
 /// blocking thread (`spawn_blocking`), never directly on the async runtime.
+/// Calls and legs read reflect every record acknowledged before the read.
 pub trait Store: Send + Sync + 'static {
     /// Queues decoded records for the journal and the correlator. The returned
     /// future resolves after the commit; only then may the sender be acknowledged.

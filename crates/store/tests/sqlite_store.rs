@@ -314,7 +314,7 @@ fn any_arrival_order_and_restarts_give_the_same_calls() {
     };
     assert_eq!(expected.len(), 20);
 
-    for seed in [1u64, 7, 42] {
+    for seed in [1u64, 7, 42, 99, 1234, 5555] {
         let dir = tempfile::tempdir().unwrap();
         let mut shuffled = records.clone();
         shuffle(&mut shuffled, seed);

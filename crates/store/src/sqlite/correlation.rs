@@ -4,12 +4,14 @@
 //! flushed is rebuilt from the journal after a crash (see `Writer::replay`).
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
-use cdrhub_correlate::cms::{self, CmsCallGroup, CmsLegState, Detail, Touched};
+use cdrhub_correlate::cms::{self, CmsCallGroup, Detail, Touched};
+
+use super::records;
 use cdrhub_model::{Call, Leg};
 use cdrhub_protocols::cms::CmsRecord;
 use rusqlite::{OptionalExtension, Transaction, params};
-use tracing::error;
 
 /// The key of a CMS leg; its call is found through the legs table.
 const LEG_KEY: &str = "cms:leg:";
@@ -22,8 +24,55 @@ const MAX_CACHED_KEYS: usize = 200_000;
 struct CachedGroup {
     group: CmsCallGroup,
     sender: String,
-    dirty: bool,
+    /// Set while the call has changes not yet in the calls and legs tables.
+    dirty: Option<Dirty>,
     dirty_legs: HashSet<String>,
+    /// Keys first seen since the last write of this call.
+    new_keys: Vec<String>,
+    /// Calls merged into this one since its last write (their rows go then).
+    merged_from: Vec<String>,
+}
+
+impl CachedGroup {
+    fn new(sender: &str) -> Self {
+        CachedGroup {
+            group: CmsCallGroup::default(),
+            sender: sender.to_owned(),
+            dirty: None,
+            dirty_legs: HashSet::new(),
+            new_keys: Vec::new(),
+            merged_from: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Dirty {
+    since: Instant,
+    /// Journal id of the oldest record not yet written out.
+    first_record: i64,
+}
+
+impl Dirty {
+    fn join(a: Option<Dirty>, b: Option<Dirty>) -> Option<Dirty> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(Dirty {
+                since: a.since.min(b.since),
+                first_record: a.first_record.min(b.first_record),
+            }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Which changed calls a flush writes.
+pub(crate) enum FlushMode {
+    /// Every changed call: a reader asked, or the writer is closing.
+    All,
+    /// Finished calls (they will not change again, so each is written once),
+    /// and at most `budget` calls in progress whose changes are `age` old:
+    /// many small writes rather than one long stall.
+    Due { age: Duration, budget: usize },
 }
 
 #[derive(Default)]
@@ -31,22 +80,33 @@ pub(crate) struct Correlation {
     groups: HashMap<String, CachedGroup>,
     /// Source key (`cms:leg:GUID`) to call id.
     keys: HashMap<String, String>,
-    /// Calls merged into another since the last reset: old id to surviving id.
+    /// Calls merged into another: old id to surviving id. Kept as long as the
+    /// key cache, which may still point at an old id.
     aliases: HashMap<String, String>,
-    // Not yet flushed:
-    new_keys: Vec<(String, String)>,
-    merges: Vec<(String, String)>,
     dirty_groups: usize,
+    /// Calls written since the last commit: the finished ones may leave the cache.
+    written: Vec<String>,
 }
 
 struct Resolved {
     target: String,
+    /// No key was known: the call is new and has no row to load.
+    new: bool,
     merge: Vec<String>,
 }
 
 impl Correlation {
     pub(crate) fn dirty_groups(&self) -> usize {
         self.dirty_groups
+    }
+
+    /// Journal id of the oldest applied record whose call is not written yet:
+    /// a replay after a crash must start there.
+    pub(crate) fn oldest_unwritten(&self) -> Option<i64> {
+        self.groups
+            .values()
+            .filter_map(|g| g.dirty.map(|d| d.first_record))
+            .min()
     }
 
     /// Applies one CMS record to the call it belongs to, joining calls the
@@ -57,6 +117,7 @@ impl Correlation {
         record: &CmsRecord,
         call_bridge: Option<&str>,
         sender: &str,
+        journal_id: i64,
     ) -> rusqlite::Result<()> {
         let keys: Vec<String> = cms::record_keys(record)
             .into_iter()
@@ -65,7 +126,12 @@ impl Correlation {
         let Some(resolved) = self.resolve(tx, &keys)? else {
             return Ok(());
         };
-        self.load_group(tx, &resolved.target, sender)?;
+        if resolved.new {
+            self.groups
+                .insert(resolved.target.clone(), CachedGroup::new(sender));
+        } else {
+            self.load_group(tx, &resolved.target, sender)?;
+        }
         for other in &resolved.merge {
             self.merge_into(tx, other, &resolved.target)?;
         }
@@ -73,17 +139,23 @@ impl Correlation {
             .groups
             .get_mut(&resolved.target)
             .expect("group loaded above");
-        if let Touched::Leg(id) = entry.group.apply(record, call_bridge) {
+        if let Touched::Leg(id) = entry.group.apply(record, call_bridge, journal_id) {
             entry.dirty_legs.insert(id);
         }
-        if !entry.dirty {
-            entry.dirty = true;
+        if entry.dirty.is_none() {
             self.dirty_groups += 1;
         }
+        entry.dirty = Dirty::join(
+            entry.dirty,
+            Some(Dirty {
+                since: Instant::now(),
+                first_record: journal_id,
+            }),
+        );
         for key in keys {
             if self.keys.get(&key) != Some(&resolved.target) {
                 self.keys.insert(key.clone(), resolved.target.clone());
-                self.new_keys.push((key, resolved.target.clone()));
+                entry.new_keys.push(key);
             }
         }
         Ok(())
@@ -126,12 +198,14 @@ impl Correlation {
         Ok(Some(if found.is_empty() {
             Resolved {
                 target: uuid::Uuid::now_v7().to_string(),
+                new: true,
                 merge: Vec::new(),
             }
         } else {
             let target = found.remove(0);
             Resolved {
                 target,
+                new: false,
                 merge: found,
             }
         }))
@@ -150,34 +224,27 @@ impl Correlation {
         if self.groups.contains_key(id) {
             return Ok(());
         }
+        // The call's state is rebuilt from its journaled records.
         let row: Option<(String, String)> = tx
-            .prepare_cached("SELECT state, sender FROM calls WHERE id = ?1")?
+            .prepare_cached("SELECT records, sender FROM calls WHERE id = ?1")?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let (mut group, sender) = match row {
-            Some((state, sender)) => (
-                serde_json::from_str::<CmsCallGroup>(&state).unwrap_or_else(|e| {
-                    error!(call = id, error = %e, "stored call state is unreadable; rebuilding from new records");
-                    CmsCallGroup::default()
-                }),
-                sender,
-            ),
+        let (group, sender) = match row {
+            Some((ids, sender)) => {
+                let ids = records::parse_ids(&ids);
+                (records::rebuild(&records::load(tx, &ids)?), sender)
+            }
             None => (CmsCallGroup::default(), sender.to_owned()),
         };
-        let mut stmt = tx.prepare_cached("SELECT state FROM legs WHERE call_id = ?1")?;
-        for state in stmt.query_map([id], |r| r.get::<_, String>(0))? {
-            match serde_json::from_str::<CmsLegState>(&state?) {
-                Ok(leg) => group.legs.push(leg),
-                Err(e) => error!(call = id, error = %e, "stored leg state is unreadable"),
-            }
-        }
         self.groups.insert(
             id.to_owned(),
             CachedGroup {
                 group,
                 sender,
-                dirty: false,
+                dirty: None,
                 dirty_legs: HashSet::new(),
+                new_keys: Vec::new(),
+                merged_from: Vec::new(),
             },
         );
         Ok(())
@@ -186,7 +253,7 @@ impl Correlation {
     fn merge_into(&mut self, tx: &Transaction, from: &str, into: &str) -> rusqlite::Result<()> {
         self.load_group(tx, from, "")?;
         let absorbed = self.groups.remove(from).expect("group loaded above");
-        if absorbed.dirty {
+        if absorbed.dirty.is_some() {
             self.dirty_groups -= 1;
         }
         let target = self
@@ -196,61 +263,135 @@ impl Correlation {
         target.group.absorb(absorbed.group);
         // Every leg now belongs to the surviving call.
         target.dirty_legs = target.group.legs.iter().map(|l| l.id.clone()).collect();
-        if !target.dirty {
-            target.dirty = true;
+        target.new_keys.extend(absorbed.new_keys);
+        target.merged_from.extend(absorbed.merged_from);
+        target.merged_from.push(from.to_owned());
+        if target.dirty.is_none() {
             self.dirty_groups += 1;
         }
-        self.aliases.insert(from.to_owned(), into.to_owned());
-        self.merges.push((from.to_owned(), into.to_owned()));
+        // The absorbed call's row goes when the target is written; until
+        // then it must be written, whatever the target's age.
+        target.dirty = Dirty::join(
+            Dirty::join(target.dirty, absorbed.dirty),
+            Some(Dirty {
+                since: Instant::now(),
+                first_record: i64::MAX,
+            }),
+        );
+        for alias in target.merged_from.clone() {
+            self.aliases.insert(alias, into.to_owned());
+        }
         Ok(())
     }
 
-    /// Writes every changed call, leg and key.
-    pub(crate) fn flush(&mut self, tx: &Transaction) -> rusqlite::Result<()> {
-        for (from, into) in &self.merges {
-            tx.prepare_cached("DELETE FROM calls WHERE id = ?1")?
-                .execute([from])?;
-            tx.prepare_cached("UPDATE call_keys SET call_id = ?2 WHERE call_id = ?1")?
-                .execute([from, into])?;
-        }
-        for (id, entry) in self.groups.iter().filter(|(_, e)| e.dirty) {
-            let (call, legs) = entry.group.summarize(id, &entry.sender, Detail::Columns);
-            write_call(tx, &call, &entry.group)?;
-            for leg in legs.iter().filter(|l| entry.dirty_legs.contains(&l.id)) {
-                let state = entry.group.legs.iter().find(|s| s.id == leg.id);
-                write_leg(tx, leg, state)?;
+    /// Writes changed calls, their legs and keys, as `mode` says.
+    pub(crate) fn flush(&mut self, tx: &Transaction, mode: FlushMode) -> rusqlite::Result<()> {
+        let now = Instant::now();
+        let mut due: Vec<String> = Vec::new();
+        let mut in_progress = 0;
+        for (id, entry) in &self.groups {
+            let Some(dirty) = entry.dirty else { continue };
+            let take = match mode {
+                FlushMode::All => true,
+                FlushMode::Due { age, budget } => {
+                    is_finished(&entry.group)
+                        || (now.duration_since(dirty.since) >= age && {
+                            in_progress += 1;
+                            in_progress <= budget
+                        })
+                }
+            };
+            if take {
+                due.push(id.clone());
             }
         }
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO call_keys (key, call_id) VALUES (?1, ?2) \
-             ON CONFLICT(key) DO UPDATE SET call_id = excluded.call_id",
-        )?;
-        // Leg ids need no key row: the leg's own row names its call.
-        for (key, id) in self
-            .new_keys
-            .iter()
-            .filter(|(k, _)| !k.starts_with(LEG_KEY))
-        {
-            stmt.execute([key, &self.canonical(id)])?;
+        for id in due {
+            let entry = self.groups.get_mut(&id).expect("listed above");
+            for from in &entry.merged_from {
+                tx.prepare_cached("DELETE FROM calls WHERE id = ?1")?
+                    .execute([from])?;
+                tx.prepare_cached("UPDATE call_keys SET call_id = ?2 WHERE call_id = ?1")?
+                    .execute([from, &id])?;
+            }
+            let (call, legs) = entry.group.summarize(&id, &entry.sender, Detail::Columns);
+            write_call(tx, &call, &entry.group)?;
+            for leg in legs.iter().filter(|l| entry.dirty_legs.contains(&l.id)) {
+                write_leg(tx, leg)?;
+            }
+            // Leg ids need no key row: the leg's own row names its call.
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO call_keys (key, call_id) VALUES (?1, ?2) \
+                 ON CONFLICT(key) DO UPDATE SET call_id = excluded.call_id",
+            )?;
+            for key in entry.new_keys.iter().filter(|k| !k.starts_with(LEG_KEY)) {
+                stmt.execute([key, &id])?;
+            }
+            // Clean now; if the transaction fails the writer drops this cache.
+            entry.dirty = None;
+            entry.dirty_legs.clear();
+            entry.new_keys.clear();
+            entry.merged_from.clear();
+            self.dirty_groups -= 1;
+            self.written.push(id);
         }
         Ok(())
     }
 
-    /// After a committed flush: everything cached is clean; finished calls
-    /// leave the cache (a late record reloads them).
-    pub(crate) fn flushed(&mut self) {
-        self.groups.retain(|_, entry| {
-            entry.dirty = false;
-            entry.dirty_legs.clear();
-            !is_finished(&entry.group)
-        });
-        self.new_keys.clear();
-        self.merges.clear();
-        self.dirty_groups = 0;
+    /// After a commit: finished calls that are written leave the cache (a
+    /// late record reloads them); past its size the cache keeps only what is
+    /// not written yet, with the keys and merges that lead to it.
+    pub(crate) fn committed(&mut self) {
+        for id in std::mem::take(&mut self.written) {
+            let Some(e) = self.groups.get(&id) else {
+                continue;
+            };
+            if e.dirty.is_some() || !is_finished(&e.group) {
+                continue;
+            }
+            // Its keys go with it, so the key cache holds calls in progress.
+            for key in group_keys(&e.group) {
+                if self.keys.get(&key) == Some(&id) {
+                    self.keys.remove(&key);
+                }
+            }
+            self.groups.remove(&id);
+        }
         if self.groups.len() > MAX_CACHED_GROUPS || self.keys.len() > MAX_CACHED_KEYS {
-            *self = Correlation::default();
+            self.groups.retain(|_, e| e.dirty.is_some());
+            self.keys.clear();
+            self.aliases.clear();
+            for (id, e) in &self.groups {
+                for k in &e.new_keys {
+                    self.keys.insert(k.clone(), id.clone());
+                }
+                for m in &e.merged_from {
+                    self.aliases.insert(m.clone(), id.clone());
+                }
+            }
         }
     }
+}
+
+/// The keys under which a call's CMS ids are known (as `record_keys` makes them).
+fn group_keys(group: &CmsCallGroup) -> impl Iterator<Item = String> + '_ {
+    let calls = group.calls.iter().flat_map(|c| {
+        let corr = c
+            .start
+            .as_ref()
+            .and_then(|s| s.call_correlator.as_ref())
+            .map(|x| format!("cms:corr:{x}"));
+        std::iter::once(format!("cms:call:{}", c.id)).chain(corr)
+    });
+    let legs = group.legs.iter().map(|l| format!("{LEG_KEY}{}", l.id));
+    let media = group.media_sessions.iter().map(|m| {
+        let prefix = if m.kind == "recording" {
+            "rec"
+        } else {
+            "stream"
+        };
+        format!("cms:{prefix}:{}", m.id)
+    });
+    calls.chain(legs).chain(media)
 }
 
 /// A call whose every part and leg has ended is unlikely to change again.
@@ -261,23 +402,19 @@ fn is_finished(group: &CmsCallGroup) -> bool {
 }
 
 fn write_call(tx: &Transaction, call: &Call, group: &CmsCallGroup) -> rusqlite::Result<()> {
-    // Legs keep their own state rows; the call row keeps the rest.
-    let state = serde_json::json!({
-        "calls": group.calls,
-        "media_sessions": group.media_sessions,
-    });
+    let records = serde_json::to_string(&records::group_ids(group)).unwrap_or_else(|_| "[]".into());
     tx.prepare_cached(
         "INSERT INTO calls (id, source, sender, kind, caller, dialed, destination, direction, started_at, \
          answered_at, ended_at, duration_s, talk_s, disposition, cause, media, legs, legs_completed, \
-         max_active_legs, flags, state) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) \
+         max_active_legs, flags, details, records) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
          ON CONFLICT(id) DO UPDATE SET source = excluded.source, sender = excluded.sender, kind = excluded.kind, \
          caller = excluded.caller, dialed = excluded.dialed, destination = excluded.destination, \
          direction = excluded.direction, started_at = excluded.started_at, answered_at = excluded.answered_at, \
          ended_at = excluded.ended_at, duration_s = excluded.duration_s, talk_s = excluded.talk_s, \
          disposition = excluded.disposition, cause = excluded.cause, media = excluded.media, legs = excluded.legs, \
          legs_completed = excluded.legs_completed, max_active_legs = excluded.max_active_legs, \
-         flags = excluded.flags, state = excluded.state",
+         flags = excluded.flags, details = excluded.details, records = excluded.records",
     )?
     .execute(params![
         call.id,
@@ -300,27 +437,25 @@ fn write_call(tx: &Transaction, call: &Call, group: &CmsCallGroup) -> rusqlite::
         call.legs_completed,
         call.max_active_legs,
         serde_json::to_string(&call.flags).unwrap_or_else(|_| "[]".into()),
-        state.to_string(),
+        group.details().to_string(),
+        records,
     ])?;
     Ok(())
 }
 
-fn write_leg(tx: &Transaction, leg: &Leg, state: Option<&CmsLegState>) -> rusqlite::Result<()> {
-    let state = state
-        .and_then(|s| serde_json::to_string(s).ok())
-        .unwrap_or_else(|| "{}".into());
+fn write_leg(tx: &Transaction, leg: &Leg) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO legs (id, call_id, source_leg_id, remote_party, local_address, display_name, direction, \
          leg_type, sip_call_id, started_at, connected_at, ended_at, duration_s, reason, remote_teardown, \
-         disposition, state) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+         disposition) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
          ON CONFLICT(id) DO UPDATE SET call_id = excluded.call_id, source_leg_id = excluded.source_leg_id, \
          remote_party = excluded.remote_party, local_address = excluded.local_address, \
          display_name = excluded.display_name, direction = excluded.direction, leg_type = excluded.leg_type, \
          sip_call_id = excluded.sip_call_id, started_at = excluded.started_at, \
          connected_at = excluded.connected_at, ended_at = excluded.ended_at, duration_s = excluded.duration_s, \
          reason = excluded.reason, remote_teardown = excluded.remote_teardown, \
-         disposition = excluded.disposition, state = excluded.state",
+         disposition = excluded.disposition",
     )?
     .execute(params![
         leg.id,
@@ -339,7 +474,6 @@ fn write_leg(tx: &Transaction, leg: &Leg, state: Option<&CmsLegState>) -> rusqli
         leg.reason,
         leg.remote_teardown,
         leg.disposition.map(|d| d.as_str()),
-        state,
     ])?;
     Ok(())
 }

@@ -4,11 +4,13 @@
 
 mod correlation;
 mod read;
+mod records;
 mod schema;
 mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -101,6 +103,8 @@ impl RecentRates {
 pub struct SqliteStore {
     path: PathBuf,
     writer: Option<std::thread::JoinHandle<()>>,
+    /// Set by the writer while calls and legs lag the journal.
+    unflushed: Arc<AtomicBool>,
     checkpointer: Option<std::thread::JoinHandle<()>>,
     /// Held for the store's life: one writing process per data directory.
     _lock: std::fs::File,
@@ -163,11 +167,13 @@ impl SqliteStore {
 
         let (stop_checkpointer, checkpointer) = spawn_checkpointer(&path)?;
         let rates = Arc::new(Mutex::new(RecentRates::default()));
-        let (tx, writer) = spawn_writer(conn, options.clone(), rates.clone());
+        let unflushed = Arc::new(AtomicBool::new(true));
+        let (tx, writer) = spawn_writer(conn, options.clone(), rates.clone(), unflushed.clone());
         let store = SqliteStore {
             path,
             _lock: lock,
             writer: Some(writer),
+            unflushed,
             checkpointer: Some(checkpointer),
             stop_checkpointer: Some(stop_checkpointer),
             tx,
@@ -181,6 +187,19 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Makes calls and legs reflect every record acknowledged so far. Under
+    /// load the writer writes them at most every second; a reader of calls
+    /// asks for them now, and only when something is unwritten.
+    fn catch_up(&self) {
+        if !self.unflushed.load(Ordering::Acquire) {
+            return;
+        }
+        let (done, wait) = oneshot::channel();
+        if self.tx.blocking_send(WriterMsg::Flush { done }).is_ok() {
+            let _ = wait.blocking_recv();
+        }
     }
 
     fn with_reader<T>(
@@ -209,6 +228,9 @@ impl SqliteStore {
     }
 }
 
+/// Frames (4 KiB pages) the WAL may hold before it is made to start over.
+const MAX_WAL_FRAMES: i64 = 16_384;
+
 /// Copies the WAL into the database every half second from its own
 /// connection (a passive checkpoint never blocks the writer or readers).
 fn spawn_checkpointer(
@@ -216,6 +238,8 @@ fn spawn_checkpointer(
 ) -> Result<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>), StoreError> {
     let conn =
         Connection::open(path).map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let handle = std::thread::Builder::new()
         .name("cdrhub-checkpoint".into())
@@ -223,8 +247,23 @@ fn spawn_checkpointer(
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                 stopped.recv_timeout(Duration::from_millis(500))
             {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+                // (busy, frames in the log, frames copied into the database)
+                let passive = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                });
+                match passive {
+                    // Under continuous writes a passive checkpoint never lets
+                    // the log start over. Past a size, make it: a RESTART holds
+                    // the writer only while it copies the last frames.
+                    Ok((_, frames)) if frames > MAX_WAL_FRAMES => {
+                        let restart =
+                            conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+                        if let Err(e) = restart {
+                            tracing::warn!(error = %e, "WAL restart checkpoint failed; will retry");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; will retry"),
                 }
             }
             // Leave a small WAL behind on a clean shutdown.
@@ -275,10 +314,12 @@ impl Store for SqliteStore {
     }
 
     fn list_calls(&self, filter: &CallFilter) -> Result<CallPage, StoreError> {
+        self.catch_up();
         self.with_reader(|c| read::list_calls(c, filter))
     }
 
     fn get_call(&self, id: &str) -> Result<Option<CallDetail>, StoreError> {
+        self.catch_up();
         self.with_reader(|c| read::get_call(c, id))
     }
 
@@ -298,6 +339,7 @@ impl Store for SqliteStore {
     }
 
     fn totals(&self) -> Result<StoreTotals, StoreError> {
+        self.catch_up();
         let per_sender = self.senders()?;
         let (calls, open_gaps) = self.with_reader(read::counts)?;
         Ok(StoreTotals {

@@ -1,19 +1,19 @@
 //! Read queries. Every value reaches SQL as a bound parameter.
 
-use cdrhub_correlate::cms::{CmsCallGroup, CmsLegState, Detail};
+use cdrhub_correlate::cms::Detail;
 use cdrhub_model::{Call, CallEvent, Timestamp};
-use cdrhub_protocols::cms;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
+use super::records;
 use crate::{
     CallCursor, CallDetail, CallFilter, CallPage, Gap, GapFilter, SenderStats, StoreError,
 };
 
 const CALL_COLUMNS: &str = "id, source, sender, kind, caller, dialed, destination, direction, started_at, \
     answered_at, ended_at, duration_s, talk_s, disposition, cause, media, legs, legs_completed, \
-    max_active_legs, flags, state";
+    max_active_legs, flags, details";
 
 /// `LIKE` pattern for a substring, with the wildcards of the input escaped.
 fn contains_pattern(q: &str) -> String {
@@ -120,13 +120,9 @@ fn ts(v: Option<i64>) -> Option<Timestamp> {
     v.map(Timestamp)
 }
 
-fn call_group(state: &str) -> CmsCallGroup {
-    serde_json::from_str(state).unwrap_or_default()
-}
-
 fn call_from_row(r: &Row) -> rusqlite::Result<Call> {
     let flags: String = r.get(19)?;
-    let state: String = r.get(20)?;
+    let details: String = r.get(20)?;
     Ok(Call {
         id: r.get(0)?,
         source: r.get(1)?,
@@ -148,72 +144,45 @@ fn call_from_row(r: &Row) -> rusqlite::Result<Call> {
         legs_completed: r.get(17)?,
         max_active_legs: r.get(18)?,
         flags: serde_json::from_str(&flags).unwrap_or_default(),
-        details: call_group(&state).details(),
+        details: serde_json::from_str(&details).unwrap_or(Value::Null),
     })
 }
 
 pub(crate) fn get_call(conn: &Connection, id: &str) -> Result<Option<CallDetail>, StoreError> {
     let row: Option<(String, String, String)> = conn
-        .prepare_cached("SELECT sender, state, flags FROM calls WHERE id = ?1")?
+        .prepare_cached("SELECT sender, records, flags FROM calls WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((sender, state, flags)) = row else {
+    let Some((sender, ids, flags)) = row else {
         return Ok(None);
     };
-    // The full call is derived from the correlator's state, as the writer
-    // derived its columns.
-    let mut group = call_group(&state);
-    let mut stmt = conn.prepare_cached("SELECT state FROM legs WHERE call_id = ?1")?;
-    for leg in stmt.query_map([id], |r| r.get::<_, String>(0))? {
-        if let Ok(leg) = serde_json::from_str::<CmsLegState>(&leg?) {
-            group.legs.push(leg);
-        }
-    }
+    // The full call is rebuilt from its records, as the writer built its columns.
+    let journaled = records::load(conn, &records::parse_ids(&ids))?;
+    let group = records::rebuild(&journaled);
     let (mut call, legs) = group.summarize(id, &sender, Detail::Full);
     call.flags = serde_json::from_str(&flags).unwrap_or_default();
 
-    // The timeline: every journaled record about this call's CMS calls, legs,
-    // recordings and streamings, in event time, then in the order the Call
-    // Bridge made them (correlatorIndex), then in arrival order.
-    let subjects: Vec<&str> = group
-        .calls
+    // The timeline in event time, then in the order the Call Bridge made the
+    // records (correlatorIndex), then in arrival order.
+    let mut events: Vec<_> = journaled
         .iter()
-        .map(|c| c.id.as_str())
-        .chain(group.media_sessions.iter().map(|m| m.id.as_str()))
-        .chain(group.legs.iter().map(|l| l.id.as_str()))
-        .collect();
-    let mut events = Vec::new();
-    for chunk in subjects.chunks(500) {
-        let placeholders = vec!["?"; chunk.len()].join(",");
-        let mut stmt = conn.prepare(&format!(
-            "SELECT id, event_time, received_at, event_type, subject, payload, alt_seq FROM journal \
-             WHERE source = 'cms' AND subject IN ({placeholders})"
-        ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(chunk), |r| {
-            let payload: Vec<u8> = r.get(5)?;
-            let record = match cms::decode_record("", &payload) {
-                Ok(rec) => serde_json::to_value(&rec.body).unwrap_or(Value::Null),
-                Err(e) => serde_json::json!({ "undecodable": e.to_string() }),
+        .map(|j| {
+            let r = &j.record;
+            let order = (r.time, r.correlator_index, j.id);
+            let event = CallEvent {
+                time: r.time,
+                received_at: j.received_at,
+                event_type: r.record_type.clone(),
+                source_leg_id: r
+                    .subject_id()
+                    .filter(|_| r.record_type.starts_with("callLeg"))
+                    .map(str::to_owned),
+                record: serde_json::to_value(&r.body).unwrap_or(Value::Null),
             };
-            let subject: Option<String> = r.get(4)?;
-            let event_type: String = r.get(3)?;
-            let order = (r.get::<_, Option<i64>>(6)?, r.get::<_, i64>(0)?);
-            Ok((
-                order,
-                CallEvent {
-                    time: Timestamp(r.get(1)?),
-                    received_at: Timestamp(r.get(2)?),
-                    source_leg_id: subject.filter(|_| event_type.starts_with("callLeg")),
-                    event_type,
-                    record,
-                },
-            ))
-        })?;
-        for row in rows {
-            events.push(row?);
-        }
-    }
-    events.sort_by_key(|(order, e)| (e.time, *order));
+            (order, event)
+        })
+        .collect();
+    events.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(Some(CallDetail {
         call,
         leg_list: legs,

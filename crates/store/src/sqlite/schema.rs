@@ -6,21 +6,22 @@ use rusqlite::Connection;
 const MIGRATIONS: &[&str] = &[r#"
 -- A receiver URL and session of a sender (CMS numbers records per receiver
 -- and session). `receiver` '' stands for the session across all receivers.
+-- What is the same for every record of a stream is kept here, not per record.
 CREATE TABLE streams (
-    id        INTEGER PRIMARY KEY,
-    source    TEXT NOT NULL,
-    receiver  TEXT NOT NULL,
-    session   TEXT NOT NULL,
-    max_seq   INTEGER,
+    id           INTEGER PRIMARY KEY,
+    source       TEXT NOT NULL,
+    receiver     TEXT NOT NULL,
+    session      TEXT NOT NULL,
+    sender       TEXT NOT NULL,
+    call_bridge  TEXT,
+    max_seq      INTEGER,
     UNIQUE (source, receiver, session)
 );
 
--- Every accepted record, as received. The calls and legs below are derived
--- from it and can be rebuilt from it.
+-- Every accepted record, exactly as received: the one copy of what senders
+-- sent. Calls and legs below are derived from it and rebuilt from it.
 CREATE TABLE journal (
     id              INTEGER PRIMARY KEY,
-    source          TEXT NOT NULL,
-    sender          TEXT NOT NULL,
     stream          INTEGER NOT NULL,
     seq             INTEGER NOT NULL,
     session_stream  INTEGER NOT NULL,
@@ -29,16 +30,16 @@ CREATE TABLE journal (
     event_time      INTEGER NOT NULL,
     event_type      TEXT NOT NULL,
     subject         TEXT,
-    call_bridge     TEXT,
-    payload         BLOB NOT NULL
+    payload         BLOB NOT NULL,
+    -- What makes a record the same record when it is sent again: the
+    -- session's stream and correlatorIndex (unique across every receiver of
+    -- the session), or, without one, the receiver's stream and recordIndex.
+    dedup_stream    INTEGER NOT NULL,
+    dedup_seq       INTEGER NOT NULL
 );
--- A re-sent record: same receiver URL, session and recordIndex (CMS numbers
--- records per receiver), or same session and correlatorIndex (unique across
--- receivers). Either makes it a duplicate.
-CREATE UNIQUE INDEX journal_dedup ON journal(stream, seq);
-CREATE UNIQUE INDEX journal_dedup_alt ON journal(session_stream, alt_seq) WHERE alt_seq IS NOT NULL;
--- A call's timeline: the records about its calls, legs and recordings.
-CREATE INDEX journal_subject ON journal(subject) WHERE subject IS NOT NULL;
+CREATE UNIQUE INDEX journal_dedup ON journal(dedup_stream, dedup_seq);
+-- No index on subject: ids are random, and an index on them would dirty a
+-- random page at every insert. A call lists its journal ids instead.
 
 -- Journal rows up to `correlated_upto` are reflected in calls and legs.
 CREATE TABLE meta (
@@ -68,9 +69,11 @@ CREATE TABLE calls (
     legs_completed   INTEGER,
     max_active_legs  INTEGER,
     flags            TEXT NOT NULL,
-    -- The correlator's state of the call (CMS calls, recordings); the
-    -- columns above are derived from it and from the legs' states.
-    state            TEXT NOT NULL
+    -- Source fields of the call (JSON).
+    details          TEXT NOT NULL,
+    -- Journal ids of every record of the call (JSON array): the call and its
+    -- legs are rebuilt from them.
+    records          TEXT NOT NULL
 );
 CREATE INDEX calls_started ON calls(started_at, id);
 
@@ -90,10 +93,9 @@ CREATE TABLE legs (
     duration_s       INTEGER,
     reason           TEXT,
     remote_teardown  INTEGER,
-    disposition      TEXT,
-    -- The correlator's state of the leg (its records merged); media
-    -- statistics, alarms and details are derived from it when read.
-    state            TEXT NOT NULL
+    -- Media statistics, alarms and details are derived from the call's
+    -- records when the call is read.
+    disposition      TEXT
 );
 CREATE INDEX legs_call ON legs(call_id);
 

@@ -3,14 +3,17 @@
 //! commit (group commit): one disk sync serves many senders.
 //!
 //! The journal commit is what makes a record safe, so it alone decides the
-//! acknowledgement. Calls and legs are derived from the journal: they are
-//! written in the same transaction when the writer is not busy (so a quiet
-//! system reads its own writes at once), and under load at most every
-//! `FLUSH_INTERVAL`, so that a leg is written once rather than at each of its
-//! records. `correlated_upto` marks how far calls and legs reflect the journal;
-//! after a crash or a failed commit the rest is replayed from the journal.
+//! acknowledgement. Calls and legs are derived from the journal and written
+//! lazily: a finished call at once (it will not change again), a call in
+//! progress once its changes are `FLUSH_AGE` old, a few hundred per
+//! transaction, and everything when a reader asks (`WriterMsg::Flush`), so
+//! reads see every acknowledged record. `correlated_upto` marks the journal
+//! id below which calls and legs reflect every record; after a crash or a
+//! failed commit the rest is replayed from the journal (applying a record
+//! twice changes nothing).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,11 +23,14 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
-use super::correlation::Correlation;
+use super::correlation::{Correlation, FlushMode};
 use super::{RecentRates, SqliteOptions};
 use crate::{CmsIngest, IngestBatch, IngestOutcome, IngestPayload, StoreError};
 
 pub(crate) enum WriterMsg {
+    /// Write the calls and legs not yet written, then answer: a reader wants
+    /// them to reflect everything acknowledged so far.
+    Flush { done: oneshot::Sender<()> },
     Ingest {
         batch: IngestBatch,
         ack: oneshot::Sender<Result<IngestOutcome, StoreError>>,
@@ -36,9 +42,17 @@ pub(crate) enum WriterMsg {
     },
 }
 
-/// Under load, calls and legs lag the journal by at most this much.
-const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
-/// Flush anyway when this many calls wait to be written.
+/// A call in progress is written once its changes are this old (readers do
+/// not wait for it: they ask for a flush). It bounds the journal a replay
+/// goes over after a crash.
+const FLUSH_AGE: Duration = Duration::from_secs(10);
+/// Due calls are written at most this often: one transaction then shares the
+/// index pages that many calls touch (leg and call ids are random keys).
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// At most this many calls in progress are written per transaction.
+const FLUSH_BUDGET: usize = 256;
+/// Past this many calls waiting to be written, write them whatever their age
+/// (still `FLUSH_BUDGET` per transaction).
 const MAX_DIRTY_GROUPS: usize = 5_000;
 /// Journal rows replayed per transaction.
 const REPLAY_CHUNK: i64 = 5_000;
@@ -47,11 +61,12 @@ pub(crate) fn spawn_writer(
     conn: Connection,
     options: SqliteOptions,
     rates: Arc<Mutex<RecentRates>>,
+    unflushed: Arc<AtomicBool>,
 ) -> (mpsc::Sender<WriterMsg>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(options.queue_depth);
     let handle = std::thread::Builder::new()
         .name("cdrhub-writer".into())
-        .spawn(move || Writer::new(options, rates).run(&conn, rx))
+        .spawn(move || Writer::new(options, rates, unflushed).run(&conn, rx))
         .expect("spawning the writer thread");
     (tx, handle)
 }
@@ -81,7 +96,10 @@ struct SenderDelta {
     last_record_at: Option<i64>,
 }
 
-struct NewGap {
+/// A gap row, as kept in memory while its missing records may still arrive.
+struct GapRow {
+    /// None until the row is written.
+    id: Option<i64>,
     source: &'static str,
     sender: String,
     receiver: String,
@@ -90,12 +108,22 @@ struct NewGap {
     first_missing: Option<i64>,
     last_missing: Option<i64>,
     missing: i64,
+    filled: i64,
     at_index: i64,
+    dirty: bool,
+}
+
+impl GapRow {
+    fn open(&self) -> bool {
+        self.filled < self.missing
+    }
 }
 
 struct Writer {
     options: SqliteOptions,
     rates: Arc<Mutex<RecentRates>>,
+    /// True while some applied record is not yet in the calls and legs tables.
+    unflushed: Arc<AtomicBool>,
     correlation: Correlation,
     /// (source, receiver, session) to stream; receiver "" is the session itself.
     streams: HashMap<(&'static str, String, String), Stream>,
@@ -106,24 +134,32 @@ struct Writer {
     /// Set at start and after a failed commit: the cache must be rebuilt.
     needs_replay: bool,
     // Per transaction:
-    new_gaps: Vec<NewGap>,
-    filled: Vec<(i64, i64)>,
+    /// Open sequence gaps per receiver stream (loaded from the database at
+    /// the stream's first late record), so a late record fills its gap by id.
+    open_gaps: HashMap<i64, Vec<GapRow>>,
+    /// Gaps CMS reported (`numPreceedingRecordsMissing`): written, never filled.
+    reported_gaps: Vec<GapRow>,
     senders: HashMap<(&'static str, String), SenderDelta>,
 }
 
 impl Writer {
-    fn new(options: SqliteOptions, rates: Arc<Mutex<RecentRates>>) -> Self {
+    fn new(
+        options: SqliteOptions,
+        rates: Arc<Mutex<RecentRates>>,
+        unflushed: Arc<AtomicBool>,
+    ) -> Self {
         Writer {
             options,
             rates,
+            unflushed,
             correlation: Correlation::default(),
             streams: HashMap::new(),
             last_journal_id: 0,
             correlated_upto: 0,
             last_flush: Instant::now(),
             needs_replay: true,
-            new_gaps: Vec::new(),
-            filled: Vec::new(),
+            open_gaps: HashMap::new(),
+            reported_gaps: Vec::new(),
             senders: HashMap::new(),
         }
     }
@@ -135,13 +171,13 @@ impl Writer {
             .expect("a timer for the writer");
         self.replay_or_warn(conn);
         loop {
-            let wait = FLUSH_INTERVAL.saturating_sub(self.last_flush.elapsed());
+            let wait = FLUSH_EVERY;
             let first = if self.correlation.dirty_groups() > 0 {
                 match timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
                     Ok(msg) => msg,
                     Err(_) => {
-                        // Quiet for a while with unflushed calls: write them now.
-                        self.commit_group(conn, Vec::new(), &|| true);
+                        // Quiet: write the calls whose changes are due.
+                        self.commit_group(conn, Vec::new(), false);
                         continue;
                     }
                 }
@@ -162,11 +198,12 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit_group(conn, msgs, &|| rx.is_empty());
+            let flush = msgs.iter().any(|m| matches!(m, WriterMsg::Flush { .. }));
+            self.commit_group(conn, msgs, flush);
         }
         // Shutting down: leave calls and legs up to date.
         if self.correlation.dirty_groups() > 0 {
-            self.commit_group(conn, Vec::new(), &|| true);
+            self.commit_group(conn, Vec::new(), true);
         }
     }
 
@@ -180,19 +217,20 @@ impl Writer {
         }
     }
 
-    /// Applies every message in one transaction, then answers each. `idle`
-    /// tells whether anything waits behind them: if nothing does, calls and
-    /// legs are written in the same transaction, so a quiet system reads its
-    /// own writes at once.
-    fn commit_group(&mut self, conn: &Connection, msgs: Vec<WriterMsg>, idle: &dyn Fn() -> bool) {
+    /// Applies every message in one transaction, then answers each. Calls and
+    /// legs that are due are written in it too; all of them when `flush` is
+    /// asked for or too many wait.
+    fn commit_group(&mut self, conn: &Connection, msgs: Vec<WriterMsg>, flush: bool) {
         if self.needs_replay {
             self.replay_or_warn(conn);
         }
         // Take every ack out first: whatever fails below, each sender hears why.
         let mut acks = Vec::with_capacity(msgs.len());
         let mut batches = Vec::with_capacity(msgs.len());
+        let mut flush_waiters = Vec::new();
         for msg in msgs {
             match msg {
+                WriterMsg::Flush { done } => flush_waiters.push(done),
                 WriterMsg::Ingest { batch, ack } => {
                     acks.push((ack, IngestOutcome::default()));
                     batches.push(batch);
@@ -211,36 +249,66 @@ impl Writer {
                 }
             }
         }
-        let mut flushed = false;
+        let started = Instant::now();
+        let mut timings = [Duration::ZERO; 3];
         let result = (|| {
             let tx = begin(conn)?;
             for (i, batch) in batches.into_iter().enumerate() {
                 acks[i].1 = self.ingest(&tx, batch)?;
             }
             self.write_counters(&tx)?;
-            if !self.needs_replay
-                && (idle()
-                    || self.last_flush.elapsed() >= FLUSH_INTERVAL
-                    || self.correlation.dirty_groups() >= MAX_DIRTY_GROUPS)
-            {
-                self.correlation.flush(&tx)?;
-                set_correlated_upto(&tx, self.last_journal_id)?;
-                flushed = true;
+            timings[0] = started.elapsed();
+            if !self.needs_replay && (flush || self.last_flush.elapsed() >= FLUSH_EVERY) {
+                self.last_flush = Instant::now();
+                let mode = if flush {
+                    FlushMode::All
+                } else if self.correlation.dirty_groups() >= MAX_DIRTY_GROUPS {
+                    FlushMode::Due {
+                        age: Duration::ZERO,
+                        budget: FLUSH_BUDGET,
+                    }
+                } else {
+                    FlushMode::Due {
+                        age: FLUSH_AGE,
+                        budget: FLUSH_BUDGET,
+                    }
+                };
+                self.correlation.flush(&tx, mode)?;
+                let upto = self
+                    .correlation
+                    .oldest_unwritten()
+                    .map_or(self.last_journal_id, |oldest| oldest - 1);
+                set_correlated_upto(&tx, upto)?;
+                self.correlated_upto = upto;
             }
-            tx.commit()
+            timings[1] = started.elapsed();
+            let committed = tx.commit();
+            timings[2] = started.elapsed();
+            committed
         })();
+        tracing::trace!(
+            submissions = acks.len(),
+            ingest_us = timings[0].as_micros() as u64,
+            correlate_us = (timings[1].saturating_sub(timings[0])).as_micros() as u64,
+            commit_us = (timings[2].saturating_sub(timings[1])).as_micros() as u64,
+            "writer transaction"
+        );
         match result {
             Ok(()) => {
-                self.after_commit(flushed);
+                self.after_commit();
                 for (ack, outcome) in acks {
                     let _ = ack.send(Ok(outcome));
+                }
+                // A reader waiting for a flush that failed reads what there is.
+                for done in flush_waiters {
+                    let _ = done.send(());
                 }
             }
             Err(e) => {
                 // Nothing of this transaction was committed. The cache may hold
                 // records of it: drop the cache and rebuild it from the journal.
-                self.new_gaps.clear();
-                self.filled.clear();
+                self.open_gaps.clear();
+                self.reported_gaps.clear();
                 // Rejections were not journaled; keep counting them.
                 self.senders.retain(|_, d| d.rejected > 0);
                 for d in self.senders.values_mut() {
@@ -262,7 +330,7 @@ impl Writer {
         }
     }
 
-    fn after_commit(&mut self, flushed: bool) {
+    fn after_commit(&mut self) {
         let now_s = Timestamp::now().0.div_euclid(1000);
         if let Ok(mut rates) = self.rates.lock() {
             for ((source, sender), d) in &self.senders {
@@ -271,17 +339,17 @@ impl Writer {
                 }
             }
         }
-        self.new_gaps.clear();
-        self.filled.clear();
+        self.reported_gaps.clear();
+        for gaps in self.open_gaps.values_mut() {
+            gaps.retain(GapRow::open);
+        }
         self.senders.clear();
         for s in self.streams.values_mut() {
             s.dirty = false;
         }
-        if flushed {
-            self.correlation.flushed();
-            self.correlated_upto = self.last_journal_id;
-            self.last_flush = Instant::now();
-        }
+        self.correlation.committed();
+        self.unflushed
+            .store(self.correlation.dirty_groups() > 0, Ordering::Release);
     }
 
     /// Rebuilds calls and legs from the journal rows they do not reflect yet.
@@ -298,8 +366,9 @@ impl Writer {
             let tx = begin(conn)?;
             let rows: Vec<(i64, String, Option<String>, Vec<u8>)> = tx
                 .prepare_cached(
-                    "SELECT id, sender, call_bridge, payload FROM journal \
-                     WHERE id > ?1 AND source = 'cms' ORDER BY id LIMIT ?2",
+                    "SELECT j.id, s.sender, s.call_bridge, j.payload FROM journal j \
+                     JOIN streams s ON s.id = j.stream \
+                     WHERE j.id > ?1 AND s.source = 'cms' ORDER BY j.id LIMIT ?2",
                 )?
                 .query_map(params![upto, REPLAY_CHUNK], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
@@ -310,19 +379,22 @@ impl Writer {
             };
             for (id, sender, call_bridge, payload) in &rows {
                 match cms::decode_record("", payload) {
-                    Ok(record) => {
-                        self.correlation
-                            .apply_cms(&tx, &record, call_bridge.as_deref(), sender)?
-                    }
+                    Ok(record) => self.correlation.apply_cms(
+                        &tx,
+                        &record,
+                        call_bridge.as_deref(),
+                        sender,
+                        *id,
+                    )?,
                     Err(e) => {
                         warn!(journal_id = id, error = %e, "journaled record no longer decodes; skipped")
                     }
                 }
             }
-            self.correlation.flush(&tx)?;
+            self.correlation.flush(&tx, FlushMode::All)?;
             set_correlated_upto(&tx, last)?;
             tx.commit()?;
-            self.correlation.flushed();
+            self.correlation.committed();
             replayed += rows.len();
             upto = last;
         }
@@ -331,7 +403,6 @@ impl Writer {
         self.last_journal_id = max_id.max(upto);
         self.correlated_upto = upto;
         self.needs_replay = false;
-        self.last_flush = Instant::now();
         Ok(replayed)
     }
 
@@ -341,19 +412,23 @@ impl Writer {
         }
     }
 
+    /// The stream of a receiver URL and session, created at its first record.
     fn stream(
         &mut self,
         tx: &Transaction,
-        source: &'static str,
-        receiver: &str,
-        session: &str,
+        key: (&'static str, &str, &str),
+        sender: &str,
+        call_bridge: Option<&str>,
     ) -> rusqlite::Result<Stream> {
+        let (source, receiver, session) = key;
         let key = (source, receiver.to_owned(), session.to_owned());
         if let Some(s) = self.streams.get(&key) {
             return Ok(*s);
         }
         let found: Option<(i64, Option<i64>)> = tx
-            .prepare_cached("SELECT id, max_seq FROM streams WHERE source = ?1 AND receiver = ?2 AND session = ?3")?
+            .prepare_cached(
+                "SELECT id, max_seq FROM streams WHERE source = ?1 AND receiver = ?2 AND session = ?3",
+            )?
             .query_row(params![source, receiver, session], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let stream = match found {
@@ -364,9 +439,16 @@ impl Writer {
             },
             None => {
                 tx.prepare_cached(
-                    "INSERT INTO streams (source, receiver, session) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO streams (source, receiver, session, sender, call_bridge) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
-                .execute(params![source, receiver, session])?;
+                .execute(params![
+                    source,
+                    receiver,
+                    session,
+                    sender,
+                    call_bridge
+                ])?;
                 Stream {
                     id: tx.last_insert_rowid(),
                     max_seq: None,
@@ -389,19 +471,27 @@ impl Writer {
         let mut outcome = IngestOutcome::default();
         let session = cms.batch.session.as_str();
         let call_bridge = cms.batch.call_bridge.as_deref();
-        let receiver_stream = self.stream(tx, source, &cms.receiver, session)?.id;
-        let session_stream = self.stream(tx, source, "", session)?.id;
+        let receiver_stream = self
+            .stream(tx, (source, &cms.receiver, session), sender, call_bridge)?
+            .id;
+        let session_stream = self
+            .stream(tx, (source, "", session), sender, call_bridge)?
+            .id;
         for record in &cms.batch.records {
             let payload = cms.body.get(record.raw.clone()).unwrap_or_default();
+            // A re-sent record has the same correlatorIndex in its session,
+            // whichever receiver URL it was sent to (reference/cms-cdr.md A.1).
+            let (dedup_stream, dedup_seq) = match record.correlator_index {
+                Some(c) => (session_stream, c as i64),
+                None => (receiver_stream, record.record_index as i64),
+            };
             let inserted = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO journal (source, sender, stream, seq, session_stream, alt_seq, \
-                     received_at, event_time, event_type, subject, call_bridge, payload) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    "INSERT OR IGNORE INTO journal (stream, seq, session_stream, alt_seq, \
+                     received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?
                 .execute(params![
-                    source,
-                    sender,
                     receiver_stream,
                     record.record_index as i64,
                     session_stream,
@@ -410,8 +500,9 @@ impl Writer {
                     record.time.0,
                     record.record_type,
                     record.subject_id(),
-                    call_bridge,
                     payload,
+                    dedup_stream,
+                    dedup_seq,
                 ])?;
             let delta = self.senders.entry((source, sender.to_owned())).or_default();
             if inserted == 0 {
@@ -424,15 +515,22 @@ impl Writer {
             delta.records += 1;
             delta.last_record_at = Some(delta.last_record_at.unwrap_or(0).max(received_at.0));
             outcome.gaps += self.track_sequence(
+                tx,
                 source,
                 sender,
                 (&cms.receiver, session),
                 record.record_index as i64,
                 record.preceding_records_missing as i64,
-            );
+            )?;
             if !self.needs_replay {
-                self.correlation
-                    .apply_cms(tx, record, call_bridge, sender)?;
+                self.unflushed.store(true, Ordering::Release);
+                self.correlation.apply_cms(
+                    tx,
+                    record,
+                    call_bridge,
+                    sender,
+                    self.last_journal_id,
+                )?;
             }
         }
         Ok(outcome)
@@ -441,41 +539,57 @@ impl Writer {
     /// Gaps in a receiver's recordIndex sequence, and those CMS reports itself.
     fn track_sequence(
         &mut self,
+        tx: &Transaction,
         source: &'static str,
         sender: &str,
         (receiver, session): (&str, &str),
         index: i64,
         reported_missing: i64,
-    ) -> usize {
+    ) -> rusqlite::Result<usize> {
         let Some(stream) = self
             .streams
             .get_mut(&(source, receiver.to_owned(), session.to_owned()))
         else {
-            return 0;
+            return Ok(0);
         };
+        let stream_id = stream.id;
         let mut gaps = Vec::new();
+        let mut late = false;
         match stream.max_seq {
             // CMS numbers each receiver's records from 1.
             None if index > 1 => gaps.push(("session_start", Some(1), Some(index - 1), index - 1)),
             Some(max) if index > max + 1 => {
                 gaps.push(("sequence", Some(max + 1), Some(index - 1), index - 1 - max))
             }
-            Some(max) if index < max => self.filled.push((stream.id, index)),
+            Some(max) if index < max => late = true,
             _ => {}
-        }
-        if reported_missing > 0 {
-            gaps.push(("reported", None, None, reported_missing));
         }
         if stream.max_seq.is_none_or(|m| index > m) {
             stream.max_seq = Some(index);
             stream.dirty = true;
         }
+        if late {
+            // A record that was missing arrived: fill the gap it was in.
+            let open = self.open_gaps_of(tx, stream_id, source, (receiver, session))?;
+            if let Some(g) = open.iter_mut().find(|g| {
+                g.open()
+                    && g.first_missing.is_some_and(|f| f <= index)
+                    && g.last_missing.is_some_and(|l| index <= l)
+            }) {
+                g.filled += 1;
+                g.dirty = true;
+            }
+        }
+        if reported_missing > 0 {
+            gaps.push(("reported", None, None, reported_missing));
+        }
         let n = gaps.len();
-        let delta = self.senders.entry((source, sender.to_owned())).or_default();
         for (kind, first, last, missing) in gaps {
+            let delta = self.senders.entry((source, sender.to_owned())).or_default();
             delta.gaps += 1;
             delta.missing += missing as u64;
-            self.new_gaps.push(NewGap {
+            let row = GapRow {
+                id: None,
                 source,
                 sender: sender.to_owned(),
                 receiver: receiver.to_owned(),
@@ -484,10 +598,56 @@ impl Writer {
                 first_missing: first,
                 last_missing: last,
                 missing,
+                filled: 0,
                 at_index: index,
-            });
+                dirty: true,
+            };
+            if kind == "reported" {
+                self.reported_gaps.push(row);
+            } else {
+                self.open_gaps_of(tx, stream_id, source, (receiver, session))?
+                    .push(row);
+            }
         }
-        n
+        Ok(n)
+    }
+
+    /// The open gaps of a receiver stream, loaded once from the database.
+    fn open_gaps_of(
+        &mut self,
+        tx: &Transaction,
+        stream_id: i64,
+        source: &'static str,
+        (receiver, session): (&str, &str),
+    ) -> rusqlite::Result<&mut Vec<GapRow>> {
+        if !self.open_gaps.contains_key(&stream_id) {
+            let rows = tx
+                .prepare_cached(
+                    "SELECT id, sender, kind, first_missing, last_missing, missing, filled, at_index FROM gaps \
+                     WHERE source = ?1 AND receiver = ?2 AND session = ?3 \
+                     AND kind IN ('sequence', 'session_start') AND filled < missing",
+                )?
+                .query_map(params![source, receiver, session], |r| {
+                    let kind: String = r.get(2)?;
+                    Ok(GapRow {
+                        id: Some(r.get(0)?),
+                        source,
+                        sender: r.get(1)?,
+                        receiver: receiver.to_owned(),
+                        session: session.to_owned(),
+                        kind: if kind == "session_start" { "session_start" } else { "sequence" },
+                        first_missing: r.get(3)?,
+                        last_missing: r.get(4)?,
+                        missing: r.get(5)?,
+                        filled: r.get(6)?,
+                        at_index: r.get(7)?,
+                        dirty: false,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            self.open_gaps.insert(stream_id, rows);
+        }
+        Ok(self.open_gaps.get_mut(&stream_id).expect("inserted above"))
     }
 
     /// Stream positions, gaps and per-sender counters of this transaction.
@@ -497,31 +657,41 @@ impl Writer {
                 .execute(params![s.id, s.max_seq])?;
         }
         let now = Timestamp::now().0;
-        for g in &self.new_gaps {
-            tx.prepare_cached(
-                "INSERT INTO gaps (source, sender, receiver, session, kind, first_missing, last_missing, \
-                 missing, detected_at, at_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?
-            .execute(params![
-                g.source,
-                g.sender,
-                g.receiver,
-                g.session,
-                g.kind,
-                g.first_missing,
-                g.last_missing,
-                g.missing,
-                now,
-                g.at_index
-            ])?;
-        }
-        for (stream, index) in &self.filled {
-            tx.prepare_cached(
-                "UPDATE gaps SET filled = filled + 1 WHERE kind IN ('sequence', 'session_start') \
-                 AND ?2 BETWEEN first_missing AND last_missing \
-                 AND (source, receiver, session) = (SELECT source, receiver, session FROM streams WHERE id = ?1)",
-            )?
-            .execute(params![stream, index])?;
+        let rows = self
+            .open_gaps
+            .values_mut()
+            .flatten()
+            .chain(self.reported_gaps.iter_mut())
+            .filter(|g| g.dirty);
+        for g in rows {
+            match g.id {
+                Some(id) => {
+                    tx.prepare_cached("UPDATE gaps SET filled = ?2 WHERE id = ?1")?
+                        .execute(params![id, g.filled])?;
+                }
+                None => {
+                    tx.prepare_cached(
+                        "INSERT INTO gaps (source, sender, receiver, session, kind, first_missing, last_missing, \
+                         missing, filled, detected_at, at_index) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    )?
+                    .execute(params![
+                        g.source,
+                        g.sender,
+                        g.receiver,
+                        g.session,
+                        g.kind,
+                        g.first_missing,
+                        g.last_missing,
+                        g.missing,
+                        g.filled,
+                        now,
+                        g.at_index
+                    ])?;
+                    g.id = Some(tx.last_insert_rowid());
+                }
+            }
+            g.dirty = false;
         }
         for ((source, sender), d) in &self.senders {
             tx.prepare_cached(

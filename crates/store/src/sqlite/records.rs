@@ -1,0 +1,81 @@
+//! Reading journaled records back: the calls and legs tables hold only what
+//! is searched and listed; a call's full picture is rebuilt from its records.
+
+use cdrhub_correlate::cms::CmsCallGroup;
+use cdrhub_model::Timestamp;
+use cdrhub_protocols::cms::{self, CmsRecord};
+use rusqlite::Connection;
+use tracing::warn;
+
+/// A journaled record, decoded, with what its stream says of it.
+pub(crate) struct JournalRecord {
+    pub id: i64,
+    pub received_at: Timestamp,
+    pub call_bridge: Option<String>,
+    pub record: CmsRecord,
+}
+
+/// The records with these journal ids, in journal order.
+pub(crate) fn load(conn: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<JournalRecord>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let placeholders = vec!["?"; chunk.len()].join(",");
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT j.id, j.received_at, s.call_bridge, j.payload FROM journal j \
+             JOIN streams s ON s.id = j.stream WHERE j.id IN ({placeholders})"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(chunk), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, received_at, call_bridge, payload) = row?;
+            match cms::decode_record("", &payload) {
+                Ok(record) => out.push(JournalRecord {
+                    id,
+                    received_at: Timestamp(received_at),
+                    call_bridge,
+                    record,
+                }),
+                Err(e) => {
+                    warn!(journal_id = id, error = %e, "journaled record no longer decodes; skipped")
+                }
+            }
+        }
+    }
+    out.sort_by_key(|r| r.id);
+    Ok(out)
+}
+
+/// A call's correlation state, rebuilt by applying its records again.
+pub(crate) fn rebuild(records: &[JournalRecord]) -> CmsCallGroup {
+    let mut group = CmsCallGroup::default();
+    for r in records {
+        group.apply(&r.record, r.call_bridge.as_deref(), r.id);
+    }
+    group
+}
+
+/// The journal ids a call row lists.
+pub(crate) fn parse_ids(json: &str) -> Vec<i64> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+/// Every journal id of a call's records.
+pub(crate) fn group_ids(group: &CmsCallGroup) -> Vec<i64> {
+    let mut ids: Vec<i64> = group
+        .calls
+        .iter()
+        .flat_map(|c| &c.records)
+        .chain(group.media_sessions.iter().flat_map(|m| &m.records))
+        .chain(group.legs.iter().flat_map(|l| &l.records))
+        .copied()
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
