@@ -182,7 +182,7 @@ pub(crate) fn get_call(conn: &Connection, id: &str) -> Result<Option<CallDetail>
             (order, event)
         })
         .collect();
-    events.sort_by(|a, b| a.0.cmp(&b.0));
+    events.sort_by_key(|(order, _)| *order);
     Ok(Some(CallDetail {
         call,
         leg_list: legs,

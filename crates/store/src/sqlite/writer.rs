@@ -620,7 +620,7 @@ impl Writer {
         source: &'static str,
         (receiver, session): (&str, &str),
     ) -> rusqlite::Result<&mut Vec<GapRow>> {
-        if !self.open_gaps.contains_key(&stream_id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.open_gaps.entry(stream_id) {
             let rows = tx
                 .prepare_cached(
                     "SELECT id, sender, kind, first_missing, last_missing, missing, filled, at_index FROM gaps \
@@ -645,7 +645,7 @@ impl Writer {
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            self.open_gaps.insert(stream_id, rows);
+            slot.insert(rows);
         }
         Ok(self.open_gaps.get_mut(&stream_id).expect("inserted above"))
     }
