@@ -26,7 +26,9 @@
 #
 # Environment:
 #   BENCH_SECONDS=20        length of each scenario in seconds
-#   BENCH_CONNECTIONS=32    keep-alive connections (each a simulated Call Bridge)
+#   BENCH_CONNECTIONS=32    keep-alive connections (each a simulated Call Bridge) in (b), (c)
+#   BENCH_SINGLE_CONNECTIONS=64  keep-alive connections in (a): one record per POST
+#                           needs more senders in flight to fill a group commit
 #   BENCH_BATCH=50          records per POST in (b)
 #   BENCH_RATE=5000         records/s in (c)
 #   BENCH_OUT_OF_ORDER=0.05 probability that a record arrives one place late
@@ -48,6 +50,7 @@ set -euo pipefail
 
 BENCH_SECONDS=${BENCH_SECONDS:-20}
 BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-32}
+BENCH_SINGLE_CONNECTIONS=${BENCH_SINGLE_CONNECTIONS:-64}
 BENCH_BATCH=${BENCH_BATCH:-50}
 BENCH_RATE=${BENCH_RATE:-5000}
 BENCH_OUT_OF_ORDER=${BENCH_OUT_OF_ORDER:-0.05}
@@ -194,7 +197,9 @@ start_baseline() {
 # scenario NAME (a|b|c) against SERVER_URL / SERVER_PID; writes $WORK/NAME.json.
 run_scenario() {
     local name=$1 scenario=$2 rc=0
-    local args=(--url "$SERVER_URL" --pid "$SERVER_PID" --connections "$BENCH_CONNECTIONS"
+    local connections=$BENCH_CONNECTIONS
+    [[ $scenario == a ]] && connections=$BENCH_SINGLE_CONNECTIONS
+    local args=(--url "$SERVER_URL" --pid "$SERVER_PID" --connections "$connections"
         --duration "${BENCH_SECONDS}s" --out-of-order "$BENCH_OUT_OF_ORDER" --json)
     case "$scenario" in
         a) args+=(--mode single) ;;
@@ -236,7 +241,7 @@ stop "$SERVER_PID"
 # --- report --------------------------------------------------------------------
 log "results"
 MACHINE_CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-export BENCH_SECONDS BENCH_CONNECTIONS BENCH_BATCH BENCH_RATE BENCH_OUT BENCH_ENFORCE_TARGETS WORK
+export BENCH_SECONDS BENCH_CONNECTIONS BENCH_SINGLE_CONNECTIONS BENCH_BATCH BENCH_RATE BENCH_OUT BENCH_ENFORCE_TARGETS WORK
 MACHINE_NPROC=$(nproc)
 MACHINE_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 MACHINE_KERNEL=$(uname -r)
@@ -271,7 +276,8 @@ for s in "abc":
 print(f"machine: {os.environ['MACHINE_NPROC']} CPUs, {os.environ['MACHINE_CPU']}, "
       f"Linux {os.environ['MACHINE_KERNEL']}")
 print(f"date:    {os.environ['MACHINE_DATE']}, commit {os.environ['MACHINE_COMMIT']}")
-print(f"load:    {os.environ['BENCH_CONNECTIONS']} connections, {os.environ['BENCH_SECONDS']} s per scenario")
+print(f"load:    {os.environ['BENCH_SINGLE_CONNECTIONS']} connections in (a), {os.environ['BENCH_CONNECTIONS']} in (b) and (c), "
+      f"{os.environ['BENCH_SECONDS']} s per scenario")
 print()
 header = f"{'scenario':<38} {'receiver':<9} {'records/s':>10} {'posts/s':>9} {'p99 ms':>8} {'max RSS MB':>10} {'CPU %':>6} {'gen CPU %':>9} {'failed':>7}"
 print(header)
