@@ -189,9 +189,9 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Makes calls and legs reflect every record acknowledged so far. Under
-    /// load the writer writes them at most every second; a reader of calls
-    /// asks for them now, and only when something is unwritten.
+    /// Makes calls and legs reflect every record acknowledged so far. The
+    /// writer writes them lazily; a reader of calls asks for them now, and
+    /// only when something is unwritten.
     fn catch_up(&self) {
         if !self.unflushed.load(Ordering::Acquire) {
             return;
