@@ -48,7 +48,7 @@ pub(crate) enum WriterMsg {
 const FLUSH_AGE: Duration = Duration::from_secs(10);
 /// Due calls are written at most this often: one transaction then shares the
 /// index pages that many calls touch (leg and call ids are random keys).
-const FLUSH_EVERY: Duration = Duration::from_millis(250);
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// At most this many calls in progress are written per transaction.
 const FLUSH_BUDGET: usize = 256;
 /// Past this many calls waiting to be written, write them whatever their age
@@ -56,6 +56,26 @@ const FLUSH_BUDGET: usize = 256;
 const MAX_DIRTY_GROUPS: usize = 5_000;
 /// Journal rows replayed per transaction.
 const REPLAY_CHUNK: i64 = 5_000;
+
+thread_local! {
+    /// How long the writer waits for a lock before a commit fails (per thread:
+    /// SQLite's busy handler is a plain function).
+    static BUSY_WAIT_LIMIT: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::from_secs(5)) };
+}
+
+/// SQLite's own busy handler sleeps 1, 2, 5, 10 ms ... between tries, so a
+/// lock the checkpointer holds for a fraction of a millisecond cost the writer
+/// 18 ms, and every sender waiting on that commit with it. Try again every
+/// 100 µs instead, up to the configured `busy_timeout`.
+fn retry_soon(tries: i32) -> bool {
+    const STEP: Duration = Duration::from_micros(100);
+    let limit = BUSY_WAIT_LIMIT.with(|l| l.get());
+    if STEP * tries.max(0) as u32 >= limit {
+        return false;
+    }
+    std::thread::sleep(STEP);
+    true
+}
 
 pub(crate) fn spawn_writer(
     conn: Connection,
@@ -66,7 +86,14 @@ pub(crate) fn spawn_writer(
     let (tx, rx) = mpsc::channel(options.queue_depth);
     let handle = std::thread::Builder::new()
         .name("cdrhub-writer".into())
-        .spawn(move || Writer::new(options, rates, unflushed).run(&conn, rx))
+        .spawn(move || {
+            let mut conn = conn;
+            BUSY_WAIT_LIMIT.with(|l| l.set(options.busy_timeout));
+            if let Err(e) = conn.busy_handler(Some(retry_soon)) {
+                warn!(error = %e, "cannot set the busy handler; SQLite's own applies");
+            }
+            Writer::new(options, rates, unflushed).run(&conn, rx)
+        })
         .expect("spawning the writer thread");
     (tx, handle)
 }
