@@ -48,6 +48,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -62,6 +63,19 @@ fn main() -> ExitCode {
             eprintln!("cdrhub: error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// glibc gives every thread that allocates its own arena; with buffers
+/// allocated on the HTTP threads and freed on the writer thread, memory then
+/// grows by arenas rather than by use. Two arenas keep resident memory down
+/// at no measurable cost here.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes an allocator setting; it is called before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 

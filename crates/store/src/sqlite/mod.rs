@@ -153,7 +153,7 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", options.synchronous.pragma())
             .map_err(open_err)?;
-        conn.pragma_update(None, "cache_size", -32_768)
+        conn.pragma_update(None, "cache_size", -24_576)
             .map_err(open_err)?;
         // The writer never checkpoints; a thread of its own does (below), so
         // copying the WAL into the database does not hold up commits.
