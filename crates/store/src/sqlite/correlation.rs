@@ -100,6 +100,15 @@ impl Correlation {
         self.dirty_groups
     }
 
+    /// Whether a flush with this `age` would write anything.
+    pub(crate) fn any_due(&self, age: Duration) -> bool {
+        let now = Instant::now();
+        self.groups.values().any(|e| {
+            e.dirty
+                .is_some_and(|d| is_finished(&e.group) || now.duration_since(d.since) >= age)
+        })
+    }
+
     /// Journal id of the oldest applied record whose call is not written yet:
     /// a replay after a crash must start there.
     pub(crate) fn oldest_unwritten(&self) -> Option<i64> {

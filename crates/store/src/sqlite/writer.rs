@@ -198,13 +198,14 @@ impl Writer {
             .expect("a timer for the writer");
         self.replay_or_warn(conn);
         loop {
-            let wait = FLUSH_EVERY;
             let first = if self.correlation.dirty_groups() > 0 {
-                match timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
+                match timer.block_on(async { tokio::time::timeout(FLUSH_EVERY, rx.recv()).await }) {
                     Ok(msg) => msg,
                     Err(_) => {
-                        // Quiet: write the calls whose changes are due.
-                        self.commit_group(conn, Vec::new(), false);
+                        // Quiet: write the calls whose changes are due, if any.
+                        if self.correlation.any_due(self.due_age()) {
+                            self.commit_group(conn, Vec::new(), false);
+                        }
                         continue;
                     }
                 }
@@ -231,6 +232,16 @@ impl Writer {
         // Shutting down: leave calls and legs up to date.
         if self.correlation.dirty_groups() > 0 {
             self.commit_group(conn, Vec::new(), true);
+        }
+    }
+
+    /// How old a call's changes must be before it is written: `FLUSH_AGE`,
+    /// or any age once too many calls wait.
+    fn due_age(&self) -> Duration {
+        if self.correlation.dirty_groups() >= MAX_DIRTY_GROUPS {
+            Duration::ZERO
+        } else {
+            FLUSH_AGE
         }
     }
 
@@ -289,14 +300,9 @@ impl Writer {
                 self.last_flush = Instant::now();
                 let mode = if flush {
                     FlushMode::All
-                } else if self.correlation.dirty_groups() >= MAX_DIRTY_GROUPS {
-                    FlushMode::Due {
-                        age: Duration::ZERO,
-                        budget: FLUSH_BUDGET,
-                    }
                 } else {
                     FlushMode::Due {
-                        age: FLUSH_AGE,
+                        age: self.due_age(),
                         budget: FLUSH_BUDGET,
                     }
                 };
