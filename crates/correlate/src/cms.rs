@@ -155,6 +155,30 @@ pub struct CmsMediaSession {
     pub ended_at: Option<Timestamp>,
 }
 
+/// Which part of a call keeps the journal references of a record.
+enum Holder {
+    Call,
+    Leg,
+    Media,
+    None,
+}
+
+impl Holder {
+    fn of(body: &CmsRecordBody) -> Holder {
+        match body {
+            CmsRecordBody::CallStart(_) | CmsRecordBody::CallEnd(_) => Holder::Call,
+            CmsRecordBody::CallLegStart(_)
+            | CmsRecordBody::CallLegUpdate(_)
+            | CmsRecordBody::CallLegEnd(_) => Holder::Leg,
+            CmsRecordBody::RecordingStart(_)
+            | CmsRecordBody::RecordingEnd { .. }
+            | CmsRecordBody::StreamingStart(_)
+            | CmsRecordBody::StreamingEnd { .. } => Holder::Media,
+            CmsRecordBody::Unknown(_) => Holder::None,
+        }
+    }
+}
+
 /// Which leg a record changed, so the store rewrites only that leg.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Touched {
@@ -208,30 +232,38 @@ impl CmsCallGroup {
         call_bridge: Option<&str>,
         record_ref: i64,
     ) -> Touched {
+        self.apply_owned(record.clone(), call_bridge, record_ref)
+    }
+
+    /// As [`apply`](Self::apply), taking the record: its fields move into
+    /// the state instead of being copied (the store's ingest path).
+    pub fn apply_owned(
+        &mut self,
+        record: CmsRecord,
+        call_bridge: Option<&str>,
+        record_ref: i64,
+    ) -> Touched {
+        let subject = record.subject_id().map(str::to_owned);
+        let holder = Holder::of(&record.body);
         let touched = self.apply_fields(record, call_bridge);
-        if let Some(id) = record.subject_id() {
-            let refs = match &record.body {
-                CmsRecordBody::CallStart(_) | CmsRecordBody::CallEnd(_) => self
+        if let Some(id) = subject {
+            let refs = match holder {
+                Holder::Call => self
                     .calls
                     .iter_mut()
                     .find(|p| p.id == id)
                     .map(|p| &mut p.records),
-                CmsRecordBody::CallLegStart(_)
-                | CmsRecordBody::CallLegUpdate(_)
-                | CmsRecordBody::CallLegEnd(_) => self
+                Holder::Leg => self
                     .legs
                     .iter_mut()
                     .find(|l| l.id == id)
                     .map(|l| &mut l.records),
-                CmsRecordBody::RecordingStart(_)
-                | CmsRecordBody::RecordingEnd { .. }
-                | CmsRecordBody::StreamingStart(_)
-                | CmsRecordBody::StreamingEnd { .. } => self
+                Holder::Media => self
                     .media_sessions
                     .iter_mut()
                     .find(|m| m.id == id)
                     .map(|m| &mut m.records),
-                CmsRecordBody::Unknown(_) => None,
+                Holder::None => None,
             };
             if let Some(refs) = refs
                 && !refs.contains(&record_ref)
@@ -242,33 +274,41 @@ impl CmsCallGroup {
         touched
     }
 
-    fn apply_fields(&mut self, record: &CmsRecord, call_bridge: Option<&str>) -> Touched {
-        let t = record.time;
-        let seq = record.correlator_index.unwrap_or(record.record_index);
-        match &record.body {
+    fn apply_fields(&mut self, record: CmsRecord, call_bridge: Option<&str>) -> Touched {
+        let CmsRecord {
+            time: t,
+            record_index,
+            correlator_index,
+            body,
+            ..
+        } = record;
+        let seq = correlator_index.unwrap_or(record_index);
+        match body {
             CmsRecordBody::CallStart(r) => {
                 let part = self.call_part(&r.id, call_bridge, t);
                 part.started_at = Some(part.started_at.map_or(t, |s| s.min(t)));
-                part.start = Some(r.clone());
+                part.start = Some(r);
                 Touched::Call
             }
             CmsRecordBody::CallEnd(r) => {
                 let part = self.call_part(&r.id, call_bridge, t);
                 part.ended_at = Some(part.ended_at.map_or(t, |e| e.max(t)));
-                part.end = Some(r.clone());
+                part.end = Some(r);
                 Touched::Call
             }
             CmsRecordBody::CallLegStart(r) => {
-                let leg = self.leg(&r.id, call_bridge, t, seq);
+                let id = r.id.clone();
+                let leg = self.leg(&id, call_bridge, t, seq);
                 leg.started_at = Some(leg.started_at.map_or(t, |s| s.min(t)));
                 if let Some(c) = non_empty(&r.call) {
                     leg.call = Some(c.to_owned());
                 }
-                leg.start = Some(r.clone());
-                Touched::Leg(r.id.clone())
+                leg.start = Some(r);
+                Touched::Leg(id)
             }
             CmsRecordBody::CallLegUpdate(r) => {
-                let leg = self.leg(&r.id, call_bridge, t, seq);
+                let id = r.id.clone();
+                let leg = self.leg(&id, call_bridge, t, seq);
                 if let Some(c) = non_empty(&r.call) {
                     leg.call = Some(c.to_owned());
                 }
@@ -277,25 +317,26 @@ impl CmsCallGroup {
                 }
                 let newer = leg.last_update_at.is_none_or(|last| t >= last);
                 leg.update = Some(match leg.update.take() {
-                    None => r.clone(),
-                    Some(old) if newer => merge_update(r.clone(), old),
-                    Some(old) => merge_update(old, r.clone()),
+                    None => r,
+                    Some(old) if newer => merge_update(r, old),
+                    Some(old) => merge_update(old, r),
                 });
                 if newer {
                     leg.last_update_at = Some(t);
                 }
-                Touched::Leg(r.id.clone())
+                Touched::Leg(id)
             }
             CmsRecordBody::CallLegEnd(r) => {
-                let leg = self.leg(&r.id, call_bridge, t, seq);
+                let id = r.id.clone();
+                let leg = self.leg(&id, call_bridge, t, seq);
                 leg.ended_at = Some(t);
-                leg.end = Some(r.clone());
-                Touched::Leg(r.id.clone())
+                leg.end = Some(r);
+                Touched::Leg(id)
             }
             CmsRecordBody::RecordingStart(r) => self.media_start("recording", r, t),
             CmsRecordBody::StreamingStart(r) => self.media_start("streaming", r, t),
-            CmsRecordBody::RecordingEnd { id } => self.media_end("recording", id, t),
-            CmsRecordBody::StreamingEnd { id } => self.media_end("streaming", id, t),
+            CmsRecordBody::RecordingEnd { id } => self.media_end("recording", &id, t),
+            CmsRecordBody::StreamingEnd { id } => self.media_end("streaming", &id, t),
             CmsRecordBody::Unknown(_) => Touched::Nothing,
         }
     }
@@ -364,10 +405,10 @@ impl CmsCallGroup {
         &mut self.media_sessions[i]
     }
 
-    fn media_start(&mut self, kind: &str, r: &MediaSessionStart, t: Timestamp) -> Touched {
+    fn media_start(&mut self, kind: &str, r: MediaSessionStart, t: Timestamp) -> Touched {
         let s = self.media_session(kind, &r.id);
         s.started_at = Some(t);
-        s.start = Some(r.clone());
+        s.start = Some(r);
         Touched::Call
     }
 

@@ -123,12 +123,12 @@ impl Correlation {
     pub(crate) fn apply_cms(
         &mut self,
         tx: &Transaction,
-        record: &CmsRecord,
+        record: CmsRecord,
         call_bridge: Option<&str>,
         sender: &str,
         journal_id: i64,
     ) -> rusqlite::Result<()> {
-        let keys: Vec<String> = cms::record_keys(record)
+        let keys: Vec<String> = cms::record_keys(&record)
             .into_iter()
             .map(|k| format!("cms:{k}"))
             .collect();
@@ -148,7 +148,7 @@ impl Correlation {
             .groups
             .get_mut(&resolved.target)
             .expect("group loaded above");
-        if let Touched::Leg(id) = entry.group.apply(record, call_bridge, journal_id) {
+        if let Touched::Leg(id) = entry.group.apply_owned(record, call_bridge, journal_id) {
             entry.dirty_legs.insert(id);
         }
         if entry.dirty.is_none() {

@@ -414,7 +414,7 @@ impl Writer {
                 match cms::decode_record("", payload) {
                     Ok(record) => self.correlation.apply_cms(
                         &tx,
-                        &record,
+                        record,
                         call_bridge.as_deref(),
                         sender,
                         *id,
@@ -510,7 +510,7 @@ impl Writer {
         let session_stream = self
             .stream(tx, (source, "", session), sender, call_bridge)?
             .id;
-        for record in &cms.batch.records {
+        for record in cms.batch.records {
             let payload = cms.body.get(record.raw.clone()).unwrap_or_default();
             // A re-sent record has the same correlatorIndex in its session,
             // whichever receiver URL it was sent to (reference/cms-cdr.md A.1).
