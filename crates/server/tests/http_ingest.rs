@@ -5,7 +5,7 @@ mod common;
 
 use common::{
     CMS, SEED_CALL_BRIDGE, TestServer, assert_seed_call, assert_seed_call_fields,
-    assert_seed_detail, object_keys, seed, seeds,
+    assert_seed_detail, event_types, object_keys, seed, seeds,
 };
 
 #[tokio::test]
@@ -27,14 +27,8 @@ async fn seed_call_over_one_keep_alive_connection_is_stored_whole() {
     assert_eq!(detail["id"], id.as_str());
     assert_seed_call_fields(&detail, SEED_CALL_BRIDGE);
     assert_seed_detail(&detail);
-    let types: Vec<&str> = detail["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        types,
+        event_types(&detail),
         [
             "callLegStart",
             "callStart",

@@ -6,7 +6,7 @@ mod common;
 
 use common::{
     CMS, CmsDoc, SEED_CALL_BRIDGE, TestServer, assert_seed_call, assert_seed_detail, call_end,
-    call_start, guid, leg_connected, leg_end, leg_start, seeds,
+    call_start, event_types, guid, leg_connected, leg_end, leg_start, seeds,
 };
 use serde_json::Value;
 
@@ -113,14 +113,8 @@ async fn a_post_mixing_every_record_type_is_stored_whole() {
     assert_eq!(legs[0]["source_leg_id"], leg.as_str());
     assert_eq!(legs[0]["disposition"], "answered");
     assert_eq!(legs[0]["connected_at"], t0);
-    let types: Vec<&str> = detail["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        types,
+        event_types(&detail),
         [
             "callStart",
             "callLegStart",
@@ -129,16 +123,6 @@ async fn a_post_mixing_every_record_type_is_stored_whole() {
             "callEnd"
         ]
     );
-}
-
-/// Event types of a call detail, in the order listed.
-fn event_types(detail: &Value) -> Vec<String> {
-    detail["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]

@@ -363,6 +363,16 @@ impl Drop for TestServer {
 
 /// The keys of a JSON object in the order they appear, repeats included
 /// (a `serde_json::Value` keeps only the last of a repeated key).
+/// Event types of a call detail, in the order listed.
+pub fn event_types(detail: &Value) -> Vec<String> {
+    detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 pub fn object_keys(json: &[u8]) -> Vec<String> {
     struct Keys(Vec<String>);
     impl<'de> serde::Deserialize<'de> for Keys {
