@@ -420,9 +420,14 @@ impl CmsCallGroup {
     /// The call's source fields (CMS name, space, tenant, correlator, the
     /// CMS calls per Call Bridge, recordings and streamings).
     pub fn details(&self) -> Value {
+        call_details(&self.parts_in_start_order(), &self.media_sessions)
+    }
+
+    /// The CMS calls (one per Call Bridge), earliest first.
+    fn parts_in_start_order(&self) -> Vec<&CmsCallPart> {
         let mut parts: Vec<&CmsCallPart> = self.calls.iter().collect();
         parts.sort_by_key(|p| p.started_at.or(p.first_seen));
-        call_details(&parts, &self.media_sessions)
+        parts
     }
 
     /// Earliest time anything of this call was seen.
@@ -448,8 +453,7 @@ impl CmsCallGroup {
             .map(|l| summarize_leg(l, call_id, detail))
             .collect();
 
-        let mut parts: Vec<&CmsCallPart> = self.calls.iter().collect();
-        parts.sort_by_key(|p| p.started_at.or(p.first_seen));
+        let parts = self.parts_in_start_order();
         let first_start = parts.iter().find_map(|p| p.start.as_ref());
 
         let started_at = parts

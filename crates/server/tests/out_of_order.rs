@@ -27,8 +27,8 @@ fn without_ids(mut v: Value) -> Value {
     v
 }
 
-#[tokio::test]
-async fn seeds_in_reverse_order_make_the_same_call_as_in_order() {
+/// Two servers: one given the seed documents in order, one in reverse.
+async fn seeds_in_order_and_reversed() -> (TestServer, TestServer) {
     let mut in_order = TestServer::start().await;
     for doc in seeds() {
         in_order.ingest(CMS, doc).await;
@@ -37,6 +37,12 @@ async fn seeds_in_reverse_order_make_the_same_call_as_in_order() {
     for doc in seeds().into_iter().rev() {
         reversed.ingest(CMS, doc).await;
     }
+    (in_order, reversed)
+}
+
+#[tokio::test]
+async fn seeds_in_reverse_order_make_the_same_call_as_in_order() {
+    let (mut in_order, mut reversed) = seeds_in_order_and_reversed().await;
 
     let calls = reversed.calls().await;
     assert_eq!(calls.len(), 1, "{calls:#?}");
@@ -127,14 +133,7 @@ async fn a_post_mixing_every_record_type_is_stored_whole() {
 
 #[tokio::test]
 async fn the_timeline_does_not_depend_on_arrival_order() {
-    let mut in_order = TestServer::start().await;
-    for doc in seeds() {
-        in_order.ingest(CMS, doc).await;
-    }
-    let mut reversed = TestServer::start().await;
-    for doc in seeds().into_iter().rev() {
-        reversed.ingest(CMS, doc).await;
-    }
+    let (mut in_order, mut reversed) = seeds_in_order_and_reversed().await;
     let id = in_order.calls().await[0]["id"].as_str().unwrap().to_owned();
     let expected = event_types(&in_order.call(&id).await);
     let id = reversed.calls().await[0]["id"].as_str().unwrap().to_owned();

@@ -249,11 +249,7 @@ impl Correlation {
             id.to_owned(),
             CachedGroup {
                 group,
-                sender,
-                dirty: None,
-                dirty_legs: HashSet::new(),
-                new_keys: Vec::new(),
-                merged_from: Vec::new(),
+                ..CachedGroup::new(&sender)
             },
         );
         Ok(())

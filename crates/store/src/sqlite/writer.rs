@@ -154,9 +154,8 @@ struct Writer {
     correlation: Correlation,
     /// (source, receiver, session) to stream; receiver "" is the session itself.
     streams: HashMap<(&'static str, String, String), Stream>,
-    /// Highest journal id written, and how far calls and legs reflect it.
+    /// Highest journal id written.
     last_journal_id: i64,
-    correlated_upto: i64,
     last_flush: Instant,
     /// Set at start and after a failed commit: the cache must be rebuilt.
     needs_replay: bool,
@@ -182,7 +181,6 @@ impl Writer {
             correlation: Correlation::default(),
             streams: HashMap::new(),
             last_journal_id: 0,
-            correlated_upto: 0,
             last_flush: Instant::now(),
             needs_replay: true,
             open_gaps: HashMap::new(),
@@ -312,7 +310,6 @@ impl Writer {
                     .oldest_unwritten()
                     .map_or(self.last_journal_id, |oldest| oldest - 1);
                 set_correlated_upto(&tx, upto)?;
-                self.correlated_upto = upto;
             }
             timings[1] = started.elapsed();
             let committed = tx.commit();
@@ -434,7 +431,6 @@ impl Writer {
         let max_id: i64 =
             conn.query_row("SELECT coalesce(max(id), 0) FROM journal", [], |r| r.get(0))?;
         self.last_journal_id = max_id.max(upto);
-        self.correlated_upto = upto;
         self.needs_replay = false;
         Ok(replayed)
     }
