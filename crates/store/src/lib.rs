@@ -5,7 +5,8 @@
 //! [`Store`] is the one interface the server and the CLI use; [`SqliteStore`]
 //! is the embedded implementation. Writes go through one writer thread that
 //! commits batches from many senders together (group commit) and answers each
-//! submission only after its commit.
+//! submission only after its commit; a correlator thread derives calls and
+//! legs from the committed records.
 
 mod error;
 mod sqlite;

@@ -374,3 +374,39 @@ fn a_second_process_cannot_open_the_same_data_dir() {
         .unwrap();
     assert!(err.to_string().contains("another cdrhub process"), "{err}");
 }
+
+/// Calls and legs live in `calls.db`, derived from the journal in
+/// `cdrhub.db`: without it (deleted, or lost with a disk) the next start
+/// rebuilds the same calls from the journal.
+#[test]
+fn calls_db_is_rebuilt_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let store = open(dir.path());
+        for i in 1..=6 {
+            submit(&store, "/r", fixture(&format!("seed-000-post{i}.xml"))).unwrap();
+        }
+        all_calls(&store)
+    };
+    assert_eq!((before.len(), before[0].legs), (1, 2));
+    for file in ["calls.db", "calls.db-wal", "calls.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(file));
+    }
+    let store = open(dir.path());
+    let after = all_calls(&store);
+    assert_eq!(after.len(), 1);
+    let summary = |c: &cdrhub_model::Call| {
+        let times = (c.started_at, c.ended_at);
+        (
+            c.caller.clone(),
+            c.dialed.clone(),
+            c.legs,
+            c.disposition,
+            times,
+        )
+    };
+    assert_eq!(summary(&after[0]), summary(&before[0]));
+    // A record sent again after the rebuild is still known to the journal.
+    let again = submit(&store, "/r", fixture("seed-000-post1.xml")).unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 1));
+}

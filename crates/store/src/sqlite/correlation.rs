@@ -1,9 +1,15 @@
-//! The writer's view of calls in progress: CMS correlation groups cached in
-//! memory, resolved through source keys, and flushed to the calls and legs
-//! tables. The journal is the durable truth; what is cached here and not yet
-//! flushed is rebuilt from the journal after a crash (see `Writer::replay`).
+//! The correlator's view of calls in progress: CMS correlation groups cached
+//! in memory, resolved through source keys, and flushed to the calls and legs
+//! tables of `calls.db`. The journal is the durable truth; what is cached here
+//! and not yet flushed is rebuilt from the journal after a crash (see
+//! `Correlator::replay`).
 
 use std::collections::{HashMap, HashSet};
+
+/// Maps keyed by source ids: a fast hash (these are hashed several times per
+/// record), seeded per map.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 use std::time::{Duration, Instant};
 
 use cdrhub_correlate::cms::{self, CmsCallGroup, Detail, Touched};
@@ -11,26 +17,33 @@ use cdrhub_correlate::cms::{self, CmsCallGroup, Detail, Touched};
 use super::records;
 use cdrhub_model::{Call, Leg};
 use cdrhub_protocols::cms::CmsRecord;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-/// The key of a CMS leg; its call is found through the legs table.
+/// The key prefix of a CMS leg.
 const LEG_KEY: &str = "cms:leg:";
+
+/// A written call that has had no record for this long leaves the cache (a
+/// late record reloads it): calls whose end never comes must not stay in
+/// memory.
+const IDLE_EVICT: Duration = Duration::from_secs(30);
 
 /// Beyond this many cached calls the cache is emptied after a flush.
 const MAX_CACHED_GROUPS: usize = 20_000;
 const MAX_CACHED_KEYS: usize = 200_000;
 
-/// One call's correlation state as cached by the writer.
+/// One call's correlation state as cached by the correlator.
 struct CachedGroup {
     group: CmsCallGroup,
     sender: String,
     /// Set while the call has changes not yet in the calls and legs tables.
     dirty: Option<Dirty>,
-    dirty_legs: HashSet<String>,
+    dirty_legs: FastSet<String>,
     /// Keys first seen since the last write of this call.
     new_keys: Vec<String>,
     /// Calls merged into this one since its last write (their rows go then).
     merged_from: Vec<String>,
+    /// When a record last changed the call.
+    last_record: Instant,
 }
 
 impl CachedGroup {
@@ -39,9 +52,10 @@ impl CachedGroup {
             group: CmsCallGroup::default(),
             sender: sender.to_owned(),
             dirty: None,
-            dirty_legs: HashSet::new(),
+            dirty_legs: FastSet::default(),
             new_keys: Vec::new(),
             merged_from: Vec::new(),
+            last_record: Instant::now(),
         }
     }
 }
@@ -77,15 +91,17 @@ pub(crate) enum FlushMode {
 
 #[derive(Default)]
 pub(crate) struct Correlation {
-    groups: HashMap<String, CachedGroup>,
+    groups: FastMap<String, CachedGroup>,
     /// Source key (`cms:leg:GUID`) to call id.
-    keys: HashMap<String, String>,
+    keys: FastMap<String, String>,
     /// Calls merged into another: old id to surviving id. Kept as long as the
     /// key cache, which may still point at an old id.
-    aliases: HashMap<String, String>,
+    aliases: FastMap<String, String>,
     dirty_groups: usize,
     /// Calls written since the last commit: the finished ones may leave the cache.
     written: Vec<String>,
+    /// When the cache was last swept of idle calls.
+    last_sweep: Option<Instant>,
 }
 
 struct Resolved {
@@ -119,10 +135,12 @@ impl Correlation {
     }
 
     /// Applies one CMS record to the call it belongs to, joining calls the
-    /// record shows to be one.
+    /// record shows to be one. `tx` writes `calls.db`; `journal` reads the
+    /// records of a call that is not cached.
     pub(crate) fn apply_cms(
         &mut self,
         tx: &Transaction,
+        journal: &Connection,
         record: CmsRecord,
         call_bridge: Option<&str>,
         sender: &str,
@@ -139,10 +157,10 @@ impl Correlation {
             self.groups
                 .insert(resolved.target.clone(), CachedGroup::new(sender));
         } else {
-            self.load_group(tx, &resolved.target, sender)?;
+            self.load_group(tx, journal, &resolved.target, sender)?;
         }
         for other in &resolved.merge {
-            self.merge_into(tx, other, &resolved.target)?;
+            self.merge_into(tx, journal, other, &resolved.target)?;
         }
         let entry = self
             .groups
@@ -154,10 +172,12 @@ impl Correlation {
         if entry.dirty.is_none() {
             self.dirty_groups += 1;
         }
+        let now = Instant::now();
+        entry.last_record = now;
         entry.dirty = Dirty::join(
             entry.dirty,
             Some(Dirty {
-                since: Instant::now(),
+                since: now,
                 first_record: journal_id,
             }),
         );
@@ -181,16 +201,10 @@ impl Correlation {
             let id = match self.keys.get(key) {
                 Some(id) => Some(id.clone()),
                 None => {
-                    let id: Option<String> = match key.strip_prefix(LEG_KEY) {
-                        Some(leg) => tx
-                            .prepare_cached("SELECT call_id FROM legs WHERE id = ?1")?
-                            .query_row([leg], |r| r.get(0))
-                            .optional()?,
-                        None => tx
-                            .prepare_cached("SELECT call_id FROM call_keys WHERE key = ?1")?
-                            .query_row([key], |r| r.get(0))
-                            .optional()?,
-                    };
+                    let id: Option<String> = tx
+                        .prepare_cached("SELECT call_id FROM call_keys WHERE key = ?1")?
+                        .query_row([key], |r| r.get(0))
+                        .optional()?;
                     if let Some(id) = &id {
                         self.keys.insert(key.clone(), id.clone());
                     }
@@ -229,7 +243,13 @@ impl Correlation {
     }
 
     /// Makes sure the group is in the cache, loading it or starting it empty.
-    fn load_group(&mut self, tx: &Transaction, id: &str, sender: &str) -> rusqlite::Result<()> {
+    fn load_group(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+        id: &str,
+        sender: &str,
+    ) -> rusqlite::Result<()> {
         if self.groups.contains_key(id) {
             return Ok(());
         }
@@ -241,7 +261,7 @@ impl Correlation {
         let (group, sender) = match row {
             Some((ids, sender)) => {
                 let ids = records::parse_ids(&ids);
-                (records::rebuild(&records::load(tx, &ids)?), sender)
+                (records::rebuild(&records::load(journal, &ids)?), sender)
             }
             None => (CmsCallGroup::default(), sender.to_owned()),
         };
@@ -255,8 +275,14 @@ impl Correlation {
         Ok(())
     }
 
-    fn merge_into(&mut self, tx: &Transaction, from: &str, into: &str) -> rusqlite::Result<()> {
-        self.load_group(tx, from, "")?;
+    fn merge_into(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+        from: &str,
+        into: &str,
+    ) -> rusqlite::Result<()> {
+        self.load_group(tx, journal, from, "")?;
         let absorbed = self.groups.remove(from).expect("group loaded above");
         if absorbed.dirty.is_some() {
             self.dirty_groups -= 1;
@@ -265,10 +291,11 @@ impl Correlation {
             .groups
             .get_mut(into)
             .expect("target loaded before merging");
+        // The absorbed call's keys now lead to the surviving call.
+        target.new_keys.extend(group_keys(&absorbed.group));
         target.group.absorb(absorbed.group);
         // Every leg now belongs to the surviving call.
         target.dirty_legs = target.group.legs.iter().map(|l| l.id.clone()).collect();
-        target.new_keys.extend(absorbed.new_keys);
         target.merged_from.extend(absorbed.merged_from);
         target.merged_from.push(from.to_owned());
         if target.dirty.is_none() {
@@ -315,20 +342,21 @@ impl Correlation {
             for from in &entry.merged_from {
                 tx.prepare_cached("DELETE FROM calls WHERE id = ?1")?
                     .execute([from])?;
-                tx.prepare_cached("UPDATE call_keys SET call_id = ?2 WHERE call_id = ?1")?
-                    .execute([from, &id])?;
+                tx.prepare_cached("DELETE FROM legs WHERE call_id = ?1")?
+                    .execute([from])?;
             }
             let (call, legs) = entry.group.summarize(&id, &entry.sender, Detail::Columns);
             write_call(tx, &call, &entry.group)?;
             for leg in legs.iter().filter(|l| entry.dirty_legs.contains(&l.id)) {
                 write_leg(tx, leg)?;
             }
-            // Leg ids need no key row: the leg's own row names its call.
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO call_keys (key, call_id) VALUES (?1, ?2) \
                  ON CONFLICT(key) DO UPDATE SET call_id = excluded.call_id",
             )?;
-            for key in entry.new_keys.iter().filter(|k| !k.starts_with(LEG_KEY)) {
+            entry.new_keys.sort_unstable();
+            entry.new_keys.dedup();
+            for key in &entry.new_keys {
                 stmt.execute([key, &id])?;
             }
             // Clean now; if the transaction fails the writer drops this cache.
@@ -347,19 +375,31 @@ impl Correlation {
     /// not written yet, with the keys and merges that lead to it.
     pub(crate) fn committed(&mut self) {
         for id in std::mem::take(&mut self.written) {
-            let Some(e) = self.groups.get(&id) else {
-                continue;
-            };
-            if e.dirty.is_some() || !is_finished(&e.group) {
-                continue;
+            if self
+                .groups
+                .get(&id)
+                .is_some_and(|e| e.dirty.is_none() && is_finished(&e.group))
+            {
+                self.evict(&id);
             }
-            // Its keys go with it, so the key cache holds calls in progress.
-            for key in group_keys(&e.group) {
-                if self.keys.get(&key) == Some(&id) {
-                    self.keys.remove(&key);
-                }
+        }
+        let now = Instant::now();
+        if self
+            .last_sweep
+            .is_none_or(|t| now.duration_since(t) >= IDLE_EVICT / 4)
+        {
+            self.last_sweep = Some(now);
+            let idle: Vec<String> = self
+                .groups
+                .iter()
+                .filter(|(_, e)| {
+                    e.dirty.is_none() && now.duration_since(e.last_record) >= IDLE_EVICT
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in idle {
+                self.evict(&id);
             }
-            self.groups.remove(&id);
         }
         if self.groups.len() > MAX_CACHED_GROUPS || self.keys.len() > MAX_CACHED_KEYS {
             self.groups.retain(|_, e| e.dirty.is_some());
@@ -372,6 +412,21 @@ impl Correlation {
                 for m in &e.merged_from {
                     self.aliases.insert(m.clone(), id.clone());
                 }
+            }
+        }
+    }
+}
+
+impl Correlation {
+    /// Drops a written call from the cache, with its keys, so the key cache
+    /// holds calls in progress.
+    fn evict(&mut self, id: &str) {
+        let Some(e) = self.groups.remove(id) else {
+            return;
+        };
+        for key in group_keys(&e.group) {
+            if self.keys.get(&key).is_some_and(|k| k == id) {
+                self.keys.remove(&key);
             }
         }
     }
@@ -454,7 +509,7 @@ fn write_leg(tx: &Transaction, leg: &Leg) -> rusqlite::Result<()> {
          leg_type, sip_call_id, started_at, connected_at, ended_at, duration_s, reason, remote_teardown, \
          disposition) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
-         ON CONFLICT(id) DO UPDATE SET call_id = excluded.call_id, source_leg_id = excluded.source_leg_id, \
+         ON CONFLICT(call_id, id) DO UPDATE SET source_leg_id = excluded.source_leg_id, \
          remote_party = excluded.remote_party, local_address = excluded.local_address, \
          display_name = excluded.display_name, direction = excluded.direction, leg_type = excluded.leg_type, \
          sip_call_id = excluded.sip_call_id, started_at = excluded.started_at, \

@@ -1,8 +1,11 @@
-//! The embedded store: SQLite in WAL mode, one writer thread that owns the
-//! write connection and commits many submissions in one transaction, and a
-//! small pool of read connections.
+//! The embedded store: two SQLite files in WAL mode. `cdrhub.db` holds the
+//! journal; one writer thread owns its write connection and commits many
+//! submissions in one transaction. `calls.db` holds the calls and legs
+//! derived from the journal; the correlator thread owns its write connection.
+//! Readers use a small pool of connections that see both files.
 
 mod correlation;
+mod correlator;
 mod read;
 mod records;
 mod schema;
@@ -10,7 +13,6 @@ mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +23,7 @@ use crate::{
     Ack, CallDetail, CallFilter, CallPage, Gap, GapFilter, IngestBatch, SenderStats, Store,
     StoreError, StoreTotals,
 };
+use correlator::{CorrelatorHandle, Progress, spawn_correlator};
 use writer::{WriterMsg, spawn_writer};
 
 /// How hard a commit waits for the disk (SQLite `PRAGMA synchronous`).
@@ -102,9 +105,10 @@ impl RecentRates {
 
 pub struct SqliteStore {
     path: PathBuf,
+    calls_path: PathBuf,
     writer: Option<std::thread::JoinHandle<()>>,
-    /// Set by the writer while calls and legs lag the journal.
-    unflushed: Arc<AtomicBool>,
+    correlator: Option<CorrelatorHandle>,
+    correlator_thread: Option<std::thread::JoinHandle<()>>,
     checkpointer: Option<std::thread::JoinHandle<()>>,
     /// Held for the store's life: one writing process per data directory.
     _lock: std::fs::File,
@@ -139,41 +143,57 @@ impl SqliteStore {
             )));
         }
         let path = data_dir.join("cdrhub.db");
-        let open_err = |e: rusqlite::Error| StoreError::Open(format!("{}: {e}", path.display()));
-        let mut conn = Connection::open(&path).map_err(open_err)?;
-        conn.busy_timeout(options.busy_timeout).map_err(open_err)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(open_err)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Open(format!(
-                "{}: the database refused WAL mode (got {mode})",
-                path.display()
-            )));
-        }
-        conn.pragma_update(None, "synchronous", options.synchronous.pragma())
-            .map_err(open_err)?;
-        conn.pragma_update(None, "cache_size", -24_576)
-            .map_err(open_err)?;
-        // The writer never checkpoints; a thread of its own does (below), so
-        // copying the WAL into the database does not hold up commits.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(open_err)?;
-        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
-            .map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "OFF")
-            .map_err(open_err)?;
-        schema::migrate(&mut conn).map_err(open_err)?;
+        let calls_path = data_dir.join("calls.db");
+        let mut conn = open_wal(
+            &path,
+            options.busy_timeout,
+            options.synchronous,
+            JOURNAL_CACHE_KIB,
+        )?;
+        schema::migrate_journal(&mut conn)
+            .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+        // Calls are rebuilt from the journal after a crash: their commits
+        // need not wait for the disk.
+        let mut calls = open_wal(
+            &calls_path,
+            options.busy_timeout,
+            Synchronous::Normal,
+            CALLS_CACHE_KIB,
+        )?;
+        schema::migrate_calls(&mut calls)
+            .map_err(|e| StoreError::Open(format!("{}: {e}", calls_path.display())))?;
+        let journal_reader = open_reader(&path, None)?;
 
-        let (stop_checkpointer, checkpointer) = spawn_checkpointer(&path)?;
+        let progress = Arc::new(Progress::default());
+        let journaled: i64 = conn
+            .query_row("SELECT coalesce(max(id), 0) FROM journal", [], |r| r.get(0))
+            .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+        progress
+            .journaled
+            .store(journaled, std::sync::atomic::Ordering::Release);
+        let (stop_checkpointer, checkpointer) =
+            spawn_checkpointer(&[path.as_path(), calls_path.as_path()])?;
         let rates = Arc::new(Mutex::new(RecentRates::default()));
-        let unflushed = Arc::new(AtomicBool::new(true));
-        let (tx, writer) = spawn_writer(conn, options.clone(), rates.clone(), unflushed.clone());
+        let (correlator, correlator_thread) = spawn_correlator(
+            calls,
+            journal_reader,
+            options.busy_timeout,
+            progress.clone(),
+        );
+        let (tx, writer) = spawn_writer(
+            conn,
+            options.clone(),
+            rates.clone(),
+            correlator.clone(),
+            progress,
+        );
         let store = SqliteStore {
             path,
+            calls_path,
             _lock: lock,
             writer: Some(writer),
-            unflushed,
+            correlator: Some(correlator),
+            correlator_thread: Some(correlator_thread),
             checkpointer: Some(checkpointer),
             stop_checkpointer: Some(stop_checkpointer),
             tx,
@@ -190,15 +210,11 @@ impl SqliteStore {
     }
 
     /// Makes calls and legs reflect every record acknowledged so far. The
-    /// writer writes them lazily; a reader of calls asks for them now, and
-    /// only when something is unwritten.
+    /// correlator writes them lazily; a reader of calls asks for them now,
+    /// and only when something is unwritten.
     fn catch_up(&self) {
-        if !self.unflushed.load(Ordering::Acquire) {
-            return;
-        }
-        let (done, wait) = oneshot::channel();
-        if self.tx.blocking_send(WriterMsg::Flush { done }).is_ok() {
-            let _ = wait.blocking_recv();
+        if let Some(c) = &self.correlator {
+            c.catch_up();
         }
     }
 
@@ -209,14 +225,7 @@ impl SqliteStore {
         let pooled = self.readers.lock().map(|mut r| r.pop()).unwrap_or(None);
         let conn = match pooled {
             Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                c.busy_timeout(Duration::from_secs(5))?;
-                c
-            }
+            None => open_reader(&self.path, Some(&self.calls_path))?,
         };
         let result = f(&conn);
         if let Ok(mut pool) = self.readers.lock()
@@ -228,18 +237,86 @@ impl SqliteStore {
     }
 }
 
+/// Page cache of the journal's writer: the journal grows at its end, so
+/// little of it is read back.
+const JOURNAL_CACHE_KIB: i64 = 8 * 1024;
+/// Page cache of the correlator: call keys are random, and every page of
+/// their index that is not cached costs a read.
+const CALLS_CACHE_KIB: i64 = 24 * 1024;
+
+/// Opens a database file for writing in WAL mode.
+fn open_wal(
+    path: &Path,
+    busy_timeout: Duration,
+    synchronous: Synchronous,
+    cache_kib: i64,
+) -> Result<Connection, StoreError> {
+    let open_err = |e: rusqlite::Error| StoreError::Open(format!("{}: {e}", path.display()));
+    let conn = Connection::open(path).map_err(open_err)?;
+    conn.busy_timeout(busy_timeout).map_err(open_err)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(open_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Open(format!(
+            "{}: the database refused WAL mode (got {mode})",
+            path.display()
+        )));
+    }
+    conn.pragma_update(None, "synchronous", synchronous.pragma())
+        .map_err(open_err)?;
+    conn.pragma_update(None, "cache_size", -cache_kib)
+        .map_err(open_err)?;
+    // Writers never checkpoint; a thread of its own does (below), so copying
+    // the WAL into the database does not hold up commits.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(open_err)?;
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        .map_err(open_err)?;
+    conn.pragma_update(None, "foreign_keys", "OFF")
+        .map_err(open_err)?;
+    Ok(conn)
+}
+
+/// A read-only connection to `cdrhub.db`, with `calls.db` attached when given
+/// (table names differ, so queries name tables of either file plainly).
+fn open_reader(path: &Path, calls: Option<&Path>) -> Result<Connection, StoreError> {
+    let open_err = |e: rusqlite::Error| StoreError::Open(format!("{}: {e}", path.display()));
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open_err)?;
+    c.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
+    if let Some(calls) = calls {
+        c.execute(
+            "ATTACH DATABASE ?1 AS derived",
+            [calls.to_string_lossy().as_ref()],
+        )
+        .map_err(|e| StoreError::Open(format!("{}: {e}", calls.display())))?;
+    }
+    Ok(c)
+}
+
 /// Frames (4 KiB pages) the WAL may hold before it is made to start over.
 const MAX_WAL_FRAMES: i64 = 16_384;
 
-/// Copies the WAL into the database every half second from its own
-/// connection (a passive checkpoint never blocks the writer or readers).
+/// Copies each file's WAL into the database every half second from
+/// connections of its own (a passive checkpoint never blocks the writers or
+/// readers).
 fn spawn_checkpointer(
-    path: &Path,
+    paths: &[&Path],
 ) -> Result<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>), StoreError> {
-    let conn =
-        Connection::open(path).map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
-    conn.busy_timeout(Duration::from_secs(5))
-        .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+    let conns = paths
+        .iter()
+        .map(|path| {
+            let conn = Connection::open(path)
+                .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+            conn.busy_timeout(Duration::from_secs(5))
+                .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+            Ok(conn)
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let handle = std::thread::Builder::new()
         .name("cdrhub-checkpoint".into())
@@ -247,41 +324,54 @@ fn spawn_checkpointer(
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                 stopped.recv_timeout(Duration::from_millis(500))
             {
-                // (busy, frames in the log, frames copied into the database)
-                let passive = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-                });
-                match passive {
-                    // Under continuous writes a passive checkpoint never lets
-                    // the log start over. Past a size, make it: a RESTART holds
-                    // the writer only while it copies the last frames.
-                    Ok((_, frames)) if frames > MAX_WAL_FRAMES => {
-                        let restart =
-                            conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
-                        if let Err(e) = restart {
-                            tracing::warn!(error = %e, "WAL restart checkpoint failed; will retry");
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; will retry"),
+                for conn in &conns {
+                    checkpoint(conn);
                 }
             }
-            // Leave a small WAL behind on a clean shutdown.
-            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            // Leave small WALs behind on a clean shutdown.
+            for conn in &conns {
+                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            }
         })
         .map_err(|e| StoreError::Open(format!("cannot start the checkpoint thread: {e}")))?;
     Ok((stop, handle))
 }
 
+fn checkpoint(conn: &Connection) {
+    {
+        // (busy, frames in the log, frames copied into the database)
+        let passive = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        });
+        match passive {
+            // Under continuous writes a passive checkpoint never lets
+            // the log start over. Past a size, make it: a RESTART holds
+            // the writer only while it copies the last frames.
+            Ok((_, frames)) if frames > MAX_WAL_FRAMES => {
+                let restart = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+                if let Err(e) = restart {
+                    tracing::warn!(error = %e, "WAL restart checkpoint failed; will retry");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; will retry"),
+        }
+    }
+}
+
 impl Drop for SqliteStore {
-    /// Closes the store: the writer finishes what is queued and writes the
-    /// calls it holds, the checkpointer stops, and only then is the data
-    /// directory's lock released.
+    /// Closes the store: the writer finishes what is queued, the correlator
+    /// writes the calls it holds, the checkpointer stops, and only then is
+    /// the data directory's lock released.
     fn drop(&mut self) {
         let (closed_tx, _) = mpsc::channel(1);
         drop(std::mem::replace(&mut self.tx, closed_tx));
         if let Some(w) = self.writer.take() {
             let _ = w.join();
+        }
+        drop(self.correlator.take());
+        if let Some(c) = self.correlator_thread.take() {
+            let _ = c.join();
         }
         drop(self.stop_checkpointer.take());
         if let Some(c) = self.checkpointer.take() {

@@ -1,9 +1,17 @@
-//! Schema migrations, tracked with `PRAGMA user_version`.
+//! Schema migrations of the two database files, each tracked with its own
+//! `PRAGMA user_version`.
+//!
+//! `cdrhub.db` holds what senders sent (the journal, streams, gaps and sender
+//! statistics): it is synced at every commit. `calls.db` holds calls and legs,
+//! derived from the journal by the correlator thread: it can always be rebuilt
+//! from the journal, so it is committed without waiting for the disk, and a
+//! second file lets the two be written at the same time.
 
 use rusqlite::Connection;
 
-/// Each entry moves the schema one version up; never edit a released one.
-const MIGRATIONS: &[&str] = &[r#"
+/// Each entry moves `cdrhub.db` one version up; never edit a released one.
+const JOURNAL_MIGRATIONS: &[&str] = &[
+    r#"
 -- A receiver URL and session of a sender (CMS numbers records per receiver
 -- and session). `receiver` '' stands for the session across all receivers.
 -- What is the same for every record of a stream is kept here, not per record.
@@ -19,7 +27,7 @@ CREATE TABLE streams (
 );
 
 -- Every accepted record, exactly as received: the one copy of what senders
--- sent. Calls and legs below are derived from it and rebuilt from it.
+-- sent. Calls and legs (calls.db) are derived from it and rebuilt from it.
 CREATE TABLE journal (
     id              INTEGER PRIMARY KEY,
     stream          INTEGER NOT NULL,
@@ -40,72 +48,6 @@ CREATE TABLE journal (
 CREATE UNIQUE INDEX journal_dedup ON journal(dedup_stream, dedup_seq);
 -- No index on subject: ids are random, and an index on them would dirty a
 -- random page at every insert. A call lists its journal ids instead.
-
--- Journal rows up to `correlated_upto` are reflected in calls and legs.
-CREATE TABLE meta (
-    key    TEXT PRIMARY KEY,
-    value  INTEGER NOT NULL
-) WITHOUT ROWID;
-INSERT INTO meta (key, value) VALUES ('correlated_upto', 0);
-
-CREATE TABLE calls (
-    id               TEXT PRIMARY KEY,
-    source           TEXT NOT NULL,
-    sender           TEXT NOT NULL,
-    kind             TEXT NOT NULL,
-    caller           TEXT,
-    dialed           TEXT,
-    destination      TEXT,
-    direction        TEXT,
-    started_at       INTEGER NOT NULL,
-    answered_at      INTEGER,
-    ended_at         INTEGER,
-    duration_s       INTEGER,
-    talk_s           INTEGER,
-    disposition      TEXT,
-    cause            TEXT,
-    media            TEXT,
-    legs             INTEGER NOT NULL,
-    legs_completed   INTEGER,
-    max_active_legs  INTEGER,
-    flags            TEXT NOT NULL,
-    -- Source fields of the call (JSON).
-    details          TEXT NOT NULL,
-    -- Journal ids of every record of the call (JSON array): the call and its
-    -- legs are rebuilt from them.
-    records          TEXT NOT NULL
-);
-CREATE INDEX calls_started ON calls(started_at, id);
-
-CREATE TABLE legs (
-    id               TEXT PRIMARY KEY,
-    call_id          TEXT NOT NULL,
-    source_leg_id    TEXT NOT NULL,
-    remote_party     TEXT,
-    local_address    TEXT,
-    display_name     TEXT,
-    direction        TEXT,
-    leg_type         TEXT,
-    sip_call_id      TEXT,
-    started_at       INTEGER,
-    connected_at     INTEGER,
-    ended_at         INTEGER,
-    duration_s       INTEGER,
-    reason           TEXT,
-    remote_teardown  INTEGER,
-    -- Media statistics, alarms and details are derived from the call's
-    -- records when the call is read.
-    disposition      TEXT
-);
-CREATE INDEX legs_call ON legs(call_id);
-
--- Source ids (CMS call, correlator, recording ids) to the call they belong
--- to. A CMS leg id is found through the legs table itself.
-CREATE TABLE call_keys (
-    key      TEXT PRIMARY KEY,
-    call_id  TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX call_keys_call ON call_keys(call_id);
 
 CREATE TABLE gaps (
     id             INTEGER PRIMARY KEY,
@@ -136,11 +78,97 @@ CREATE TABLE senders (
     missing_records     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (source, sender)
 ) WITHOUT ROWID;
+"#,
+    // Calls and legs moved to calls.db; it is rebuilt from the journal.
+    r#"
+DROP TABLE IF EXISTS calls;
+DROP TABLE IF EXISTS legs;
+DROP TABLE IF EXISTS call_keys;
+DROP TABLE IF EXISTS meta;
+"#,
+];
+
+/// Each entry moves `calls.db` one version up; never edit a released one.
+const CALLS_MIGRATIONS: &[&str] = &[r#"
+-- Journal rows up to `correlated_upto` are reflected in calls and legs.
+CREATE TABLE correlation_state (
+    key    TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO correlation_state (key, value) VALUES ('correlated_upto', 0);
+
+CREATE TABLE calls (
+    id               TEXT PRIMARY KEY,
+    source           TEXT NOT NULL,
+    sender           TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    caller           TEXT,
+    dialed           TEXT,
+    destination      TEXT,
+    direction        TEXT,
+    started_at       INTEGER NOT NULL,
+    answered_at      INTEGER,
+    ended_at         INTEGER,
+    duration_s       INTEGER,
+    talk_s           INTEGER,
+    disposition      TEXT,
+    cause            TEXT,
+    media            TEXT,
+    legs             INTEGER NOT NULL,
+    legs_completed   INTEGER,
+    max_active_legs  INTEGER,
+    flags            TEXT NOT NULL,
+    -- Source fields of the call (JSON).
+    details          TEXT NOT NULL,
+    -- Journal ids of every record of the call (JSON array): the call and its
+    -- legs are rebuilt from them.
+    records          TEXT NOT NULL
+);
+CREATE INDEX calls_started ON calls(started_at, id);
+
+-- Clustered by call: a call's legs are written and read together, and call
+-- ids grow with time, so new legs go to the end of the table.
+CREATE TABLE legs (
+    call_id          TEXT NOT NULL,
+    id               TEXT NOT NULL,
+    source_leg_id    TEXT NOT NULL,
+    remote_party     TEXT,
+    local_address    TEXT,
+    display_name     TEXT,
+    direction        TEXT,
+    leg_type         TEXT,
+    sip_call_id      TEXT,
+    started_at       INTEGER,
+    connected_at     INTEGER,
+    ended_at         INTEGER,
+    duration_s       INTEGER,
+    reason           TEXT,
+    remote_teardown  INTEGER,
+    -- Media statistics, alarms and details are derived from the call's
+    -- records when the call is read.
+    disposition      TEXT,
+    PRIMARY KEY (call_id, id)
+) WITHOUT ROWID;
+
+-- Source ids (CMS call, leg, correlator, recording ids) to the call they
+-- belong to. When calls merge, the merged call's keys are written again.
+CREATE TABLE call_keys (
+    key      TEXT PRIMARY KEY,
+    call_id  TEXT NOT NULL
+) WITHOUT ROWID;
 "#];
 
-pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+pub fn migrate_journal(conn: &mut Connection) -> rusqlite::Result<()> {
+    migrate(conn, JOURNAL_MIGRATIONS)
+}
+
+pub fn migrate_calls(conn: &mut Connection) -> rusqlite::Result<()> {
+    migrate(conn, CALLS_MIGRATIONS)
+}
+
+fn migrate(conn: &mut Connection, migrations: &[&str]) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+    for (i, sql) in migrations.iter().enumerate().skip(current.max(0) as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;

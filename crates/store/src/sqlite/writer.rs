@@ -3,34 +3,25 @@
 //! commit (group commit): one disk sync serves many senders.
 //!
 //! The journal commit is what makes a record safe, so it alone decides the
-//! acknowledgement. Calls and legs are derived from the journal and written
-//! lazily: a finished call at once (it will not change again), a call in
-//! progress once its changes are `FLUSH_AGE` old, a few hundred per
-//! transaction, and everything when a reader asks (`WriterMsg::Flush`), so
-//! reads see every acknowledged record. `correlated_upto` marks the journal
-//! id below which calls and legs reflect every record; after a crash or a
-//! failed commit the rest is replayed from the journal (applying a record
-//! twice changes nothing).
+//! acknowledgement. After it, and before the senders hear of it, the
+//! commit's records go to the correlator thread (`correlator.rs`), which
+//! derives calls and legs from them in `calls.db`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cdrhub_model::Timestamp;
-use cdrhub_protocols::cms;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
+use tracing::warn;
 
-use super::correlation::{Correlation, FlushMode};
+use super::correlator::{CommittedBatch, CorrelatorHandle, Progress};
 use super::{RecentRates, SqliteOptions};
 use crate::{CmsIngest, IngestBatch, IngestOutcome, IngestPayload, StoreError};
 
 pub(crate) enum WriterMsg {
-    /// Write the calls and legs not yet written, then answer: a reader wants
-    /// them to reflect everything acknowledged so far.
-    Flush { done: oneshot::Sender<()> },
     Ingest {
         batch: IngestBatch,
         ack: oneshot::Sender<Result<IngestOutcome, StoreError>>,
@@ -42,32 +33,21 @@ pub(crate) enum WriterMsg {
     },
 }
 
-/// A call in progress is written once its changes are this old (readers do
-/// not wait for it: they ask for a flush). It bounds the journal a replay
-/// goes over after a crash.
-const FLUSH_AGE: Duration = Duration::from_secs(10);
-/// Due calls are written at most this often: one transaction then shares the
-/// index pages that many calls touch (leg and call ids are random keys).
-const FLUSH_EVERY: Duration = Duration::from_millis(50);
-/// At most this many calls in progress are written per transaction.
-const FLUSH_BUDGET: usize = 256;
-/// Past this many calls waiting to be written, write them whatever their age
-/// (still `FLUSH_BUDGET` per transaction).
-const MAX_DIRTY_GROUPS: usize = 5_000;
-/// Journal rows replayed per transaction.
-const REPLAY_CHUNK: i64 = 5_000;
-
 thread_local! {
-    /// How long the writer waits for a lock before a commit fails (per thread:
+    /// How long a thread waits for a lock before a commit fails (per thread:
     /// SQLite's busy handler is a plain function).
     static BUSY_WAIT_LIMIT: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::from_secs(5)) };
+}
+
+pub(crate) fn set_busy_wait_limit(limit: Duration) {
+    BUSY_WAIT_LIMIT.with(|l| l.set(limit));
 }
 
 /// SQLite's own busy handler sleeps 1, 2, 5, 10 ms ... between tries, so a
 /// lock the checkpointer holds for a fraction of a millisecond cost the writer
 /// 18 ms, and every sender waiting on that commit with it. Try again every
 /// 100 µs instead, up to the configured `busy_timeout`.
-fn retry_soon(tries: i32) -> bool {
+pub(crate) fn retry_soon(tries: i32) -> bool {
     const STEP: Duration = Duration::from_micros(100);
     let limit = BUSY_WAIT_LIMIT.with(|l| l.get());
     if STEP * tries.max(0) as u32 >= limit {
@@ -78,21 +58,21 @@ fn retry_soon(tries: i32) -> bool {
 }
 
 pub(crate) fn spawn_writer(
-    conn: Connection,
+    mut conn: Connection,
     options: SqliteOptions,
     rates: Arc<Mutex<RecentRates>>,
-    unflushed: Arc<AtomicBool>,
+    correlator: CorrelatorHandle,
+    progress: Arc<Progress>,
 ) -> (mpsc::Sender<WriterMsg>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(options.queue_depth);
     let handle = std::thread::Builder::new()
         .name("cdrhub-writer".into())
         .spawn(move || {
-            let mut conn = conn;
-            BUSY_WAIT_LIMIT.with(|l| l.set(options.busy_timeout));
+            set_busy_wait_limit(options.busy_timeout);
             if let Err(e) = conn.busy_handler(Some(retry_soon)) {
                 warn!(error = %e, "cannot set the busy handler; SQLite's own applies");
             }
-            Writer::new(options, rates, unflushed).run(&conn, rx)
+            Writer::new(options, rates, correlator, progress).run(&conn, rx)
         })
         .expect("spawning the writer thread");
     (tx, handle)
@@ -100,7 +80,7 @@ pub(crate) fn spawn_writer(
 
 /// A write transaction that takes the write lock at once: waiting for it
 /// (busy timeout) is possible then, where upgrading a read would fail.
-fn begin(conn: &Connection) -> rusqlite::Result<Transaction<'_>> {
+pub(crate) fn begin(conn: &Connection) -> rusqlite::Result<Transaction<'_>> {
     Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
 }
 
@@ -149,17 +129,15 @@ impl GapRow {
 struct Writer {
     options: SqliteOptions,
     rates: Arc<Mutex<RecentRates>>,
-    /// True while some applied record is not yet in the calls and legs tables.
-    unflushed: Arc<AtomicBool>,
-    correlation: Correlation,
+    correlator: CorrelatorHandle,
+    progress: Arc<Progress>,
     /// (source, receiver, session) to stream; receiver "" is the session itself.
     streams: HashMap<(&'static str, String, String), Stream>,
-    /// Highest journal id written.
-    last_journal_id: i64,
-    last_flush: Instant,
-    /// Set at start and after a failed commit: the cache must be rebuilt.
-    needs_replay: bool,
+    /// Highest journal id committed.
+    journaled: i64,
     // Per transaction:
+    /// Records journaled, for the correlator once they are committed.
+    committed: Vec<CommittedBatch>,
     /// Open sequence gaps per receiver stream (loaded from the database at
     /// the stream's first late record), so a late record fills its gap by id.
     open_gaps: HashMap<i64, Vec<GapRow>>,
@@ -172,17 +150,18 @@ impl Writer {
     fn new(
         options: SqliteOptions,
         rates: Arc<Mutex<RecentRates>>,
-        unflushed: Arc<AtomicBool>,
+        correlator: CorrelatorHandle,
+        progress: Arc<Progress>,
     ) -> Self {
+        let journaled = progress.journaled.load(Ordering::Acquire);
         Writer {
             options,
             rates,
-            unflushed,
-            correlation: Correlation::default(),
+            correlator,
+            progress,
             streams: HashMap::new(),
-            last_journal_id: 0,
-            last_flush: Instant::now(),
-            needs_replay: true,
+            journaled,
+            committed: Vec::new(),
             open_gaps: HashMap::new(),
             reported_gaps: Vec::new(),
             senders: HashMap::new(),
@@ -190,83 +169,30 @@ impl Writer {
     }
 
     fn run(mut self, conn: &Connection, mut rx: mpsc::Receiver<WriterMsg>) {
-        let timer = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("a timer for the writer");
-        self.replay_or_warn(conn);
-        loop {
-            let first = if self.correlation.dirty_groups() > 0 {
-                match timer.block_on(async { tokio::time::timeout(FLUSH_EVERY, rx.recv()).await }) {
-                    Ok(msg) => msg,
-                    Err(_) => {
-                        // Quiet: write the calls whose changes are due, if any.
-                        if self.correlation.any_due(self.due_age()) {
-                            self.commit_group(conn, Vec::new(), false);
-                        }
-                        continue;
-                    }
-                }
-            } else {
-                rx.blocking_recv()
-            };
-            let Some(first) = first else { break };
+        while let Some(first) = rx.blocking_recv() {
+            let mut records = first.record_count();
             let mut msgs = vec![first];
-            let mut records = 0;
             while records < self.options.max_batch_records {
                 match rx.try_recv() {
                     Ok(m) => {
-                        if let WriterMsg::Ingest { batch, .. } = &m {
-                            records += batch.payload.record_count();
-                        }
+                        records += m.record_count();
                         msgs.push(m);
                     }
                     Err(_) => break,
                 }
             }
-            let flush = msgs.iter().any(|m| matches!(m, WriterMsg::Flush { .. }));
-            self.commit_group(conn, msgs, flush);
-        }
-        // Shutting down: leave calls and legs up to date.
-        if self.correlation.dirty_groups() > 0 {
-            self.commit_group(conn, Vec::new(), true);
+            self.commit_group(conn, msgs);
         }
     }
 
-    /// How old a call's changes must be before it is written: `FLUSH_AGE`,
-    /// or any age once too many calls wait.
-    fn due_age(&self) -> Duration {
-        if self.correlation.dirty_groups() >= MAX_DIRTY_GROUPS {
-            Duration::ZERO
-        } else {
-            FLUSH_AGE
-        }
-    }
-
-    fn replay_or_warn(&mut self, conn: &Connection) {
-        match self.replay(conn) {
-            Ok(0) => {}
-            Ok(n) => info!(records = n, "brought calls up to date from the journal"),
-            Err(e) => {
-                warn!(error = %e, "cannot bring calls up to date from the journal yet; will retry")
-            }
-        }
-    }
-
-    /// Applies every message in one transaction, then answers each. Calls and
-    /// legs that are due are written in it too; all of them when `flush` is
-    /// asked for or too many wait.
-    fn commit_group(&mut self, conn: &Connection, msgs: Vec<WriterMsg>, flush: bool) {
-        if self.needs_replay {
-            self.replay_or_warn(conn);
-        }
+    /// Journals every message in one transaction; after the commit hands the
+    /// records to the correlator, then answers each sender.
+    fn commit_group(&mut self, conn: &Connection, msgs: Vec<WriterMsg>) {
         // Take every ack out first: whatever fails below, each sender hears why.
         let mut acks = Vec::with_capacity(msgs.len());
         let mut batches = Vec::with_capacity(msgs.len());
-        let mut flush_waiters = Vec::new();
         for msg in msgs {
             match msg {
-                WriterMsg::Flush { done } => flush_waiters.push(done),
                 WriterMsg::Ingest { batch, ack } => {
                     acks.push((ack, IngestOutcome::default()));
                     batches.push(batch);
@@ -285,58 +211,38 @@ impl Writer {
                 }
             }
         }
-        let started = Instant::now();
-        let mut timings = [Duration::ZERO; 3];
+        let mut last_id = self.journaled;
         let result = (|| {
             let tx = begin(conn)?;
             for (i, batch) in batches.into_iter().enumerate() {
-                acks[i].1 = self.ingest(&tx, batch)?;
+                acks[i].1 = self.ingest(&tx, batch, &mut last_id)?;
             }
             self.write_counters(&tx)?;
-            timings[0] = started.elapsed();
-            if !self.needs_replay && (flush || self.last_flush.elapsed() >= FLUSH_EVERY) {
-                self.last_flush = Instant::now();
-                let mode = if flush {
-                    FlushMode::All
-                } else {
-                    FlushMode::Due {
-                        age: self.due_age(),
-                        budget: FLUSH_BUDGET,
-                    }
-                };
-                self.correlation.flush(&tx, mode)?;
-                let upto = self
-                    .correlation
-                    .oldest_unwritten()
-                    .map_or(self.last_journal_id, |oldest| oldest - 1);
-                set_correlated_upto(&tx, upto)?;
-            }
-            timings[1] = started.elapsed();
-            let committed = tx.commit();
-            timings[2] = started.elapsed();
-            committed
+            tx.commit()
         })();
-        tracing::trace!(
-            submissions = acks.len(),
-            ingest_us = timings[0].as_micros() as u64,
-            correlate_us = (timings[1].saturating_sub(timings[0])).as_micros() as u64,
-            commit_us = (timings[2].saturating_sub(timings[1])).as_micros() as u64,
-            "writer transaction"
-        );
         match result {
             Ok(()) => {
                 self.after_commit();
+                // A read after an acknowledgement asks the correlator for
+                // everything journaled up to here (`catch_up`); it reads from
+                // the journal what it has not been handed yet.
+                let after = self.journaled;
+                self.journaled = last_id;
+                self.progress.journaled.store(last_id, Ordering::Release);
                 for (ack, outcome) in acks {
                     let _ = ack.send(Ok(outcome));
                 }
-                // A reader waiting for a flush that failed reads what there is.
-                for done in flush_waiters {
-                    let _ = done.send(());
+                // Waits while the correlator is behind: the next commit, and
+                // so the senders, slow down to its pace.
+                let committed = std::mem::take(&mut self.committed);
+                if !committed.is_empty() {
+                    self.correlator.committed(after, committed);
                 }
             }
             Err(e) => {
-                // Nothing of this transaction was committed. The cache may hold
-                // records of it: drop the cache and rebuild it from the journal.
+                // Nothing of this transaction was committed: forget what the
+                // caches learnt from it.
+                self.committed.clear();
                 self.open_gaps.clear();
                 self.reported_gaps.clear();
                 // Rejections were not journaled; keep counting them.
@@ -349,8 +255,6 @@ impl Writer {
                     };
                 }
                 self.streams.clear();
-                self.correlation = Correlation::default();
-                self.needs_replay = true;
                 let err = StoreError::Unavailable(e.to_string());
                 warn!(error = %e, submissions = acks.len(), "commit failed; senders will retry");
                 for (ack, _) in acks {
@@ -377,67 +281,18 @@ impl Writer {
         for s in self.streams.values_mut() {
             s.dirty = false;
         }
-        self.correlation.committed();
-        self.unflushed
-            .store(self.correlation.dirty_groups() > 0, Ordering::Release);
     }
 
-    /// Rebuilds calls and legs from the journal rows they do not reflect yet.
-    fn replay(&mut self, conn: &Connection) -> rusqlite::Result<usize> {
-        self.correlation = Correlation::default();
-        self.streams.clear();
-        let mut upto: i64 = conn.query_row(
-            "SELECT value FROM meta WHERE key = 'correlated_upto'",
-            [],
-            |r| r.get(0),
-        )?;
-        let mut replayed = 0;
-        loop {
-            let tx = begin(conn)?;
-            let rows: Vec<(i64, String, Option<String>, Vec<u8>)> = tx
-                .prepare_cached(
-                    "SELECT j.id, s.sender, s.call_bridge, j.payload FROM journal j \
-                     JOIN streams s ON s.id = j.stream \
-                     WHERE j.id > ?1 AND s.source = 'cms' ORDER BY j.id LIMIT ?2",
-                )?
-                .query_map(params![upto, REPLAY_CHUNK], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })?
-                .collect::<Result<_, _>>()?;
-            let Some(last) = rows.last().map(|r| r.0) else {
-                break;
-            };
-            for (id, sender, call_bridge, payload) in &rows {
-                match cms::decode_record("", payload) {
-                    Ok(record) => self.correlation.apply_cms(
-                        &tx,
-                        record,
-                        call_bridge.as_deref(),
-                        sender,
-                        *id,
-                    )?,
-                    Err(e) => {
-                        warn!(journal_id = id, error = %e, "journaled record no longer decodes; skipped")
-                    }
-                }
-            }
-            self.correlation.flush(&tx, FlushMode::All)?;
-            set_correlated_upto(&tx, last)?;
-            tx.commit()?;
-            self.correlation.committed();
-            replayed += rows.len();
-            upto = last;
-        }
-        let max_id: i64 =
-            conn.query_row("SELECT coalesce(max(id), 0) FROM journal", [], |r| r.get(0))?;
-        self.last_journal_id = max_id.max(upto);
-        self.needs_replay = false;
-        Ok(replayed)
-    }
-
-    fn ingest(&mut self, tx: &Transaction, batch: IngestBatch) -> rusqlite::Result<IngestOutcome> {
+    fn ingest(
+        &mut self,
+        tx: &Transaction,
+        batch: IngestBatch,
+        last_id: &mut i64,
+    ) -> rusqlite::Result<IngestOutcome> {
         match batch.payload {
-            IngestPayload::Cms(cms) => self.ingest_cms(tx, &batch.sender, batch.received_at, cms),
+            IngestPayload::Cms(cms) => {
+                self.ingest_cms(tx, &batch.sender, batch.received_at, cms, last_id)
+            }
         }
     }
 
@@ -495,6 +350,7 @@ impl Writer {
         sender: &str,
         received_at: Timestamp,
         cms: CmsIngest,
+        last_id: &mut i64,
     ) -> rusqlite::Result<IngestOutcome> {
         let source = cdrhub_model::SOURCE_CMS;
         let mut outcome = IngestOutcome::default();
@@ -506,6 +362,7 @@ impl Writer {
         let session_stream = self
             .stream(tx, (source, "", session), sender, call_bridge)?
             .id;
+        let mut committed = Vec::with_capacity(cms.batch.records.len());
         for record in cms.batch.records {
             let payload = cms.body.get(record.raw.clone()).unwrap_or_default();
             // A re-sent record has the same correlatorIndex in its session,
@@ -539,7 +396,8 @@ impl Writer {
                 delta.duplicates += 1;
                 continue;
             }
-            self.last_journal_id = tx.last_insert_rowid();
+            let id = tx.last_insert_rowid();
+            *last_id = id;
             outcome.stored += 1;
             delta.records += 1;
             delta.last_record_at = Some(delta.last_record_at.unwrap_or(0).max(received_at.0));
@@ -551,16 +409,14 @@ impl Writer {
                 record.record_index as i64,
                 record.preceding_records_missing as i64,
             )?;
-            if !self.needs_replay {
-                self.unflushed.store(true, Ordering::Release);
-                self.correlation.apply_cms(
-                    tx,
-                    record,
-                    call_bridge,
-                    sender,
-                    self.last_journal_id,
-                )?;
-            }
+            committed.push((id, record));
+        }
+        if !committed.is_empty() {
+            self.committed.push(CommittedBatch {
+                sender: sender.to_owned(),
+                call_bridge: call_bridge.map(str::to_owned),
+                records: committed,
+            });
         }
         Ok(outcome)
     }
@@ -751,10 +607,13 @@ impl Writer {
     }
 }
 
-fn set_correlated_upto(tx: &Transaction, id: i64) -> rusqlite::Result<()> {
-    tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'correlated_upto' AND value < ?1")?
-        .execute([id])?;
-    Ok(())
+impl WriterMsg {
+    fn record_count(&self) -> usize {
+        match self {
+            WriterMsg::Ingest { batch, .. } => batch.payload.record_count(),
+            WriterMsg::Rejected { .. } => 0,
+        }
+    }
 }
 
 fn source_name(source: &str) -> &'static str {

@@ -1,0 +1,410 @@
+//! The correlator thread. It owns the write connection of `calls.db` and
+//! turns journaled records into calls and legs, beside the writer thread
+//! rather than inside its transactions: the writer's commit, which the
+//! senders wait for, holds only the journal, and the two use both cores.
+//!
+//! The writer hands over the records of each commit (already decoded). Calls
+//! and legs are written lazily: a finished call at once (it will not change
+//! again), a call in progress once its changes are `FLUSH_AGE` old, a few
+//! hundred per transaction, and everything when a reader asks
+//! (`CorrelatorMsg::Flush`), so reads see every acknowledged record.
+//! `correlated_upto` marks the journal id below which calls and legs reflect
+//! every record; at start, after a crash or after a failed commit the rest is
+//! replayed from the journal (applying a record twice changes nothing).
+//! Records that did not come over the channel (it was full while the
+//! correlator replayed) are read from the journal too: each message says up
+//! to which id the journal held before its records.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use cdrhub_protocols::cms::{self, CmsRecord};
+use rusqlite::{Connection, Transaction, params};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::correlation::{Correlation, FlushMode};
+use super::writer::{begin, retry_soon, set_busy_wait_limit};
+
+/// The records of one submission, as the journal committed them.
+pub(crate) struct CommittedBatch {
+    pub sender: String,
+    pub call_bridge: Option<String>,
+    /// Journal id and record, in journal order.
+    pub records: Vec<(i64, CmsRecord)>,
+}
+
+pub(crate) enum CorrelatorMsg {
+    /// Records of one journal commit. `after` is the highest journal id
+    /// committed before them.
+    Records {
+        after: i64,
+        batches: Vec<CommittedBatch>,
+    },
+    /// Apply the journal up to `upto`, write every call not yet written, then
+    /// answer: a reader wants them to reflect everything acknowledged.
+    Flush {
+        upto: i64,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// How far the journal and the calls are, shared by the writer, the
+/// correlator and readers.
+#[derive(Default)]
+pub(crate) struct Progress {
+    /// Highest journal id committed (set by the writer before it answers).
+    pub journaled: AtomicI64,
+    /// Every journal id up to this is in the calls and legs tables.
+    pub correlated: AtomicI64,
+    /// Set once the correlator has replayed the journal at start: from then
+    /// the writer waits for room in the channel rather than leaving records
+    /// to be read back from the journal.
+    pub ready: AtomicBool,
+}
+
+/// The writer's end of the channel.
+#[derive(Clone)]
+pub(crate) struct CorrelatorHandle {
+    tx: SyncSender<CorrelatorMsg>,
+    progress: Arc<Progress>,
+}
+
+impl CorrelatorHandle {
+    /// Hands over a commit's records. Once the correlator is ready this
+    /// waits for room, which slows senders down when correlation falls
+    /// behind; before, a full channel drops the message (the records are
+    /// read from the journal instead).
+    pub(crate) fn committed(&self, after: i64, batches: Vec<CommittedBatch>) {
+        let msg = CorrelatorMsg::Records { after, batches };
+        if self.progress.ready.load(Ordering::Acquire) {
+            let _ = self.tx.send(msg);
+        } else if let Err(TrySendError::Full(_)) = self.tx.try_send(msg) {
+            // Read back from the journal by the next message or flush.
+        }
+    }
+
+    /// Blocks until calls and legs reflect every journaled record.
+    pub(crate) fn catch_up(&self) {
+        let upto = self.progress.journaled.load(Ordering::Acquire);
+        if self.progress.correlated.load(Ordering::Acquire) >= upto {
+            return;
+        }
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(CorrelatorMsg::Flush { upto, done }).is_ok() {
+            let _ = wait.blocking_recv();
+        }
+    }
+}
+
+/// A call in progress is written once its changes are this old (readers do
+/// not wait for it: they ask for a flush). It bounds the journal a replay
+/// goes over after a crash.
+const FLUSH_AGE: Duration = Duration::from_secs(10);
+/// Due calls are written at most this often: one transaction then shares the
+/// index pages that many calls touch (leg and call ids are random keys).
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// At most this many calls in progress are written per transaction.
+const FLUSH_BUDGET: usize = 256;
+/// Past this many calls waiting to be written, write them whatever their age
+/// (still `FLUSH_BUDGET` per transaction).
+const MAX_DIRTY_GROUPS: usize = 5_000;
+/// Journal rows read back per query.
+const REPLAY_CHUNK: i64 = 5_000;
+/// Commits waiting for the correlator before the writer waits for it.
+const CHANNEL_DEPTH: usize = 2;
+/// Most records applied in one transaction.
+const MAX_ROUND_RECORDS: usize = 20_000;
+
+pub(crate) fn spawn_correlator(
+    mut calls: Connection,
+    journal: Connection,
+    busy_timeout: Duration,
+    progress: Arc<Progress>,
+) -> (CorrelatorHandle, std::thread::JoinHandle<()>) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(CHANNEL_DEPTH);
+    let handle = CorrelatorHandle {
+        tx,
+        progress: progress.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("cdrhub-correlate".into())
+        .spawn(move || {
+            set_busy_wait_limit(busy_timeout);
+            if let Err(e) = calls.busy_handler(Some(retry_soon)) {
+                warn!(error = %e, "cannot set the busy handler; SQLite's own applies");
+            }
+            Correlator {
+                correlation: Correlation::default(),
+                applied: 0,
+                needs_replay: true,
+                last_flush: Instant::now(),
+                progress,
+            }
+            .run(&calls, &journal, rx)
+        })
+        .expect("spawning the correlator thread");
+    (handle, thread)
+}
+
+struct Correlator {
+    correlation: Correlation,
+    /// Highest journal id applied to the cache (or skipped as not CMS).
+    applied: i64,
+    /// Set at start and after a failed commit: the cache must be rebuilt.
+    needs_replay: bool,
+    last_flush: Instant,
+    progress: Arc<Progress>,
+}
+
+impl Correlator {
+    fn run(mut self, calls: &Connection, journal: &Connection, rx: Receiver<CorrelatorMsg>) {
+        self.replay_or_warn(calls, journal);
+        self.progress.ready.store(true, Ordering::Release);
+        loop {
+            let first = if self.correlation.dirty_groups() > 0 {
+                match rx.recv_timeout(FLUSH_EVERY) {
+                    Ok(msg) => msg,
+                    Err(RecvTimeoutError::Timeout) => {
+                        // Quiet: write the calls whose changes are due, if any.
+                        if self.correlation.any_due(self.due_age()) {
+                            self.round(calls, journal, Vec::new());
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(msg) => msg,
+                    Err(_) => break,
+                }
+            };
+            let mut records = first.records();
+            let mut msgs = vec![first];
+            while records < MAX_ROUND_RECORDS {
+                match rx.try_recv() {
+                    Ok(m) => {
+                        records += m.records();
+                        msgs.push(m);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.round(calls, journal, msgs);
+        }
+        // Shutting down: leave calls and legs up to date.
+        let upto = self.progress.journaled.load(Ordering::Acquire);
+        let (done, _) = oneshot::channel();
+        self.round(calls, journal, vec![CorrelatorMsg::Flush { upto, done }]);
+    }
+
+    /// How old a call's changes must be before it is written: `FLUSH_AGE`,
+    /// or any age once too many calls wait.
+    fn due_age(&self) -> Duration {
+        if self.correlation.dirty_groups() >= MAX_DIRTY_GROUPS {
+            Duration::ZERO
+        } else {
+            FLUSH_AGE
+        }
+    }
+
+    fn replay_or_warn(&mut self, calls: &Connection, journal: &Connection) {
+        match self.replay(calls, journal) {
+            Ok(0) => {}
+            Ok(n) => info!(records = n, "brought calls up to date from the journal"),
+            Err(e) => {
+                warn!(error = %e, "cannot bring calls up to date from the journal yet; will retry")
+            }
+        }
+    }
+
+    /// Applies the messages in one transaction of `calls.db`, writing the
+    /// calls that are due; all of them when a reader asked.
+    fn round(&mut self, calls: &Connection, journal: &Connection, msgs: Vec<CorrelatorMsg>) {
+        if self.needs_replay {
+            // Whatever the messages hold is in the journal: the replay reads it.
+            self.replay_or_warn(calls, journal);
+        }
+        let mut waiters = Vec::new();
+        let result = (|| {
+            let tx = begin(calls)?;
+            let mut flush = false;
+            for msg in msgs {
+                match msg {
+                    CorrelatorMsg::Records { after, batches } => {
+                        if self.needs_replay {
+                            continue;
+                        }
+                        self.apply_journal(&tx, journal, after)?;
+                        for batch in batches {
+                            for (id, record) in batch.records {
+                                if id <= self.applied {
+                                    continue;
+                                }
+                                self.correlation.apply_cms(
+                                    &tx,
+                                    journal,
+                                    record,
+                                    batch.call_bridge.as_deref(),
+                                    &batch.sender,
+                                    id,
+                                )?;
+                                self.applied = id;
+                            }
+                        }
+                    }
+                    CorrelatorMsg::Flush { upto, done } => {
+                        waiters.push(done);
+                        if !self.needs_replay {
+                            self.apply_journal(&tx, journal, upto)?;
+                            flush = true;
+                        }
+                    }
+                }
+            }
+            if !self.needs_replay && (flush || self.last_flush.elapsed() >= FLUSH_EVERY) {
+                self.last_flush = Instant::now();
+                let mode = if flush {
+                    FlushMode::All
+                } else {
+                    FlushMode::Due {
+                        age: self.due_age(),
+                        budget: FLUSH_BUDGET,
+                    }
+                };
+                self.correlation.flush(&tx, mode)?;
+                let upto = self
+                    .correlation
+                    .oldest_unwritten()
+                    .map_or(self.applied, |oldest| oldest - 1);
+                set_correlated_upto(&tx, upto)?;
+            }
+            tx.commit()
+        })();
+        match result {
+            Ok(()) => {
+                self.correlation.committed();
+                if !self.needs_replay && self.correlation.dirty_groups() == 0 {
+                    self.progress
+                        .correlated
+                        .store(self.applied, Ordering::Release);
+                }
+            }
+            Err(e) => {
+                // The cache may hold records whose calls were not written:
+                // drop it and rebuild it from the journal.
+                warn!(error = %e, "writing calls failed; rebuilding them from the journal");
+                self.correlation = Correlation::default();
+                self.needs_replay = true;
+            }
+        }
+        // A reader waiting for a flush that failed reads what there is.
+        for done in waiters {
+            let _ = done.send(());
+        }
+    }
+
+    /// Applies the journal rows after the last applied one up to `upto`:
+    /// records that reached the journal but not the channel.
+    fn apply_journal(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+        upto: i64,
+    ) -> rusqlite::Result<usize> {
+        let mut applied = 0;
+        while self.applied < upto {
+            let rows = read_journal(journal, self.applied, upto)?;
+            let Some(last) = rows.last().map(|r| r.0) else {
+                break;
+            };
+            applied += rows.len();
+            for (id, sender, call_bridge, payload) in rows {
+                match cms::decode_record("", &payload) {
+                    Ok(record) => self.correlation.apply_cms(
+                        tx,
+                        journal,
+                        record,
+                        call_bridge.as_deref(),
+                        &sender,
+                        id,
+                    )?,
+                    Err(e) => {
+                        warn!(journal_id = id, error = %e, "journaled record no longer decodes; skipped")
+                    }
+                }
+            }
+            self.applied = last;
+        }
+        self.applied = self.applied.max(upto);
+        Ok(applied)
+    }
+
+    /// Rebuilds calls and legs from the journal rows they do not reflect
+    /// yet, one transaction per chunk, until the journal's end.
+    fn replay(&mut self, calls: &Connection, journal: &Connection) -> rusqlite::Result<usize> {
+        self.correlation = Correlation::default();
+        self.applied = calls.query_row(
+            "SELECT value FROM correlation_state WHERE key = 'correlated_upto'",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut replayed = 0;
+        loop {
+            let end: i64 =
+                journal.query_row("SELECT coalesce(max(id), 0) FROM journal", [], |r| r.get(0))?;
+            if self.applied >= end {
+                break;
+            }
+            let tx = begin(calls)?;
+            let upto = end.min(self.applied + REPLAY_CHUNK);
+            replayed += self.apply_journal(&tx, journal, upto)?;
+            self.correlation.flush(&tx, FlushMode::All)?;
+            set_correlated_upto(&tx, self.applied)?;
+            tx.commit()?;
+            self.correlation.committed();
+        }
+        self.needs_replay = false;
+        self.progress
+            .correlated
+            .store(self.applied, Ordering::Release);
+        Ok(replayed)
+    }
+}
+
+impl CorrelatorMsg {
+    fn records(&self) -> usize {
+        match self {
+            CorrelatorMsg::Records { batches, .. } => batches.iter().map(|b| b.records.len()).sum(),
+            CorrelatorMsg::Flush { .. } => 0,
+        }
+    }
+}
+
+/// CMS journal rows in (`after`, `upto`], at most `REPLAY_CHUNK`, with what
+/// their stream says of them.
+type JournalRow = (i64, String, Option<String>, Vec<u8>);
+
+fn read_journal(journal: &Connection, after: i64, upto: i64) -> rusqlite::Result<Vec<JournalRow>> {
+    journal
+        .prepare_cached(
+            "SELECT j.id, s.sender, s.call_bridge, j.payload FROM journal j \
+             JOIN streams s ON s.id = j.stream \
+             WHERE j.id > ?1 AND j.id <= ?2 AND s.source = 'cms' ORDER BY j.id LIMIT ?3",
+        )?
+        .query_map(params![after, upto, REPLAY_CHUNK], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect()
+}
+
+fn set_correlated_upto(tx: &Transaction, id: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE correlation_state SET value = ?1 WHERE key = 'correlated_upto' AND value < ?1",
+    )?
+    .execute([id])?;
+    Ok(())
+}
