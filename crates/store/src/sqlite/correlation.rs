@@ -25,7 +25,7 @@ const LEG_KEY: &str = "cms:leg:";
 /// A written call that has had no record for this long leaves the cache (a
 /// late record reloads it): calls whose end never comes must not stay in
 /// memory.
-const IDLE_EVICT: Duration = Duration::from_secs(30);
+const IDLE_EVICT: Duration = Duration::from_secs(15);
 
 /// Beyond this many cached calls the cache is emptied after a flush.
 const MAX_CACHED_GROUPS: usize = 20_000;
