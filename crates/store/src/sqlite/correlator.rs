@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use cdrhub_protocols::cms::{self, CmsRecord};
@@ -81,8 +81,10 @@ impl CorrelatorHandle {
         let msg = CorrelatorMsg::Records { after, batches };
         if self.progress.ready.load(Ordering::Acquire) {
             let _ = self.tx.send(msg);
-        } else if let Err(TrySendError::Full(_)) = self.tx.try_send(msg) {
-            // Read back from the journal by the next message or flush.
+        } else {
+            // When full, the next message or flush reads these back from
+            // the journal.
+            let _ = self.tx.try_send(msg);
         }
     }
 
