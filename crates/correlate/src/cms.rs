@@ -21,47 +21,99 @@ use cdrhub_protocols::cms::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+/// What kind of CMS id a [`CallKey`] is: ids of different kinds never tie
+/// records together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    Call,
+    Correlator,
+    Leg,
+    Recording,
+    Streaming,
+}
+
+impl KeyKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            KeyKind::Call => "call",
+            KeyKind::Correlator => "corr",
+            KeyKind::Leg => "leg",
+            KeyKind::Recording => "rec",
+            KeyKind::Streaming => "stream",
+        }
+    }
+}
+
+/// A CMS id that ties records to their call, borrowed from the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CallKey<'a> {
+    pub kind: KeyKind,
+    pub id: &'a str,
+}
+
+impl CallKey<'_> {
+    /// A stable 64-bit FNV-1a hash of `kind:id`, the key's name in an index
+    /// that outlives the process: the same on every build and platform.
+    /// Two different keys share a hash with a chance of about n²/2⁶⁵ among
+    /// n keys (under 10⁻³ for 10⁸ keys).
+    pub fn hash(&self) -> i64 {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let bytes = self
+            .kind
+            .prefix()
+            .bytes()
+            .chain(std::iter::once(b':'))
+            .chain(self.id.bytes());
+        bytes.fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME)) as i64
+    }
+}
+
+impl std::fmt::Display for CallKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind.prefix(), self.id)
+    }
+}
+
 /// The keys that tie a record to its call. Two records sharing any key belong
-/// to one call. Keys are namespaced (`call:`, `corr:`, `leg:`, `rec:`, `stream:`).
-pub fn record_keys(record: &CmsRecord) -> Vec<String> {
-    let mut keys = Vec::with_capacity(3);
+/// to one call.
+pub fn record_keys(record: &CmsRecord) -> Vec<CallKey<'_>> {
+    fn key(kind: KeyKind, id: &str) -> CallKey<'_> {
+        CallKey { kind, id }
+    }
+    let mut keys = Vec::with_capacity(2);
     match &record.body {
         CmsRecordBody::CallStart(r) => {
-            keys.push(format!("call:{}", r.id));
+            keys.push(key(KeyKind::Call, &r.id));
             if let Some(c) = non_empty(&r.call_correlator) {
-                keys.push(format!("corr:{c}"));
+                keys.push(key(KeyKind::Correlator, c));
             }
         }
-        CmsRecordBody::CallEnd(r) => keys.push(format!("call:{}", r.id)),
-        CmsRecordBody::CallLegStart(r) => {
-            keys.push(format!("leg:{}", r.id));
-            if let Some(c) = non_empty(&r.call) {
-                keys.push(format!("call:{c}"));
+        CmsRecordBody::CallEnd(r) => keys.push(key(KeyKind::Call, &r.id)),
+        CmsRecordBody::CallLegStart(CallLegStart { id, call, .. })
+        | CmsRecordBody::CallLegUpdate(CallLegUpdate { id, call, .. }) => {
+            keys.push(key(KeyKind::Leg, id));
+            if let Some(c) = non_empty(call) {
+                keys.push(key(KeyKind::Call, c));
             }
         }
-        CmsRecordBody::CallLegUpdate(r) => {
-            keys.push(format!("leg:{}", r.id));
-            if let Some(c) = non_empty(&r.call) {
-                keys.push(format!("call:{c}"));
-            }
-        }
-        CmsRecordBody::CallLegEnd(r) => keys.push(format!("leg:{}", r.id)),
-        CmsRecordBody::RecordingStart(r) => media_session_keys(&mut keys, "rec", r),
-        CmsRecordBody::RecordingEnd { id } => keys.push(format!("rec:{id}")),
-        CmsRecordBody::StreamingStart(r) => media_session_keys(&mut keys, "stream", r),
-        CmsRecordBody::StreamingEnd { id } => keys.push(format!("stream:{id}")),
+        CmsRecordBody::CallLegEnd(r) => keys.push(key(KeyKind::Leg, &r.id)),
+        CmsRecordBody::RecordingStart(r) => media_session_keys(&mut keys, KeyKind::Recording, r),
+        CmsRecordBody::RecordingEnd { id } => keys.push(key(KeyKind::Recording, id)),
+        CmsRecordBody::StreamingStart(r) => media_session_keys(&mut keys, KeyKind::Streaming, r),
+        CmsRecordBody::StreamingEnd { id } => keys.push(key(KeyKind::Streaming, id)),
         CmsRecordBody::Unknown(_) => {}
     }
     keys
 }
 
-fn media_session_keys(keys: &mut Vec<String>, prefix: &str, r: &MediaSessionStart) {
-    keys.push(format!("{prefix}:{}", r.id));
+fn media_session_keys<'a>(keys: &mut Vec<CallKey<'a>>, kind: KeyKind, r: &'a MediaSessionStart) {
+    keys.push(CallKey { kind, id: &r.id });
     if let Some(c) = non_empty(&r.call) {
-        keys.push(format!("call:{c}"));
-    }
-    if let Some(l) = non_empty(&r.call_leg) {
-        keys.push(format!("leg:{l}"));
+        keys.push(CallKey {
+            kind: KeyKind::Call,
+            id: c,
+        });
     }
 }
 

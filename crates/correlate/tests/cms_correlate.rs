@@ -143,17 +143,24 @@ fn absorbing_partial_groups_equals_applying_everything_to_one() {
     }
 }
 
+fn key_names(record: &CmsRecord) -> Vec<String> {
+    record_keys(record)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
 #[test]
 fn record_keys_tie_legs_to_calls_and_bridges_by_correlator() {
     let (_, records) = seed_records();
     // callLegStart without a call: only its own key.
     assert_eq!(
-        record_keys(&records[0]),
+        key_names(&records[0]),
         vec!["leg:fc9c85ca-8c41-4a1a-9252-b16977d1ede1"]
     );
     // callStart: the call and its correlator.
     assert_eq!(
-        record_keys(&records[1]),
+        key_names(&records[1]),
         vec![
             "call:46d49cb4-8171-4abc-97f5-b88035b1da0a",
             "corr:5f3300c5-ca67-40e0-ab03-91baec70dbbe"
@@ -161,13 +168,18 @@ fn record_keys_tie_legs_to_calls_and_bridges_by_correlator() {
     );
     // callLegUpdate naming the call joins the leg to it.
     assert_eq!(
-        record_keys(&records[2]),
+        key_names(&records[2]),
         vec![
             "leg:fc9c85ca-8c41-4a1a-9252-b16977d1ede1",
             "call:46d49cb4-8171-4abc-97f5-b88035b1da0a"
         ]
     );
+    // The index hash is stable: calls.db on disk depends on it.
+    assert_eq!(record_keys(&records[0])[0].hash(), FNV_OF_SEED_LEG);
 }
+
+/// FNV-1a 64 of `leg:fc9c85ca-8c41-4a1a-9252-b16977d1ede1`, computed independently.
+const FNV_OF_SEED_LEG: i64 = -7_885_980_610_620_823_498;
 
 /// CDR guide chapter 5 reasons to dispositions; the raw reason stays on the leg.
 #[test]

@@ -12,15 +12,13 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 use std::time::{Duration, Instant};
 
-use cdrhub_correlate::cms::{self, CmsCallGroup, Detail, Touched};
+use cdrhub_correlate::cms::{self, CallKey, CmsCallGroup, Detail, KeyKind, Touched};
 
+use super::key_filter::KeyFilter;
 use super::records;
 use cdrhub_model::{Call, Leg};
 use cdrhub_protocols::cms::CmsRecord;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-
-/// The key prefix of a CMS leg.
-const LEG_KEY: &str = "cms:leg:";
 
 /// A written call that has had no record for this long leaves the cache (a
 /// late record reloads it): calls whose end never comes must not stay in
@@ -39,7 +37,7 @@ struct CachedGroup {
     dirty: Option<Dirty>,
     dirty_legs: FastSet<String>,
     /// Keys first seen since the last write of this call.
-    new_keys: Vec<String>,
+    new_keys: Vec<i64>,
     /// Calls merged into this one since its last write (their rows go then).
     merged_from: Vec<String>,
     /// When a record last changed the call.
@@ -92,8 +90,8 @@ pub(crate) enum FlushMode {
 #[derive(Default)]
 pub(crate) struct Correlation {
     groups: FastMap<String, CachedGroup>,
-    /// Source key (`cms:leg:GUID`) to call id.
-    keys: FastMap<String, String>,
+    /// Source key (`CallKey::hash`) to call id.
+    keys: FastMap<i64, String>,
     /// Calls merged into another: old id to surviving id. Kept as long as the
     /// key cache, which may still point at an old id.
     aliases: FastMap<String, String>,
@@ -102,6 +100,8 @@ pub(crate) struct Correlation {
     written: Vec<String>,
     /// When the cache was last swept of idle calls.
     last_sweep: Option<Instant>,
+    /// Which keys may be in `call_keys`; others are not looked up.
+    filter: KeyFilter,
 }
 
 struct Resolved {
@@ -112,6 +112,33 @@ struct Resolved {
 }
 
 impl Correlation {
+    /// An empty cache whose key lookups go through `filter`.
+    pub(crate) fn new(filter: KeyFilter) -> Self {
+        Correlation {
+            filter,
+            ..Correlation::default()
+        }
+    }
+
+    /// Empties the cache (it is rebuilt from the journal), keeping the key
+    /// filter: it may only hold more keys than `call_keys`, never fewer.
+    pub(crate) fn reset(&mut self) {
+        *self = Correlation::new(std::mem::take(&mut self.filter));
+    }
+
+    /// Loads the key filter anew, larger, once it holds more keys than it
+    /// was sized for. Keys not yet written are all in the key cache.
+    pub(crate) fn grow_filter(&mut self, calls: &Connection) -> rusqlite::Result<()> {
+        if self.filter.is_full() {
+            let mut filter = KeyFilter::load(calls)?;
+            for key in self.keys.keys() {
+                filter.add(*key);
+            }
+            self.filter = filter;
+        }
+        Ok(())
+    }
+
     pub(crate) fn dirty_groups(&self) -> usize {
         self.dirty_groups
     }
@@ -146,9 +173,9 @@ impl Correlation {
         sender: &str,
         journal_id: i64,
     ) -> rusqlite::Result<()> {
-        let keys: Vec<String> = cms::record_keys(&record)
-            .into_iter()
-            .map(|k| format!("cms:{k}"))
+        let keys: Vec<i64> = cms::record_keys(&record)
+            .iter()
+            .map(CallKey::hash)
             .collect();
         let Some(resolved) = self.resolve(tx, &keys)? else {
             return Ok(());
@@ -183,7 +210,8 @@ impl Correlation {
         );
         for key in keys {
             if self.keys.get(&key) != Some(&resolved.target) {
-                self.keys.insert(key.clone(), resolved.target.clone());
+                self.keys.insert(key, resolved.target.clone());
+                self.filter.add(key);
                 entry.new_keys.push(key);
             }
         }
@@ -192,7 +220,7 @@ impl Correlation {
 
     /// Which call the keys belong to: an existing one, several to be merged
     /// (the record shows they are one call), or a new one.
-    fn resolve(&mut self, tx: &Transaction, keys: &[String]) -> rusqlite::Result<Option<Resolved>> {
+    fn resolve(&mut self, tx: &Transaction, keys: &[i64]) -> rusqlite::Result<Option<Resolved>> {
         if keys.is_empty() {
             return Ok(None);
         }
@@ -200,13 +228,14 @@ impl Correlation {
         for key in keys {
             let id = match self.keys.get(key) {
                 Some(id) => Some(id.clone()),
+                None if !self.filter.may_contain(*key) => None,
                 None => {
                     let id: Option<String> = tx
                         .prepare_cached("SELECT call_id FROM call_keys WHERE key = ?1")?
                         .query_row([key], |r| r.get(0))
                         .optional()?;
                     if let Some(id) = &id {
-                        self.keys.insert(key.clone(), id.clone());
+                        self.keys.insert(*key, id.clone());
                     }
                     id
                 }
@@ -357,7 +386,7 @@ impl Correlation {
             entry.new_keys.sort_unstable();
             entry.new_keys.dedup();
             for key in &entry.new_keys {
-                stmt.execute([key, &id])?;
+                stmt.execute(params![key, &id])?;
             }
             // Clean now; if the transaction fails the writer drops this cache.
             entry.dirty = None;
@@ -407,7 +436,7 @@ impl Correlation {
             self.aliases.clear();
             for (id, e) in &self.groups {
                 for k in &e.new_keys {
-                    self.keys.insert(k.clone(), id.clone());
+                    self.keys.insert(*k, id.clone());
                 }
                 for m in &e.merged_from {
                     self.aliases.insert(m.clone(), id.clone());
@@ -433,23 +462,25 @@ impl Correlation {
 }
 
 /// The keys under which a call's CMS ids are known (as `record_keys` makes them).
-fn group_keys(group: &CmsCallGroup) -> impl Iterator<Item = String> + '_ {
-    let calls = group.calls.iter().flat_map(|c| {
+fn group_keys(group: &CmsCallGroup) -> impl Iterator<Item = i64> + '_ {
+    let key = |kind, id: &str| CallKey { kind, id }.hash();
+    let calls = group.calls.iter().flat_map(move |c| {
         let corr = c
             .start
             .as_ref()
-            .and_then(|s| s.call_correlator.as_ref())
-            .map(|x| format!("cms:corr:{x}"));
-        std::iter::once(format!("cms:call:{}", c.id)).chain(corr)
+            .and_then(|s| s.call_correlator.as_deref())
+            .filter(|x| !x.is_empty())
+            .map(|x| key(KeyKind::Correlator, x));
+        std::iter::once(key(KeyKind::Call, &c.id)).chain(corr)
     });
-    let legs = group.legs.iter().map(|l| format!("{LEG_KEY}{}", l.id));
-    let media = group.media_sessions.iter().map(|m| {
-        let prefix = if m.kind == "recording" {
-            "rec"
+    let legs = group.legs.iter().map(move |l| key(KeyKind::Leg, &l.id));
+    let media = group.media_sessions.iter().map(move |m| {
+        let kind = if m.kind == "recording" {
+            KeyKind::Recording
         } else {
-            "stream"
+            KeyKind::Streaming
         };
-        format!("cms:{prefix}:{}", m.id)
+        key(kind, &m.id)
     });
     calls.chain(legs).chain(media)
 }

@@ -26,6 +26,7 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::correlation::{Correlation, FlushMode};
+use super::key_filter::KeyFilter;
 use super::writer::{begin, retry_soon, set_busy_wait_limit};
 
 /// The records of one submission, as the journal committed them.
@@ -138,8 +139,12 @@ pub(crate) fn spawn_correlator(
             if let Err(e) = calls.busy_handler(Some(retry_soon)) {
                 warn!(error = %e, "cannot set the busy handler; SQLite's own applies");
             }
+            let filter = KeyFilter::load(&calls).unwrap_or_else(|e| {
+                warn!(error = %e, "cannot load the call key filter; every new id is looked up");
+                KeyFilter::default()
+            });
             Correlator {
-                correlation: Correlation::default(),
+                correlation: Correlation::new(filter),
                 applied: 0,
                 needs_replay: true,
                 last_flush: Instant::now(),
@@ -289,6 +294,9 @@ impl Correlator {
         match result {
             Ok(()) => {
                 self.correlation.committed();
+                if let Err(e) = self.correlation.grow_filter(calls) {
+                    warn!(error = %e, "cannot grow the call key filter; it stays as it is");
+                }
                 if !self.needs_replay && self.correlation.dirty_groups() == 0 {
                     self.progress
                         .correlated
@@ -299,7 +307,7 @@ impl Correlator {
                 // The cache may hold records whose calls were not written:
                 // drop it and rebuild it from the journal.
                 warn!(error = %e, "writing calls failed; rebuilding them from the journal");
-                self.correlation = Correlation::default();
+                self.correlation.reset();
                 self.needs_replay = true;
             }
         }
@@ -348,7 +356,7 @@ impl Correlator {
     /// Rebuilds calls and legs from the journal rows they do not reflect
     /// yet, one transaction per chunk, until the journal's end.
     fn replay(&mut self, calls: &Connection, journal: &Connection) -> rusqlite::Result<usize> {
-        self.correlation = Correlation::default();
+        self.correlation.reset();
         self.applied = calls.query_row(
             "SELECT value FROM correlation_state WHERE key = 'correlated_upto'",
             [],

@@ -6,6 +6,7 @@
 
 mod correlation;
 mod correlator;
+mod key_filter;
 mod read;
 mod records;
 mod schema;
