@@ -92,8 +92,8 @@ pub(crate) struct Correlation {
     groups: FastMap<String, CachedGroup>,
     /// Source key (`CallKey::hash`) to call id.
     keys: FastMap<i64, String>,
-    /// Calls merged into another: old id to surviving id. Kept as long as the
-    /// key cache, which may still point at an old id.
+    /// Calls merged into another: old id to surviving id, for `call_keys`
+    /// rows that name the old id until the surviving call is written.
     aliases: FastMap<String, String>,
     dirty_groups: usize,
     /// Calls written since the last commit: the finished ones may leave the cache.
@@ -234,6 +234,9 @@ impl Correlation {
                         .prepare_cached("SELECT call_id FROM call_keys WHERE key = ?1")?
                         .query_row([key], |r| r.get(0))
                         .optional()?;
+                    // The row may name a call merged since; the cache
+                    // holds only surviving ids.
+                    let id = id.map(|id| self.canonical(&id));
                     if let Some(id) = &id {
                         self.keys.insert(*key, id.clone());
                     }
@@ -320,8 +323,12 @@ impl Correlation {
             .groups
             .get_mut(into)
             .expect("target loaded before merging");
-        // The absorbed call's keys now lead to the surviving call.
-        target.new_keys.extend(group_keys(&absorbed.group));
+        // The absorbed call's keys now lead to the surviving call, in the
+        // key cache at once and in `call_keys` when the target is written.
+        for key in group_keys(&absorbed.group) {
+            self.keys.insert(key, into.to_owned());
+            target.new_keys.push(key);
+        }
         target.group.absorb(absorbed.group);
         // Every leg now belongs to the surviving call.
         target.dirty_legs = target.group.legs.iter().map(|l| l.id.clone()).collect();
@@ -389,10 +396,13 @@ impl Correlation {
                 stmt.execute(params![key, &id])?;
             }
             // Clean now; if the transaction fails the writer drops this cache.
+            // Once this commits, no row names the merged calls any more.
+            for from in entry.merged_from.drain(..) {
+                self.aliases.remove(&from);
+            }
             entry.dirty = None;
             entry.dirty_legs.clear();
             entry.new_keys.clear();
-            entry.merged_from.clear();
             self.dirty_groups -= 1;
             self.written.push(id);
         }
@@ -567,4 +577,66 @@ fn write_leg(tx: &Transaction, leg: &Leg) -> rusqlite::Result<()> {
         leg.disposition.map(|d| d.as_str()),
     ])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::schema;
+
+    /// The seed's eight records (CDR guide, seed 000): the leg starts before
+    /// its call and joins it by a later callLegUpdate, so two partial calls
+    /// merge.
+    fn seed_records() -> Vec<CmsRecord> {
+        (1..=6)
+            .flat_map(|i| {
+                let path = format!(
+                    "{}/../../tests/data/cms/seed-000-post{i}.xml",
+                    env!("CARGO_MANIFEST_DIR")
+                );
+                let body = std::fs::read(&path).expect("seed fixture");
+                cdrhub_protocols::cms::decode(&body)
+                    .expect("seed decodes")
+                    .records
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_finished_merged_call_leaves_no_key_or_alias_in_the_cache() {
+        let mut calls = Connection::open_in_memory().unwrap();
+        schema::migrate_calls(&mut calls).unwrap();
+        let mut journal = Connection::open_in_memory().unwrap();
+        schema::migrate_journal(&mut journal).unwrap();
+        let mut correlation = Correlation::default();
+        let records = seed_records();
+        let mut keys: Vec<i64> = records
+            .iter()
+            .flat_map(|r| {
+                cms::record_keys(r)
+                    .iter()
+                    .map(CallKey::hash)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let tx = calls.transaction().unwrap();
+        for (i, record) in records.into_iter().enumerate() {
+            correlation
+                .apply_cms(&tx, &journal, record, None, "cms-1", i as i64 + 1)
+                .unwrap();
+        }
+        assert_eq!(correlation.groups.len(), 1, "the two parts merged");
+        correlation.flush(&tx, FlushMode::All).unwrap();
+        tx.commit().unwrap();
+        correlation.committed();
+        assert!(correlation.groups.is_empty());
+        assert!(correlation.keys.is_empty(), "{:?}", correlation.keys);
+        assert!(correlation.aliases.is_empty(), "{:?}", correlation.aliases);
+        let rows: i64 = calls
+            .query_row("SELECT count(*) FROM call_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, keys.len() as i64, "every key is written");
+    }
 }
