@@ -17,7 +17,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use cdrhub_protocols::cms::{self, CmsRecord};
@@ -66,10 +67,41 @@ pub(crate) struct Progress {
     pub ready: AtomicBool,
 }
 
+/// Records handed to the correlator that it has not taken yet. The writer
+/// waits while they are past `MAX_QUEUED_RECORDS`: a bound in records, not
+/// in commits, so that many small commits (single-record POSTs) do not wait
+/// behind a correlator round, while large ones cannot pile up in memory.
+#[derive(Default)]
+struct Queued {
+    records: Mutex<usize>,
+    taken: Condvar,
+    /// Set when the correlator thread ends: nobody takes records any more.
+    closed: AtomicBool,
+}
+
+impl Queued {
+    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The correlator took `n` records off the channel.
+    fn take(&self, n: usize) {
+        let mut queued = self.lock();
+        *queued = queued.saturating_sub(n);
+        self.taken.notify_all();
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.taken.notify_all();
+    }
+}
+
 /// The writer's end of the channel.
 #[derive(Clone)]
 pub(crate) struct CorrelatorHandle {
-    tx: SyncSender<CorrelatorMsg>,
+    tx: Sender<CorrelatorMsg>,
+    queued: Arc<Queued>,
     progress: Arc<Progress>,
 }
 
@@ -80,13 +112,25 @@ impl CorrelatorHandle {
     /// read from the journal instead).
     pub(crate) fn committed(&self, after: i64, batches: Vec<CommittedBatch>) {
         let msg = CorrelatorMsg::Records { after, batches };
+        let n = msg.records();
+        let full = |queued: usize| queued > 0 && queued + n > MAX_QUEUED_RECORDS;
+        let mut queued = self.queued.lock();
         if self.progress.ready.load(Ordering::Acquire) {
-            let _ = self.tx.send(msg);
-        } else {
-            // When full, the next message or flush reads these back from
-            // the journal.
-            let _ = self.tx.try_send(msg);
+            while full(*queued) && !self.queued.closed.load(Ordering::Acquire) {
+                queued = self
+                    .queued
+                    .taken
+                    .wait_timeout(queued, Duration::from_millis(100))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        } else if full(*queued) {
+            // The next message or flush reads these back from the journal.
+            return;
         }
+        *queued += n;
+        drop(queued);
+        let _ = self.tx.send(msg);
     }
 
     /// Blocks until calls and legs reflect every journaled record.
@@ -116,8 +160,9 @@ const FLUSH_BUDGET: usize = 256;
 const MAX_DIRTY_GROUPS: usize = 5_000;
 /// Journal rows read back per query.
 const REPLAY_CHUNK: i64 = 5_000;
-/// Commits waiting for the correlator before the writer waits for it.
-const CHANNEL_DEPTH: usize = 2;
+/// Records waiting for the correlator before the writer waits for it (about
+/// two commits of the 50-record load, a second of single-record POSTs).
+const MAX_QUEUED_RECORDS: usize = 4_000;
 /// Most records applied in one transaction.
 const MAX_ROUND_RECORDS: usize = 20_000;
 
@@ -127,9 +172,11 @@ pub(crate) fn spawn_correlator(
     busy_timeout: Duration,
     progress: Arc<Progress>,
 ) -> (CorrelatorHandle, std::thread::JoinHandle<()>) {
-    let (tx, rx) = std::sync::mpsc::sync_channel(CHANNEL_DEPTH);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let queued = Arc::new(Queued::default());
     let handle = CorrelatorHandle {
         tx,
+        queued: queued.clone(),
         progress: progress.clone(),
     };
     let thread = std::thread::Builder::new()
@@ -149,6 +196,7 @@ pub(crate) fn spawn_correlator(
                 needs_replay: true,
                 last_flush: Instant::now(),
                 progress,
+                queued,
             }
             .run(&calls, &journal, rx)
         })
@@ -164,6 +212,14 @@ struct Correlator {
     needs_replay: bool,
     last_flush: Instant,
     progress: Arc<Progress>,
+    queued: Arc<Queued>,
+}
+
+impl Drop for Correlator {
+    /// However the thread ends, the writer must not wait for it.
+    fn drop(&mut self) {
+        self.queued.close();
+    }
 }
 
 impl Correlator {
@@ -200,6 +256,7 @@ impl Correlator {
                     Err(_) => break,
                 }
             }
+            self.queued.take(records);
             self.round(calls, journal, msgs);
         }
         // Shutting down: leave calls and legs up to date.
