@@ -154,7 +154,9 @@ pub struct CmsCallPart {
     pub end: Option<CallEnd>,
 }
 
-/// One CMS call leg, merged from its start, updates and end.
+/// One CMS call leg, merged from its start, updates and end. The records
+/// are boxed: a leg in progress has no end yet (the largest of the three),
+/// and the correlator keeps thousands of legs in progress in memory.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CmsLegState {
     /// Journal references of the records this was built from: its timeline.
@@ -175,19 +177,19 @@ pub struct CmsLegState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start: Option<CallLegStart>,
+    pub start: Option<Box<CallLegStart>>,
     /// The first `state=connected` update.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connected_at: Option<Timestamp>,
     /// Every update merged field by field, newest value winning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub update: Option<CallLegUpdate>,
+    pub update: Option<Box<CallLegUpdate>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end: Option<CallLegEnd>,
+    pub end: Option<Box<CallLegEnd>>,
 }
 
 /// A recording or streaming of the call.
@@ -355,7 +357,7 @@ impl CmsCallGroup {
                 if let Some(c) = non_empty(&r.call) {
                     leg.call = Some(c.to_owned());
                 }
-                leg.start = Some(r);
+                leg.start = Some(Box::new(r));
                 Touched::Leg(id)
             }
             CmsRecordBody::CallLegUpdate(r) => {
@@ -368,11 +370,11 @@ impl CmsCallGroup {
                     leg.connected_at = Some(leg.connected_at.map_or(t, |c| c.min(t)));
                 }
                 let newer = leg.last_update_at.is_none_or(|last| t >= last);
-                leg.update = Some(match leg.update.take() {
+                leg.update = Some(Box::new(match leg.update.take() {
                     None => r,
-                    Some(old) if newer => merge_update(r, old),
-                    Some(old) => merge_update(old, r),
-                });
+                    Some(old) if newer => merge_update(r, *old),
+                    Some(old) => merge_update(*old, r),
+                }));
                 if newer {
                     leg.last_update_at = Some(t);
                 }
@@ -382,7 +384,7 @@ impl CmsCallGroup {
                 let id = r.id.clone();
                 let leg = self.leg(&id, call_bridge, t, seq);
                 leg.ended_at = Some(t);
-                leg.end = Some(r);
+                leg.end = Some(Box::new(r));
                 Touched::Leg(id)
             }
             CmsRecordBody::RecordingStart(r) => self.media_start("recording", r, t),
@@ -672,9 +674,9 @@ fn merge_leg(mine: &mut CmsLegState, other: CmsLegState) {
     mine.connected_at = min_opt(mine.connected_at, other.connected_at);
     mine.update = match (mine.update.take(), other.update) {
         (Some(a), Some(b)) if other.last_update_at > mine.last_update_at => {
-            Some(merge_update(b, a))
+            Some(Box::new(merge_update(*b, *a)))
         }
-        (Some(a), Some(b)) => Some(merge_update(a, b)),
+        (Some(a), Some(b)) => Some(Box::new(merge_update(*a, *b))),
         (a, b) => a.or(b),
     };
     mine.last_update_at = mine.last_update_at.max(other.last_update_at);
