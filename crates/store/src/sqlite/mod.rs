@@ -243,7 +243,7 @@ impl SqliteStore {
 const JOURNAL_CACHE_KIB: i64 = 8 * 1024;
 /// Page cache of the correlator: call keys are random, and every page of
 /// their index that is not cached costs a read.
-const CALLS_CACHE_KIB: i64 = 24 * 1024;
+const CALLS_CACHE_KIB: i64 = 8 * 1024;
 
 /// Opens a database file for writing in WAL mode.
 fn open_wal(
