@@ -47,6 +47,16 @@ enum Command {
     },
 }
 
+/// Records are decoded on the HTTP threads and freed on the correlator
+/// thread. glibc's malloc serialized those frees on arena locks, kept freed
+/// memory in the middle of its heap (it needed a trim every second), and
+/// cost a tenth of the correlator's time; mimalloc frees across threads
+/// without locks and hands unused pages back by itself. In the CMS
+/// benchmark it raised (b) by about 15% and halved the p99 of (c) after the
+/// bursts (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
@@ -66,40 +76,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// glibc gives every thread that allocates its own arena; with buffers
-/// allocated on the HTTP threads and freed on the writer thread, memory then
-/// grows by arenas rather than by use. Two arenas keep resident memory down
-/// at no measurable cost here.
+/// SQLite allocates through the C library's malloc, each of its threads
+/// (writer, correlator, checkpointer, readers) from an arena of its own by
+/// default. Two arenas are enough for its page caches and keep resident
+/// memory down.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes an allocator setting; it is called before
     // any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
-/// glibc keeps memory freed in the middle of its heap. Under bursts of large
-/// documents that is tens of MB no longer used; handing it back every second
-/// keeps resident memory close to what is in use (a trim takes well under a
-/// millisecond).
-fn trim_freed_memory_every_second() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let spawned = std::thread::Builder::new()
-            .name("cdrhub-trim".into())
-            .spawn(|| {
-                loop {
-                    std::thread::sleep(Duration::from_secs(1));
-                    // SAFETY: malloc_trim only returns free pages to the system.
-                    unsafe {
-                        libc::malloc_trim(0);
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot start the memory trim thread");
-        }
     }
 }
 
@@ -146,7 +132,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let store = open_store(&dir, &config)?;
             tracing::info!(data_dir = %dir.display(), "store open");
-            trim_freed_memory_every_second();
             let state = AppState {
                 store: Arc::new(store) as Arc<dyn Store>,
                 config: Arc::new(config),
