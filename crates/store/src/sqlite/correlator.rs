@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use cdrhub_protocols::cms::{self, CmsRecord};
 use rusqlite::{Connection, Transaction, params};
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::{info, trace, warn};
 
 use super::correlation::{Correlation, FlushMode};
 use super::key_filter::KeyFilter;
@@ -293,6 +293,8 @@ impl Correlator {
             self.replay_or_warn(calls, journal);
         }
         let mut waiters = Vec::new();
+        let started = Instant::now();
+        let applied_before = self.applied;
         let result = (|| {
             let tx = begin(calls)?;
             let mut flush = false;
@@ -350,6 +352,12 @@ impl Correlator {
         })();
         match result {
             Ok(()) => {
+                trace!(
+                    journal_ids = self.applied - applied_before,
+                    calls_waiting = self.correlation.dirty_groups(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "calls committed"
+                );
                 self.correlation.committed();
                 if let Err(e) = self.correlation.grow_filter(calls) {
                     warn!(error = %e, "cannot grow the call key filter; it stays as it is");

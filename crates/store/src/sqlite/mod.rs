@@ -341,18 +341,33 @@ fn spawn_checkpointer(
 /// Copies what it can of the WAL into the database without blocking anyone,
 /// and makes the log start over once it is past `MAX_WAL_FRAMES`.
 fn checkpoint(conn: &Connection) {
+    let started = std::time::Instant::now();
     // (busy, frames in the log, frames copied into the database)
     let passive = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
     });
+    if let Ok((_, frames)) = passive {
+        tracing::trace!(
+            db = conn.path().unwrap_or_default(),
+            frames,
+            micros = started.elapsed().as_micros() as u64,
+            "passive checkpoint"
+        );
+    }
     match passive {
         // Under continuous writes a passive checkpoint never lets the log
         // start over. Past a size, make it: a RESTART holds the writer only
         // while it copies the last frames.
         Ok((_, frames)) if frames > MAX_WAL_FRAMES => {
+            let started = std::time::Instant::now();
             let restart = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
-            if let Err(e) = restart {
-                tracing::warn!(error = %e, "WAL restart checkpoint failed; will retry");
+            match restart {
+                Ok(()) => tracing::trace!(
+                    db = conn.path().unwrap_or_default(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "restart checkpoint"
+                ),
+                Err(e) => tracing::warn!(error = %e, "WAL restart checkpoint failed; will retry"),
             }
         }
         Ok(_) => {}

@@ -15,7 +15,7 @@ use std::time::Duration;
 use cdrhub_model::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
-use tracing::warn;
+use tracing::{trace, warn};
 
 use super::correlator::{CommittedBatch, CorrelatorHandle, Progress};
 use super::{RecentRates, SqliteOptions};
@@ -212,6 +212,7 @@ impl Writer {
             }
         }
         let mut last_id = self.journaled;
+        let started = std::time::Instant::now();
         let result = (|| {
             let tx = begin(conn)?;
             for (i, batch) in batches.into_iter().enumerate() {
@@ -222,6 +223,12 @@ impl Writer {
         })();
         match result {
             Ok(()) => {
+                trace!(
+                    submissions = acks.len(),
+                    records = last_id - self.journaled,
+                    micros = started.elapsed().as_micros() as u64,
+                    "journal committed"
+                );
                 self.after_commit();
                 // A read after an acknowledgement asks the correlator for
                 // everything journaled up to here (`catch_up`); it reads from
