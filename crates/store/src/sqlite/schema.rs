@@ -192,3 +192,48 @@ fn migrate(conn: &mut Connection, migrations: &[&str]) -> rusqlite::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A calls.db of the first layout: text call keys that cannot be
+    /// converted. Migrating it empties calls and legs and rewinds the
+    /// watermark, so the next start rebuilds them from the journal.
+    #[test]
+    fn calls_db_of_the_first_layout_is_rebuilt_from_the_journal() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(CALLS_MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO calls (id, source, sender, kind, started_at, legs, flags, details, records) \
+             VALUES ('c1', 'cms', 's', 'conference', 0, 1, '[]', '{}', '[1]');
+             INSERT INTO legs (call_id, id, source_leg_id) VALUES ('c1', 'l1', 'l1');
+             INSERT INTO call_keys (key, call_id) VALUES ('cms:leg:l1', 'c1');
+             UPDATE correlation_state SET value = 42;",
+        )
+        .unwrap();
+        migrate_calls(&mut conn).unwrap();
+        let count = |table: &str| -> i64 {
+            conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(
+            (count("calls"), count("legs"), count("call_keys")),
+            (0, 0, 0)
+        );
+        let upto: i64 = conn
+            .query_row(
+                "SELECT value FROM correlation_state WHERE key = 'correlated_upto'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(upto, 0);
+        conn.execute(
+            "INSERT INTO call_keys (key, call_id) VALUES (?1, 'c2')",
+            [-7_i64],
+        )
+        .unwrap();
+    }
+}
