@@ -1,9 +1,11 @@
 //! The normalized model of cdrhub (DESIGN.md, "Normalized model"): calls, legs,
 //! events and dispositions, shared by every source. No I/O here.
 
+mod account;
 mod disposition;
 mod time;
 
+pub use account::Role;
 pub use disposition::{Direction, Disposition};
 pub use time::{Timestamp, TimestampError};
 
