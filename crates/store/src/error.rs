@@ -8,6 +8,9 @@ pub enum StoreError {
     /// The query itself is wrong (a bad cursor, an impossible filter).
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// The change would break a uniqueness rule (a name already taken).
+    #[error("{0}")]
+    Conflict(String),
     /// The data directory or database could not be opened.
     #[error("cannot open store: {0}")]
     Open(String),

@@ -13,7 +13,7 @@ mod sqlite;
 mod types;
 
 pub use error::StoreError;
-pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
+pub use sqlite::{SqliteAccounts, SqliteOptions, SqliteStore, Synchronous};
 pub use types::*;
 
 use std::future::Future;
@@ -39,4 +39,32 @@ pub trait Store: Send + Sync + 'static {
     fn totals(&self) -> Result<StoreTotals, StoreError>;
     /// Ok when the store can read and its writer is alive.
     fn check_health(&self) -> Result<(), StoreError>;
+    /// Users, API tokens and the audit log.
+    fn accounts(&self) -> &dyn Accounts;
+}
+
+/// Console and API accounts. Blocking calls, like the reads of [`Store`].
+/// Only hashes of passwords and tokens reach the store.
+pub trait Accounts: Send + Sync {
+    fn user_count(&self) -> Result<u64, StoreError>;
+    /// Fails with [`StoreError::Conflict`] when the name is taken.
+    fn add_user(
+        &self,
+        name: &str,
+        role: cdrhub_model::Role,
+        password_hash: &str,
+    ) -> Result<(), StoreError>;
+    fn user(&self, name: &str) -> Result<Option<User>, StoreError>;
+    /// Fails with [`StoreError::Conflict`] when the name is taken.
+    fn add_token(
+        &self,
+        name: &str,
+        role: cdrhub_model::Role,
+        token_hash: &[u8],
+    ) -> Result<(), StoreError>;
+    /// Whether a token of that name existed.
+    fn revoke_token(&self, name: &str) -> Result<bool, StoreError>;
+    /// The token whose SHA-256 is `token_hash`.
+    fn token(&self, token_hash: &[u8]) -> Result<Option<ApiToken>, StoreError>;
+    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
 }

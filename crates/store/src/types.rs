@@ -188,3 +188,35 @@ pub struct StoreTotals {
     pub calls: u64,
     pub open_gaps: u64,
 }
+
+/// A console user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub name: String,
+    pub role: cdrhub_model::Role,
+    /// PHC string (argon2id).
+    pub password_hash: String,
+    pub disabled: bool,
+    /// Console language (`en`, ...).
+    pub language: String,
+}
+
+/// An API token, as found by the hash of its secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiToken {
+    pub name: String,
+    pub role: cdrhub_model::Role,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// The user, token or `cli` that acted.
+    pub actor: String,
+    pub role: Option<cdrhub_model::Role>,
+    pub client_ip: Option<String>,
+    /// What was done: `login`, `token create`, ...
+    pub operation: String,
+    /// What it was done to: a user or token name, ...
+    pub target: Option<String>,
+}

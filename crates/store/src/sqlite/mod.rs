@@ -4,6 +4,7 @@
 //! derived from the journal; the correlator thread owns its write connection.
 //! Readers use a small pool of connections that see both files.
 
+mod accounts;
 mod correlation;
 mod correlator;
 mod key_filter;
@@ -11,6 +12,8 @@ mod read;
 mod records;
 mod schema;
 mod writer;
+
+pub use accounts::SqliteAccounts;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -118,6 +121,7 @@ pub struct SqliteStore {
     tx: mpsc::Sender<WriterMsg>,
     readers: Mutex<Vec<Connection>>,
     rates: Arc<Mutex<RecentRates>>,
+    accounts: SqliteAccounts,
 }
 
 impl SqliteStore {
@@ -200,6 +204,7 @@ impl SqliteStore {
             tx,
             readers: Mutex::new(Vec::new()),
             rates,
+            accounts: SqliteAccounts::open(data_dir)?,
         };
         // Fail now, not at the first query, if reads cannot work.
         store.with_reader(|_| Ok(()))?;
@@ -463,5 +468,9 @@ impl Store for SqliteStore {
             c.query_row("SELECT 1", [], |_| Ok(()))?;
             Ok(())
         })
+    }
+
+    fn accounts(&self) -> &dyn crate::Accounts {
+        &self.accounts
     }
 }

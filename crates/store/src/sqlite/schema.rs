@@ -86,6 +86,39 @@ DROP TABLE IF EXISTS legs;
 DROP TABLE IF EXISTS call_keys;
 DROP TABLE IF EXISTS meta;
 "#,
+    // Console and API accounts (issue 3). Only hashes are kept: argon2id
+    // for passwords, SHA-256 for API tokens (they are long random strings).
+    r#"
+CREATE TABLE users (
+    id             INTEGER PRIMARY KEY,
+    name           TEXT NOT NULL UNIQUE,
+    role           TEXT NOT NULL,
+    password_hash  TEXT NOT NULL,
+    disabled       INTEGER NOT NULL DEFAULT 0,
+    language       TEXT NOT NULL DEFAULT 'en',
+    created_at     INTEGER NOT NULL
+);
+
+CREATE TABLE api_tokens (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    role        TEXT NOT NULL,
+    token_hash  BLOB NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL
+);
+
+-- Every login, logout, failed login and change, with who and from where.
+CREATE TABLE audit (
+    id         INTEGER PRIMARY KEY,
+    at         INTEGER NOT NULL,
+    actor      TEXT NOT NULL,
+    role       TEXT,
+    client_ip  TEXT,
+    operation  TEXT NOT NULL,
+    target     TEXT
+);
+CREATE INDEX audit_at ON audit(at);
+"#,
 ];
 
 /// Each entry moves `calls.db` one version up; never edit a released one.
