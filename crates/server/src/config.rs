@@ -92,11 +92,18 @@ pub struct MetricsConfig {
     /// Serve `/metrics`. Default true.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Ask for an API token on `/metrics`, as on the API. Default false:
+    /// Prometheus scrapes it without one.
+    #[serde(default)]
+    pub require_token: bool,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig { enabled: true }
+        MetricsConfig {
+            enabled: true,
+            require_token: false,
+        }
     }
 }
 

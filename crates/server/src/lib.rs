@@ -2,6 +2,7 @@
 //! wired to a [`Store`].
 
 mod api;
+pub mod auth;
 pub mod config;
 mod metrics;
 pub mod sources;
@@ -30,9 +31,17 @@ pub struct AppState {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    let mut app = api::routes().route("/healthz", get(metrics::healthz));
+    let require_token = axum::middleware::from_fn_with_state(state.clone(), auth::require_token);
+    let mut app = api::routes()
+        .route_layer(require_token.clone())
+        .route("/healthz", get(metrics::healthz));
     if state.config.metrics.enabled {
-        app = app.route("/metrics", get(metrics::render));
+        let metrics = Router::new().route("/metrics", get(metrics::render));
+        app = app.merge(if state.config.metrics.require_token {
+            metrics.route_layer(require_token)
+        } else {
+            metrics
+        });
     }
     let cms = &state.config.sources.cms;
     if cms.enabled {

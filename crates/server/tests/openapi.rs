@@ -37,6 +37,35 @@ async fn every_documented_path_is_served_and_every_route_is_documented() {
     ]);
     assert_eq!(documented, routes);
 
+    // The API needs a token; health, metrics and the receiver do not.
+    assert_eq!(spec["security"], serde_json::json!([{"bearer": []}]));
+    assert_eq!(
+        spec["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    for open in [
+        ("/healthz", "get"),
+        ("/metrics", "get"),
+        ("/ingest/cms", "post"),
+    ] {
+        assert_eq!(
+            paths[open.0][open.1]["security"],
+            serde_json::json!([]),
+            "{open:?}"
+        );
+        assert!(paths[open.0][open.1]["responses"].get("401").is_none());
+    }
+    assert!(
+        paths["/api/v1/calls"]["get"]["responses"]
+            .get("401")
+            .is_some()
+    );
+    assert!(
+        paths["/api/v1/calls.csv"]["get"]["responses"]
+            .get("403")
+            .is_some()
+    );
+
     let mut client = server.http_client();
     let mut requested = 0;
     for (path, item) in paths {

@@ -2,16 +2,18 @@
 
 use std::collections::HashMap;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use cdrhub_model::{Call, Timestamp};
+use cdrhub_model::{Call, Role, Timestamp};
 use cdrhub_store::{CallCursor, CallDetail, CallFilter, CallPage};
 
 use super::{ApiError, blocking};
 use crate::AppState;
+use crate::auth::Principal;
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
@@ -152,8 +154,10 @@ fn csv_chunk(rows: &[Call], header: bool) -> Vec<u8> {
 /// an export of millions of calls holds one page in memory at a time.
 pub(crate) async fn csv(
     State(app): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    principal.require(Role::Supervisor, "exporting calls")?;
     let mut filter = parse_filter(&params, true)?;
     filter.limit = 1000;
     // Read the first page now so a broken store answers 503, not a cut file.

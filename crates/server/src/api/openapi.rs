@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 use crate::AppState;
 
 pub(crate) async fn document(State(app): State<AppState>) -> Json<Value> {
-    Json(spec(&app.config.sources.cms.path))
+    Json(spec(
+        &app.config.sources.cms.path,
+        app.config.metrics.require_token,
+    ))
 }
 
 fn str_prop(description: &str) -> Value {
@@ -68,7 +71,38 @@ fn call_detail_schema() -> Value {
     schema
 }
 
-pub(crate) fn spec(cms_path: &str) -> Value {
+/// The document. Every operation needs an API token (`security` at the
+/// top) except `/healthz`, the CMS receiver and, unless `metrics_token`,
+/// `/metrics`.
+pub(crate) fn spec(cms_path: &str, metrics_token: bool) -> Value {
+    let mut spec = operations(cms_path);
+    spec["security"] = json!([{"bearer": []}]);
+    spec["components"]["securitySchemes"] = json!({"bearer": {"type": "http", "scheme": "bearer", "description": "An API token from `cdrhub token create`. Roles: viewer (reports), supervisor (and exports), admin (everything)."}});
+    let open = |spec: &mut Value, path: &str, method: &str| {
+        spec["paths"][path][method]["security"] = json!([]);
+    };
+    open(&mut spec, "/healthz", "get");
+    open(&mut spec, cms_path, "post");
+    if !metrics_token {
+        open(&mut spec, "/metrics", "get");
+    }
+    let unauthorized = json!({"description": "No API token, or one that is unknown or revoked (`WWW-Authenticate: Bearer`).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    if let Some(paths) = spec["paths"].as_object_mut() {
+        for operation in paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .flat_map(|p| p.values_mut())
+        {
+            if operation.get("security") != Some(&json!([])) {
+                operation["responses"]["401"] = unauthorized.clone();
+            }
+        }
+    }
+    spec["paths"]["/api/v1/calls.csv"]["get"]["responses"]["403"] = json!({"description": "The token's role is viewer: exports need supervisor or admin.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    spec
+}
+
+fn operations(cms_path: &str) -> Value {
     let mut list_params = filter_params();
     list_params.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}));
     list_params.push(json!({"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "`next_cursor` of the previous page."}));
@@ -79,7 +113,7 @@ pub(crate) fn spec(cms_path: &str) -> Value {
         "info": {
             "title": "cdrhub API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Calls and legs correlated from every source cdrhub receives, their timelines, per-sender health and sequence gaps."
+            "description": "Calls and legs correlated from every source cdrhub receives, their timelines, per-sender health and sequence gaps. Send an API token as `Authorization: Bearer TOKEN` (create one with `cdrhub token create NAME --role ROLE`)."
         },
         "paths": {
             "/api/v1/calls": {"get": {

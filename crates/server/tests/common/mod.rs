@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use cdrhub_model::Role;
 use cdrhub_server::config::HttpsConfig;
 use cdrhub_server::{AppState, BoundServer, Config, Metrics};
 use cdrhub_store::{SqliteOptions, SqliteStore, Store};
@@ -78,6 +79,8 @@ pub struct Client {
     conn: Option<SendRequest<Full<Bytes>>>,
     /// How many TCP (or TLS) connections this client has opened.
     pub connections_opened: usize,
+    /// API token sent as `Authorization: Bearer`, if any.
+    pub bearer: Option<String>,
 }
 
 impl Client {
@@ -87,7 +90,14 @@ impl Client {
             tls: None,
             conn: None,
             connections_opened: 0,
+            bearer: None,
         }
+    }
+
+    /// The same client sending `token` as its API token.
+    pub fn with_bearer(mut self, token: &str) -> Self {
+        self.bearer = Some(token.to_owned());
+        self
     }
 
     /// A client that speaks TLS and trusts exactly `cert`.
@@ -104,6 +114,7 @@ impl Client {
             tls: Some(TlsConnector::from(Arc::new(config))),
             conn: None,
             connections_opened: 0,
+            bearer: None,
         }
     }
 
@@ -151,6 +162,9 @@ impl Client {
             .method(method.clone())
             .uri(path)
             .header(header::HOST, self.addr.to_string());
+        if let Some(token) = &self.bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
         if method == Method::POST {
             req = req
                 .header(header::CONTENT_TYPE, "application/xml")
@@ -189,6 +203,9 @@ pub struct TestServer {
     pub https_addr: Option<SocketAddr>,
     cert: Option<CertificateDer<'static>>,
     pub client: Client,
+    /// An admin API token the clients send.
+    pub token: String,
+    pub store: Arc<dyn Store>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -228,8 +245,18 @@ impl TestServer {
             store_options.busy_timeout = t;
         }
         let store = SqliteStore::open(dir.path(), store_options).expect("the store opens");
+        let token = cdrhub_server::auth::new_secret();
+        store
+            .accounts()
+            .add_token(
+                "tests",
+                Role::Admin,
+                &cdrhub_server::auth::token_hash(&token),
+            )
+            .expect("a test token");
+        let store = Arc::new(store) as Arc<dyn Store>;
         let state = AppState {
-            store: Arc::new(store) as Arc<dyn Store>,
+            store: store.clone(),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
         };
@@ -246,7 +273,9 @@ impl TestServer {
             http_addr,
             https_addr,
             cert,
-            client: Client::plain(http_addr),
+            client: Client::plain(http_addr).with_bearer(&token),
+            token,
+            store,
             stop: Some(stop),
         }
     }
@@ -256,9 +285,9 @@ impl TestServer {
         self.dir.path().join("cdrhub.db")
     }
 
-    /// A new plain HTTP client (its own connection).
+    /// A new plain HTTP client (its own connection) with the test token.
     pub fn http_client(&self) -> Client {
-        Client::plain(self.http_addr)
+        Client::plain(self.http_addr).with_bearer(&self.token)
     }
 
     /// A new HTTPS client trusting the server's generated certificate.
@@ -267,6 +296,7 @@ impl TestServer {
             self.https_addr.expect("started with https"),
             self.cert.clone().expect("started with https"),
         )
+        .with_bearer(&self.token)
     }
 
     pub async fn post(&mut self, path: &str, body: impl Into<Bytes>) -> Reply {
