@@ -1,5 +1,6 @@
 //! `cdrhub`: the command line. Thin: the libraries beside it do the work.
 
+mod accounts;
 mod import;
 
 use std::path::PathBuf;
@@ -44,6 +45,16 @@ enum Command {
     Import {
         #[command(subcommand)]
         kind: import::ImportKind,
+    },
+    /// Console users.
+    User {
+        #[command(subcommand)]
+        command: accounts::UserCommand,
+    },
+    /// API tokens for scripts (`Authorization: Bearer TOKEN`).
+    Token {
+        #[command(subcommand)]
+        command: accounts::TokenCommand,
     },
 }
 
@@ -132,6 +143,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let store = open_store(&dir, &config)?;
             tracing::info!(data_dir = %dir.display(), "store open");
+            if let Some(password) = cdrhub_server::auth::ensure_first_admin(store.accounts())? {
+                tracing::warn!(
+                    "created the first user, admin, with the password {password} \
+                     (shown only now; or add users with `cdrhub user add NAME --role admin`)"
+                );
+            }
             let state = AppState {
                 store: Arc::new(store) as Arc<dyn Store>,
                 config: Arc::new(config),
@@ -146,6 +163,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&dir, &config)?;
             runtime()?.block_on(import::run(kind, &store, &config))
         }
+        Command::User { command } => accounts::user(&dir, command),
+        Command::Token { command } => accounts::token(&dir, command),
     }
 }
 

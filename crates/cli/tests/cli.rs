@@ -1,7 +1,9 @@
-//! The command line as a user runs it: config errors, `import cms`.
+//! The command line as a user runs it: config errors, `import cms`, users
+//! and API tokens.
 
 mod common;
 
+use cdrhub_store::Accounts;
 use common::{Server, cdrhub, fixture, get_json};
 
 #[test]
@@ -73,7 +75,7 @@ fn import_cms_files_then_reimport_finds_duplicates() {
 
     let server = Server::start(&data);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let calls = rt.block_on(get_json(server.addr, "/api/v1/calls"));
+    let calls = rt.block_on(get_json(&server, "/api/v1/calls"));
     let calls = calls["calls"].as_array().unwrap();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0]["legs"], 2);
@@ -94,4 +96,109 @@ fn import_refuses_a_data_dir_a_server_is_using() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("another cdrhub process"), "{err}");
+}
+
+/// No default password: the first start makes `admin` with a generated
+/// password, logged once; later starts do not.
+#[test]
+fn the_first_start_creates_admin_with_a_password_shown_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let password = server
+        .admin_password
+        .clone()
+        .expect("the password is logged");
+    assert!(password.len() >= 32, "{password}");
+    server.kill();
+    let accounts = cdrhub_store::SqliteAccounts::open(dir.path()).unwrap();
+    let admin = accounts.user("admin").unwrap().expect("admin exists");
+    assert_eq!(admin.role, cdrhub_model::Role::Admin);
+    assert!(cdrhub_server::auth::verify_password(
+        &password,
+        &admin.password_hash
+    ));
+    assert!(!admin.password_hash.contains(&password));
+    drop(accounts);
+
+    let again = Server::start(dir.path());
+    assert_eq!(again.admin_password, None);
+}
+
+/// `cdrhub user` and `cdrhub token` change accounts while a server runs.
+#[test]
+fn users_and_tokens_from_the_command_line_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    let mut add = cdrhub()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ])
+        .output_with_stdin(b"a long secret\n");
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    add = cdrhub()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["user", "add", "alice", "--role", "admin"])
+        .output()
+        .unwrap();
+    assert!(!add.status.success());
+    assert!(String::from_utf8_lossy(&add.stderr).contains("already exists"));
+
+    let created = cdrhub()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["token", "create", "reader", "--role", "viewer"])
+        .output()
+        .unwrap();
+    assert!(created.status.success());
+    let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let get = |path: &'static str| rt.block_on(common::get(server.addr, &token, path)).0;
+    assert_eq!(get("/api/v1/calls"), 200);
+    assert_eq!(get("/api/v1/calls.csv"), 403, "a viewer may not export");
+
+    let revoke = |name: &str| {
+        cdrhub()
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["token", "revoke", name])
+            .output()
+            .unwrap()
+    };
+    assert!(revoke("reader").status.success());
+    assert_eq!(get("/api/v1/calls"), 401);
+    let again = revoke("reader");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no token named"));
+}
+
+trait OutputWithStdin {
+    fn output_with_stdin(&mut self, input: &[u8]) -> std::process::Output;
+}
+
+impl OutputWithStdin for std::process::Command {
+    /// Runs the command with `input` on its standard input.
+    fn output_with_stdin(&mut self, input: &[u8]) -> std::process::Output {
+        use std::io::Write;
+        let mut child = self
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
 }

@@ -135,7 +135,7 @@ fn records_acknowledged_before_sigkill_survive_exactly_once() {
     );
 
     // The API agrees: one call per leg, duplicates counted.
-    let sources = rt.block_on(get_json(server.addr, "/api/v1/sources"));
+    let sources = rt.block_on(get_json(&server, "/api/v1/sources"));
     let senders = sources["sources"][0]["senders"].as_array().unwrap();
     let records: u64 = senders
         .iter()
@@ -153,12 +153,12 @@ fn records_acknowledged_before_sigkill_survive_exactly_once() {
     );
     // Calls are rebuilt from the journal for what was committed but not yet
     // correlated at the kill: every leg here is a call of its own.
-    let calls = rt.block_on(common::get_text(server.addr, "/metrics"));
+    let calls = rt.block_on(common::get_text(&server, "/metrics"));
     assert!(
         calls.contains(&format!("\ncdrhub_calls {total}\n")),
         "{calls}"
     );
-    let gaps = rt.block_on(get_json(server.addr, "/api/v1/gaps?open=true"));
+    let gaps = rt.block_on(get_json(&server, "/api/v1/gaps?open=true"));
     assert_eq!(
         gaps["gaps"].as_array().unwrap().len(),
         0,

@@ -20,10 +20,31 @@ pub fn cdrhub() -> Command {
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// An admin API token made with `cdrhub token create` before the start.
+    pub token: String,
+    /// The generated password of the first user, when this start made it.
+    pub admin_password: Option<String>,
 }
 
 impl Server {
     pub fn start(data_dir: &Path) -> Server {
+        static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!(
+            "tests-{}",
+            STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let out = cdrhub()
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["token", "create", &name, "--role", "admin"])
+            .output()
+            .expect("run cdrhub token create");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
         let mut child = cdrhub()
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -34,9 +55,14 @@ impl Server {
             .expect("start cdrhub");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let (password_tx, password_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("with the password ").nth(1) {
+                    let password = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = password_tx.send(password.to_owned());
+                }
                 if !sent && let Some(rest) = line.split("listening on http://").nth(1) {
                     let _ = tx.send(rest.trim().to_owned());
                     sent = true;
@@ -48,7 +74,14 @@ impl Server {
             .expect("cdrhub did not say where it listens")
             .parse()
             .unwrap();
-        Server { child, addr }
+        // Logged before the listener, so it has been read by now.
+        let admin_password = password_rx.try_recv().ok();
+        Server {
+            child,
+            addr,
+            token,
+            admin_password,
+        }
     }
 
     /// SIGKILL: no chance to flush or say goodbye.
@@ -69,6 +102,8 @@ impl Drop for Server {
 pub struct Conn {
     sender: SendRequest<Full<Bytes>>,
     addr: SocketAddr,
+    /// API token sent as `Authorization: Bearer`, if any.
+    pub bearer: Option<String>,
 }
 
 impl Conn {
@@ -79,7 +114,11 @@ impl Conn {
             .await
             .map_err(std::io::Error::other)?;
         tokio::spawn(conn);
-        Ok(Conn { sender, addr })
+        Ok(Conn {
+            sender,
+            addr,
+            bearer: None,
+        })
     }
 
     pub async fn request(
@@ -88,13 +127,15 @@ impl Conn {
         path: &str,
         body: Vec<u8>,
     ) -> Result<(u16, Bytes), hyper::Error> {
-        let req = hyper::Request::builder()
+        let mut req = hyper::Request::builder()
             .method(method)
             .uri(path)
             .header("host", self.addr.to_string())
-            .header("content-type", "application/xml")
-            .body(Full::new(Bytes::from(body)))
-            .unwrap();
+            .header("content-type", "application/xml");
+        if let Some(token) = &self.bearer {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let req = req.body(Full::new(Bytes::from(body))).unwrap();
         // A keep-alive connection takes the next request only once the last is done.
         self.sender.ready().await?;
         let resp = self.sender.send_request(req).await?;
@@ -104,16 +145,21 @@ impl Conn {
     }
 }
 
-pub async fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+/// GETs `path` with `token`; returns the status and body.
+pub async fn get(addr: SocketAddr, token: &str, path: &str) -> (u16, Bytes) {
     let mut c = Conn::open(addr).await.unwrap();
-    let (status, body) = c.request("GET", path, Vec::new()).await.unwrap();
+    c.bearer = Some(token.to_owned());
+    c.request("GET", path, Vec::new()).await.unwrap()
+}
+
+pub async fn get_json(server: &Server, path: &str) -> serde_json::Value {
+    let (status, body) = get(server.addr, &server.token, path).await;
     assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
     serde_json::from_slice(&body).unwrap()
 }
 
-pub async fn get_text(addr: SocketAddr, path: &str) -> String {
-    let mut c = Conn::open(addr).await.unwrap();
-    let (status, body) = c.request("GET", path, Vec::new()).await.unwrap();
+pub async fn get_text(server: &Server, path: &str) -> String {
+    let (status, body) = get(server.addr, &server.token, path).await;
     assert_eq!(status, 200, "{path}");
     String::from_utf8(body.to_vec()).unwrap()
 }
