@@ -4,6 +4,7 @@
 mod api;
 pub mod auth;
 pub mod config;
+mod console;
 mod metrics;
 pub mod sources;
 
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     let require_token = axum::middleware::from_fn_with_state(state.clone(), auth::require_token);
     let mut app = api::routes()
         .route_layer(require_token.clone())
+        .merge(console::routes())
         .route("/healthz", get(metrics::healthz));
     if state.config.metrics.enabled {
         let metrics = Router::new().route("/metrics", get(metrics::render));
@@ -120,7 +122,10 @@ impl BoundServer {
         if let Some(listener) = self.http {
             let addr = listener.local_addr()?;
             if !addr.ip().is_loopback() {
-                warn!(%addr, "the API has no authentication yet and listens beyond loopback");
+                warn!(
+                    %addr,
+                    "plain HTTP beyond loopback: passwords and API tokens cross the network unencrypted; prefer the HTTPS listener"
+                );
             }
             info!("listening on http://{addr}");
             let app = app.clone();
@@ -147,6 +152,8 @@ impl BoundServer {
                 let _ = stop.wait_for(|s| *s).await;
                 h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
             });
+            // Cookies set over HTTPS are marked Secure.
+            let app = app.layer(axum::Extension(console::OverHttps));
             tasks.spawn(async move {
                 axum_server::from_tcp_rustls(listener, tls)?
                     .handle(handle)

@@ -16,6 +16,7 @@ pub use error::StoreError;
 pub use sqlite::{SqliteAccounts, SqliteOptions, SqliteStore, Synchronous};
 pub use types::*;
 
+use cdrhub_model::Timestamp;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -67,4 +68,43 @@ pub trait Accounts: Send + Sync {
     /// The token whose SHA-256 is `token_hash`.
     fn token(&self, token_hash: &[u8]) -> Result<Option<ApiToken>, StoreError>;
     fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// Keeps a new session; only the hash of its cookie is stored.
+    fn create_session(
+        &self,
+        id_hash: &[u8],
+        user: &str,
+        csrf: &str,
+        client_ip: Option<&str>,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The session, if it exists, has not expired and its user is enabled.
+    fn session(&self, id_hash: &[u8], now: Timestamp) -> Result<Option<Session>, StoreError>;
+    fn delete_session(&self, id_hash: &[u8]) -> Result<(), StoreError>;
+
+    /// Counts a failed login from `client_ip` and blocks the address for
+    /// `block_minutes` once `block_after` failures are counted. A block that
+    /// has ended starts the count again.
+    fn record_login_failure(
+        &self,
+        client_ip: &str,
+        login_id: &str,
+        now: Timestamp,
+        block_after: u32,
+        block_minutes: u32,
+    ) -> Result<LoginFailures, StoreError>;
+    /// Until when the address is blocked, if it is.
+    fn blocked_until(
+        &self,
+        client_ip: &str,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError>;
+    /// Forgets the address's failures (a successful login).
+    fn clear_login_failures(&self, client_ip: &str) -> Result<(), StoreError>;
+    fn blocked_ips(&self, now: Timestamp) -> Result<Vec<BlockedIp>, StoreError>;
+    /// Lifts a block; whether there was one.
+    fn unblock(&self, client_ip: &str) -> Result<bool, StoreError>;
+
+    fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
 }

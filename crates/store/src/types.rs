@@ -220,3 +220,31 @@ pub struct AuditEntry {
     /// What it was done to: a user or token name, ...
     pub target: Option<String>,
 }
+
+/// A signed-in console session, found by the hash of its cookie.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub user: User,
+    /// The token every form and mutating request of this session must carry.
+    pub csrf: String,
+    pub expires_at: Timestamp,
+}
+
+/// Where a client address stands after a failed login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    /// Failures counted since the last success or the last block ended.
+    pub failures: u32,
+    /// Set while the address is blocked.
+    pub blocked_until: Option<Timestamp>,
+}
+
+/// An address blocked after failed logins (seed 002, "Web Login Blocked IP").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlockedIp {
+    pub client_ip: String,
+    /// The login id of the last failed attempt.
+    pub login_id: String,
+    pub blocked_at: Timestamp,
+    pub blocked_until: Timestamp,
+}

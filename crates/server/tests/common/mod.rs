@@ -81,6 +81,8 @@ pub struct Client {
     pub connections_opened: usize,
     /// API token sent as `Authorization: Bearer`, if any.
     pub bearer: Option<String>,
+    /// Cookies the server set, sent back with every request (a browser's jar).
+    pub cookies: Vec<(String, String)>,
 }
 
 impl Client {
@@ -91,6 +93,7 @@ impl Client {
             conn: None,
             connections_opened: 0,
             bearer: None,
+            cookies: Vec::new(),
         }
     }
 
@@ -115,6 +118,7 @@ impl Client {
             conn: None,
             connections_opened: 0,
             bearer: None,
+            cookies: Vec::new(),
         }
     }
 
@@ -150,6 +154,53 @@ impl Client {
         path: &str,
         body: Bytes,
     ) -> Result<Reply, BoxError> {
+        self.try_request_as(method, path, "application/xml", body)
+            .await
+    }
+
+    /// POSTs an HTML form (`application/x-www-form-urlencoded`).
+    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect();
+        self.try_request_as(
+            Method::POST,
+            path,
+            "application/x-www-form-urlencoded",
+            Bytes::from(body.join("&")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("POST {path} failed: {e}"))
+    }
+
+    /// The value of a cookie the server set.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn keep_cookies(&mut self, headers: &HeaderMap) {
+        for set in headers.get_all(header::SET_COOKIE) {
+            let set = set.to_str().expect("an ASCII Set-Cookie");
+            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').expect("name=value");
+            self.cookies.retain(|(k, _)| k != name);
+            if !attributes.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    async fn try_request_as(
+        &mut self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<Reply, BoxError> {
         let reusable = match self.conn.take() {
             Some(mut s) if !s.is_closed() => s.ready().await.is_ok().then_some(s),
             _ => None,
@@ -165,15 +216,24 @@ impl Client {
         if let Some(token) = &self.bearer {
             req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req = req.header(header::COOKIE, jar.join("; "));
+        }
         if method == Method::POST {
             req = req
-                .header(header::CONTENT_TYPE, "application/xml")
+                .header(header::CONTENT_TYPE, content_type)
                 .header(header::CONTENT_LENGTH, body.len());
         }
         let res = sender.send_request(req.body(Full::new(body))?).await?;
         let (parts, body) = res.into_parts();
         let body = body.collect().await?.to_bytes();
         self.conn = Some(sender);
+        self.keep_cookies(&parts.headers);
         Ok(Reply {
             status: parts.status,
             headers: parts.headers,
@@ -194,6 +254,19 @@ impl Client {
     pub async fn get(&mut self, path: &str) -> Reply {
         self.request(Method::GET, path, Bytes::new()).await
     }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one name or value.
+fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A running server with its own data directory, and a client for it.

@@ -11,7 +11,7 @@ use cdrhub_model::{Role, Timestamp};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::schema;
-use crate::{Accounts, ApiToken, AuditEntry, StoreError, User};
+use crate::{Accounts, ApiToken, AuditEntry, BlockedIp, LoginFailures, Session, StoreError, User};
 
 pub struct SqliteAccounts {
     conn: Mutex<Connection>,
@@ -152,6 +152,173 @@ impl Accounts for SqliteAccounts {
         })
         .map(|_| ())
     }
+
+    fn create_session(
+        &self,
+        id_hash: &[u8],
+        user: &str,
+        csrf: &str,
+        client_ip: Option<&str>,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO sessions (id_hash, user_name, csrf, client_ip, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id_hash, user, csrf, client_ip, Timestamp::now().0, expires_at.0],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn session(&self, id_hash: &[u8], now: Timestamp) -> Result<Option<Session>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT u.name, u.role, u.password_hash, u.disabled, u.language, s.csrf, s.expires_at \
+                 FROM sessions s JOIN users u ON u.name = s.user_name \
+                 WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND u.disabled = 0",
+                params![id_hash, now.0],
+                |r| {
+                    Ok(Session {
+                        user: User {
+                            name: r.get(0)?,
+                            role: role(r.get(1)?),
+                            password_hash: r.get(2)?,
+                            disabled: r.get(3)?,
+                            language: r.get(4)?,
+                        },
+                        csrf: r.get(5)?,
+                        expires_at: Timestamp(r.get(6)?),
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    fn delete_session(&self, id_hash: &[u8]) -> Result<(), StoreError> {
+        self.with(|c| c.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash]))
+            .map(|_| ())
+    }
+
+    fn record_login_failure(
+        &self,
+        client_ip: &str,
+        login_id: &str,
+        now: Timestamp,
+        block_after: u32,
+        block_minutes: u32,
+    ) -> Result<LoginFailures, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let row: Option<(i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT failures, blocked_until FROM login_failures WHERE client_ip = ?1",
+                [client_ip],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (mut failures, mut blocked_until) = match row {
+            // A block that has ended starts the count again.
+            Some((_, Some(until))) if until <= now.0 => (0, None),
+            Some((n, until)) => (n, until),
+            None => (0, None),
+        };
+        failures += 1;
+        let mut blocked_at = None;
+        if blocked_until.is_none() && failures >= i64::from(block_after.max(1)) {
+            blocked_at = Some(now.0);
+            blocked_until = Some(now.0 + i64::from(block_minutes) * 60_000);
+        }
+        tx.execute(
+            "INSERT INTO login_failures (client_ip, failures, last_login_id, last_at, blocked_at, blocked_until) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT(client_ip) DO UPDATE SET failures = excluded.failures, \
+               last_login_id = excluded.last_login_id, last_at = excluded.last_at, \
+               blocked_at = coalesce(excluded.blocked_at, CASE WHEN excluded.blocked_until IS NULL THEN NULL ELSE blocked_at END), \
+               blocked_until = excluded.blocked_until",
+            params![client_ip, failures, login_id, now.0, blocked_at, blocked_until],
+        )?;
+        tx.commit()?;
+        Ok(LoginFailures {
+            failures: failures.clamp(0, i64::from(u32::MAX)) as u32,
+            blocked_until: blocked_until.map(Timestamp),
+        })
+    }
+
+    fn blocked_until(
+        &self,
+        client_ip: &str,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT blocked_until FROM login_failures WHERE client_ip = ?1 AND blocked_until > ?2",
+                params![client_ip, now.0],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+        })
+        .map(|t| t.map(Timestamp))
+    }
+
+    fn clear_login_failures(&self, client_ip: &str) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM login_failures WHERE client_ip = ?1",
+                [client_ip],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn blocked_ips(&self, now: Timestamp) -> Result<Vec<BlockedIp>, StoreError> {
+        self.with(|c| {
+            c.prepare(
+                "SELECT client_ip, last_login_id, blocked_at, blocked_until FROM login_failures \
+                 WHERE blocked_until > ?1 ORDER BY blocked_at DESC",
+            )?
+            .query_map([now.0], |r| {
+                Ok(BlockedIp {
+                    client_ip: r.get(0)?,
+                    login_id: r.get(1)?,
+                    blocked_at: Timestamp(r.get::<_, Option<i64>>(2)?.unwrap_or(0)),
+                    blocked_until: Timestamp(r.get(3)?),
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn unblock(&self, client_ip: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM login_failures WHERE client_ip = ?1 AND blocked_until IS NOT NULL",
+                [client_ip],
+            )
+        })
+        .map(|n| n > 0)
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.with(|c| {
+            c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
+    }
+
+    fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+        })
+        .map(|_| ())
+    }
 }
 
 #[cfg(test)]
@@ -191,5 +358,89 @@ mod tests {
                 target: Some("grafana".into()),
             })
             .unwrap();
+    }
+
+    #[test]
+    fn an_address_is_blocked_after_its_failures_until_the_block_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = SqliteAccounts::open(dir.path()).unwrap();
+        let t0 = Timestamp(1_800_000_000_000);
+        let fail = |t: Timestamp| {
+            accounts
+                .record_login_failure("192.0.2.7", "root", t, 5, 60)
+                .unwrap()
+        };
+        for n in 1..=4 {
+            assert_eq!(
+                fail(t0),
+                LoginFailures {
+                    failures: n,
+                    blocked_until: None
+                }
+            );
+        }
+        let blocked = fail(t0);
+        assert_eq!(blocked.failures, 5);
+        let until = blocked.blocked_until.expect("blocked at the fifth");
+        assert_eq!(until.0 - t0.0, 60 * 60_000);
+        assert_eq!(
+            accounts.blocked_until("192.0.2.7", t0).unwrap(),
+            Some(until)
+        );
+        assert_eq!(accounts.blocked_until("192.0.2.8", t0).unwrap(), None);
+        let list = accounts.blocked_ips(t0).unwrap();
+        assert_eq!((list.len(), list[0].login_id.as_str()), (1, "root"));
+        // Failing while blocked does not extend the block.
+        assert_eq!(fail(t0).blocked_until, Some(until));
+        // Once it has ended, counting starts again.
+        assert_eq!(accounts.blocked_until("192.0.2.7", until).unwrap(), None);
+        assert_eq!(
+            fail(until),
+            LoginFailures {
+                failures: 1,
+                blocked_until: None
+            }
+        );
+        assert!(
+            !accounts.unblock("192.0.2.7").unwrap(),
+            "not blocked any more"
+        );
+        for _ in 0..4 {
+            fail(until);
+        }
+        assert!(accounts.unblock("192.0.2.7").unwrap());
+        assert_eq!(accounts.blocked_until("192.0.2.7", until).unwrap(), None);
+    }
+
+    #[test]
+    fn a_session_ends_with_its_expiry_its_deletion_or_its_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = SqliteAccounts::open(dir.path()).unwrap();
+        accounts
+            .add_user("ann", Role::Supervisor, "$argon2id$x")
+            .unwrap();
+        let now = Timestamp(1_800_000_000_000);
+        let later = Timestamp(now.0 + 1000);
+        accounts
+            .create_session(&[1; 32], "ann", "csrf-1", Some("127.0.0.1"), later)
+            .unwrap();
+        let session = accounts.session(&[1; 32], now).unwrap().unwrap();
+        assert_eq!(
+            (session.user.name.as_str(), session.csrf.as_str()),
+            ("ann", "csrf-1")
+        );
+        assert!(
+            accounts.session(&[1; 32], later).unwrap().is_none(),
+            "expired"
+        );
+        assert!(accounts.session(&[2; 32], now).unwrap().is_none());
+        accounts.delete_session(&[1; 32]).unwrap();
+        assert!(accounts.session(&[1; 32], now).unwrap().is_none());
+        accounts.set_setting("login.block_after", "7").unwrap();
+        assert_eq!(
+            accounts.setting("login.block_after").unwrap().as_deref(),
+            Some("7")
+        );
+        assert_eq!(accounts.setting("nothing").unwrap(), None);
     }
 }

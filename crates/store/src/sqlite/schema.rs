@@ -119,6 +119,32 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_at ON audit(at);
 "#,
+    // Console sessions, failed logins per client address, and settings
+    // changed in the console (seed 002, "Web Service").
+    r#"
+CREATE TABLE sessions (
+    id_hash     BLOB PRIMARY KEY,
+    user_name   TEXT NOT NULL,
+    csrf        TEXT NOT NULL,
+    client_ip   TEXT,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE login_failures (
+    client_ip      TEXT PRIMARY KEY,
+    failures       INTEGER NOT NULL,
+    last_login_id  TEXT NOT NULL,
+    last_at        INTEGER NOT NULL,
+    blocked_at     INTEGER,
+    blocked_until  INTEGER
+) WITHOUT ROWID;
+
+CREATE TABLE settings (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Each entry moves `calls.db` one version up; never edit a released one.

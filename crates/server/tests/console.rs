@@ -1,0 +1,269 @@
+//! The console's login over real HTTP: sessions, CSRF, and the login
+//! protection of seed 002 (audit after 3 failures, block after 5 for 60
+//! minutes, the blocked-IP page and its Unblock action, the settings).
+
+mod common;
+
+use cdrhub_model::Role;
+use cdrhub_server::auth::hash_password;
+use common::{Client, TestServer};
+use hyper::StatusCode;
+
+fn add_user(server: &TestServer, name: &str, role: Role, password: &str) {
+    let hash = hash_password(password).unwrap();
+    server.store.accounts().add_user(name, role, &hash).unwrap();
+}
+
+/// The hidden CSRF field of the first form on a page.
+fn csrf_of(html: &str) -> String {
+    let start = html.find(r#"name="csrf" value=""#).expect("a CSRF field") + 19;
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Opens the login page and posts the form as a browser would.
+async fn log_in(client: &mut Client, user: &str, password: &str) -> common::Reply {
+    let page = client.get("/login").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = csrf_of(&page.text());
+    client
+        .post_form(
+            "/login",
+            &[("user", user), ("password", password), ("csrf", &csrf)],
+        )
+        .await
+}
+
+fn audit_log(server: &TestServer) -> Vec<(String, String)> {
+    let db = rusqlite::Connection::open(server.db_path()).unwrap();
+    let mut stmt = db
+        .prepare("SELECT operation, actor FROM audit ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_user_logs_in_gets_a_strict_cookie_and_logs_out() {
+    let server = TestServer::start().await;
+    add_user(&server, "ann", Role::Admin, "ann's long password");
+    let mut browser = Client::plain(server.http_addr);
+    assert_eq!(
+        browser.get("/").await.status,
+        StatusCode::SEE_OTHER,
+        "to the login page"
+    );
+
+    let r = log_in(&mut browser, "ann", "ann's long password").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), Some("/"));
+    let set = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("cdrhub_session="))
+        .expect("a session cookie");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let home = browser.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.text().contains("ann"));
+
+    let csrf = csrf_of(&home.text());
+    let forged = browser.post_form("/logout", &[("csrf", "forged")]).await;
+    assert_eq!(
+        forged.status,
+        StatusCode::FORBIDDEN,
+        "no CSRF token, no logout"
+    );
+    let out = browser.post_form("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(browser.get("/").await.status, StatusCode::SEE_OTHER);
+    let ops: Vec<String> = audit_log(&server).into_iter().map(|(op, _)| op).collect();
+    assert_eq!(ops, ["login", "logout"]);
+}
+
+#[tokio::test]
+async fn a_login_form_from_elsewhere_is_refused() {
+    let server = TestServer::start().await;
+    add_user(&server, "ann", Role::Admin, "ann's long password");
+    let mut browser = Client::plain(server.http_addr);
+    // No login page first: no form cookie to match.
+    let r = browser
+        .post_form(
+            "/login",
+            &[
+                ("user", "ann"),
+                ("password", "ann's long password"),
+                ("csrf", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(browser.cookie("cdrhub_session").is_none());
+}
+
+#[tokio::test]
+async fn failed_logins_are_audited_after_three_and_block_the_address_after_five() {
+    let server = TestServer::start().await;
+    add_user(&server, "ann", Role::Admin, "ann's long password");
+    let mut attacker = Client::plain(server.http_addr);
+    for n in 1..=4 {
+        let r = log_in(&mut attacker, "root", "guess").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {n}");
+        assert!(r.text().contains("Wrong user name or password"));
+    }
+    assert_eq!(
+        audit_log(&server),
+        [("login failed".to_owned(), "root".to_owned())]
+    );
+    let fifth = log_in(&mut attacker, "root", "guess").await;
+    assert!(fifth.text().contains("refused until"), "{}", fifth.text());
+    // Blocked: even the right password is refused.
+    let right = log_in(&mut attacker, "ann", "ann's long password").await;
+    assert_eq!(right.status, StatusCode::UNAUTHORIZED);
+    assert!(attacker.cookie("cdrhub_session").is_none());
+    let ops: Vec<String> = audit_log(&server).into_iter().map(|(op, _)| op).collect();
+    assert_eq!(
+        ops,
+        [
+            "login failed",
+            "login failed",
+            "address blocked",
+            "login refused (address blocked)"
+        ]
+    );
+
+    // The admin (from another address in real life) sees and lifts the block.
+    server
+        .store
+        .accounts()
+        .clear_login_failures("127.0.0.1")
+        .unwrap();
+    let mut admin = Client::plain(server.http_addr);
+    assert_eq!(
+        log_in(&mut admin, "ann", "ann's long password")
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    for _ in 0..5 {
+        log_in(&mut attacker, "root", "guess").await;
+    }
+    let page = admin.get("/admin/blocked").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert!(
+        html.contains("127.0.0.1") && html.contains("root"),
+        "{html}"
+    );
+    let csrf = csrf_of(&html);
+    let r = admin
+        .post_form(
+            "/admin/blocked/unblock",
+            &[("csrf", &csrf), ("ip", "127.0.0.1")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        admin
+            .get("/admin/blocked")
+            .await
+            .text()
+            .contains("No address is blocked")
+    );
+    assert!(
+        audit_log(&server)
+            .iter()
+            .any(|(op, actor)| op == "unblock address" && actor == "ann")
+    );
+    assert_eq!(
+        log_in(&mut attacker, "ann", "ann's long password")
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn an_admin_changes_the_login_failure_settings_and_a_viewer_may_not() {
+    let server = TestServer::start().await;
+    add_user(&server, "ann", Role::Admin, "ann's long password");
+    add_user(&server, "vic", Role::Viewer, "vic's long password");
+    let mut admin = Client::plain(server.http_addr);
+    log_in(&mut admin, "ann", "ann's long password").await;
+    let page = admin.get("/admin/settings").await;
+    let html = page.text();
+    assert!(
+        html.contains(r#"value="3""#)
+            && html.contains(r#"value="5""#)
+            && html.contains(r#"value="60""#)
+    );
+    let csrf = csrf_of(&html);
+    let bad = admin
+        .post_form(
+            "/admin/settings",
+            &[
+                ("csrf", &csrf),
+                ("audit_after", "0"),
+                ("block_after", "2"),
+                ("block_minutes", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let ok = admin
+        .post_form(
+            "/admin/settings",
+            &[
+                ("csrf", &csrf),
+                ("audit_after", "1"),
+                ("block_after", "2"),
+                ("block_minutes", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert!(
+        admin
+            .get("/admin/settings?saved=1")
+            .await
+            .text()
+            .contains("Settings saved")
+    );
+
+    // Two failures now block.
+    let mut other = Client::plain(server.http_addr);
+    log_in(&mut other, "x", "y").await;
+    assert!(
+        log_in(&mut other, "x", "y")
+            .await
+            .text()
+            .contains("refused until")
+    );
+
+    server
+        .store
+        .accounts()
+        .clear_login_failures("127.0.0.1")
+        .unwrap();
+    let mut viewer = Client::plain(server.http_addr);
+    assert_eq!(
+        log_in(&mut viewer, "vic", "vic's long password")
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        viewer.get("/admin/settings").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        viewer.get("/admin/blocked").await.status,
+        StatusCode::FORBIDDEN
+    );
+}
