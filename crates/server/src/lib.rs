@@ -7,6 +7,7 @@ pub mod config;
 mod console;
 mod metrics;
 pub mod sources;
+mod spreadsheet;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

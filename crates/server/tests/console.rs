@@ -267,3 +267,76 @@ async fn an_admin_changes_the_login_failure_settings_and_a_viewer_may_not() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn the_audit_log_is_searchable_paged_and_exported() {
+    let server = TestServer::start().await;
+    add_user(&server, "ann", Role::Admin, "ann's long password");
+    let mut attacker = Client::plain(server.http_addr);
+    for _ in 0..4 {
+        log_in(&mut attacker, "=cmd|' /C calc'!A0", "guess").await;
+    }
+    server
+        .store
+        .accounts()
+        .clear_login_failures("127.0.0.1")
+        .unwrap();
+    let mut admin = Client::plain(server.http_addr);
+    log_in(&mut admin, "ann", "ann's long password").await;
+    for i in 0..20 {
+        let csrf = csrf_of(&admin.get("/admin/settings").await.text());
+        let n = (i % 5 + 1).to_string();
+        admin
+            .post_form(
+                "/admin/settings",
+                &[
+                    ("csrf", &csrf),
+                    ("audit_after", &n),
+                    ("block_after", "5"),
+                    ("block_minutes", "60"),
+                ],
+            )
+            .await;
+    }
+    // 1 failed login audited, 1 login, 20 changes.
+    let html = admin.get("/audit").await.text();
+    assert!(html.contains("22 of 22 entries"), "{html}");
+    assert_eq!(html.matches("<tr>").count(), 1 + 15, "a header and 15 rows");
+    assert!(html.contains("page=2"));
+    let second = admin.get("/audit?page=2").await.text();
+    assert_eq!(second.matches("<tr>").count(), 1 + 7);
+    let searched = admin.get("/audit?q=login").await.text();
+    assert!(searched.contains("2 of 22 entries"), "{searched}");
+    let today = cdrhub_model::Timestamp::now().to_rfc3339()[..10].to_owned();
+    let dated = admin
+        .get(&format!("/audit?from={today}&to={today}"))
+        .await
+        .text();
+    assert!(dated.contains("22 of 22"));
+    assert!(
+        admin
+            .get("/audit?from=2001-01-01&to=2001-01-02")
+            .await
+            .text()
+            .contains("0 of 22")
+    );
+    assert!(
+        admin
+            .get("/audit?from=yesterday")
+            .await
+            .text()
+            .contains("is not a date")
+    );
+
+    let csv = admin.get("/audit.csv?q=failed").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    let text = csv.text();
+    assert!(
+        text.starts_with("\u{feff}time,user,role,client_ip,operation,target\r\n"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 2);
+    // A user name that looks like a formula stays text in a spreadsheet.
+    assert!(text.contains(",'=cmd|"), "{text}");
+}

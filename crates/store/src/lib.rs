@@ -68,6 +68,8 @@ pub trait Accounts: Send + Sync {
     /// The token whose SHA-256 is `token_hash`.
     fn token(&self, token_hash: &[u8]) -> Result<Option<ApiToken>, StoreError>;
     fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Audit entries, newest first, with the count of those matching.
+    fn audit_log(&self, filter: &AuditFilter) -> Result<AuditPage, StoreError>;
 
     /// Keeps a new session; only the hash of its cookie is stored.
     fn create_session(

@@ -248,3 +248,37 @@ pub struct BlockedIp {
     pub blocked_at: Timestamp,
     pub blocked_until: Timestamp,
 }
+
+/// Which audit entries to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    /// Entries at or after this time.
+    pub from: Option<Timestamp>,
+    /// Entries before this time.
+    pub to: Option<Timestamp>,
+    /// Substring of the user, operation, target or client address.
+    pub q: Option<String>,
+    /// Rows to skip (paging), newest first.
+    pub offset: u64,
+    /// Rows to return at most.
+    pub limit: u64,
+}
+
+/// One stored audit entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditRecord {
+    pub at: Timestamp,
+    pub actor: String,
+    pub role: Option<String>,
+    pub client_ip: Option<String>,
+    pub operation: String,
+    pub target: Option<String>,
+}
+
+/// A page of audit entries and how many match in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditPage {
+    pub entries: Vec<AuditRecord>,
+    pub matching: u64,
+    pub total: u64,
+}

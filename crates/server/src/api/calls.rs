@@ -6,14 +6,13 @@ use axum::Extension;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use cdrhub_model::{Call, Role, Timestamp};
 use cdrhub_store::{CallCursor, CallDetail, CallFilter, CallPage};
 
 use super::{ApiError, blocking};
-use crate::AppState;
 use crate::auth::Principal;
+use crate::{AppState, spreadsheet};
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
@@ -133,21 +132,7 @@ fn csv_row(c: &Call) -> [String; 18] {
 }
 
 fn csv_chunk(rows: &[Call], header: bool) -> Vec<u8> {
-    // CRLF line ends and a UTF-8 byte-order mark: what spreadsheets expect.
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    if header {
-        let _ = w.write_record(CSV_COLUMNS);
-    }
-    for c in rows {
-        let _ = w.write_record(csv_row(c));
-    }
-    let mut out = w.into_inner().unwrap_or_default();
-    if header {
-        out.splice(0..0, [0xEF, 0xBB, 0xBF]);
-    }
-    out
+    spreadsheet::csv_chunk(header.then_some(&CSV_COLUMNS[..]), rows.iter().map(csv_row))
 }
 
 /// Streams every call matching the filters, newest first, page by page, so
@@ -197,15 +182,8 @@ pub(crate) async fn csv(
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
-    let mut r = Body::from_stream(stream).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"calls.csv\""),
-    );
-    Ok(r)
+    Ok(spreadsheet::as_download(
+        Body::from_stream(stream).into_response(),
+        "calls.csv",
+    ))
 }

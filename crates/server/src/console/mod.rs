@@ -2,6 +2,7 @@
 //! session cookie after login, a CSRF token in every form.
 
 mod admin;
+mod audit;
 mod i18n;
 mod login;
 
@@ -36,6 +37,8 @@ pub(crate) fn routes() -> Router<AppState> {
             "/admin/settings",
             get(admin::settings).post(admin::save_settings),
         )
+        .route("/audit", get(audit::page_view))
+        .route("/audit.csv", get(audit::export))
 }
 
 /// Set on requests that came over the HTTPS listener: their cookies are
@@ -204,6 +207,7 @@ pub(crate) fn page(lang: &str, title: &str, signed: Option<&Signed>, body: Marku
                         @if s.user.role.allows(Role::Admin) {
                             a href="/admin/blocked" { (t(lang, "nav_blocked")) }
                             a href="/admin/settings" { (t(lang, "nav_settings")) }
+                            a href="/audit" { (t(lang, "nav_audit")) }
                         }
                         span.who { (t(lang, "signed_in_as")) " " b { (s.user.name) } " (" (s.user.role) ")" }
                         form.inline method="post" action="/logout" {
@@ -233,6 +237,9 @@ th, td { border: 1px solid #d5dae0; padding: .35em .7em; text-align: left; }
 th { background: #e9edf2; }
 form.inline { display: inline; }
 label { display: block; margin: .6em 0 .2em; }
+label.inline { display: inline; margin-right: .8em; }
+form.filters { margin-bottom: 1em; }
+.pager a { margin-right: 1em; }
 .error { color: #a8071a; }
 .ok { color: #1c6b2a; }
 .help { color: #5b6470; font-size: .9em; }

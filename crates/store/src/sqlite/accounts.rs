@@ -11,7 +11,10 @@ use cdrhub_model::{Role, Timestamp};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::schema;
-use crate::{Accounts, ApiToken, AuditEntry, BlockedIp, LoginFailures, Session, StoreError, User};
+use crate::{
+    Accounts, ApiToken, AuditEntry, AuditFilter, AuditPage, AuditRecord, BlockedIp, LoginFailures,
+    Session, StoreError, User,
+};
 
 pub struct SqliteAccounts {
     conn: Mutex<Connection>,
@@ -151,6 +154,59 @@ impl Accounts for SqliteAccounts {
             )
         })
         .map(|_| ())
+    }
+
+    fn audit_log(&self, filter: &AuditFilter) -> Result<AuditPage, StoreError> {
+        // One WHERE clause for both queries; every value is a parameter.
+        let pattern = filter.q.as_deref().filter(|q| !q.is_empty()).map(|q| {
+            let escaped = q
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let clause = "(?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR at < ?2) AND (?3 IS NULL OR \
+             actor LIKE ?3 ESCAPE '\\' OR operation LIKE ?3 ESCAPE '\\' OR \
+             coalesce(target, '') LIKE ?3 ESCAPE '\\' OR coalesce(client_ip, '') LIKE ?3 ESCAPE '\\')";
+        let bounds = params![filter.from.map(|t| t.0), filter.to.map(|t| t.0), pattern];
+        self.with(|c| {
+            let total: i64 = c.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?;
+            let matching: i64 = c.query_row(
+                &format!("SELECT count(*) FROM audit WHERE {clause}"),
+                bounds,
+                |r| r.get(0),
+            )?;
+            let entries = c
+                .prepare(&format!(
+                    "SELECT at, actor, role, client_ip, operation, target FROM audit WHERE {clause} \
+                     ORDER BY id DESC LIMIT ?4 OFFSET ?5"
+                ))?
+                .query_map(
+                    params![
+                        filter.from.map(|t| t.0),
+                        filter.to.map(|t| t.0),
+                        pattern,
+                        filter.limit.min(i64::MAX as u64) as i64,
+                        filter.offset.min(i64::MAX as u64) as i64
+                    ],
+                    |r| {
+                        Ok(AuditRecord {
+                            at: Timestamp(r.get(0)?),
+                            actor: r.get(1)?,
+                            role: r.get(2)?,
+                            client_ip: r.get(3)?,
+                            operation: r.get(4)?,
+                            target: r.get(5)?,
+                        })
+                    },
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(AuditPage {
+                entries,
+                matching: matching.max(0) as u64,
+                total: total.max(0) as u64,
+            })
+        })
     }
 
     fn create_session(
@@ -358,6 +414,32 @@ mod tests {
                 target: Some("grafana".into()),
             })
             .unwrap();
+        let all = accounts
+            .audit_log(&AuditFilter {
+                limit: 10,
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        assert_eq!(
+            (all.total, all.matching, all.entries[0].operation.as_str()),
+            (1, 1, "token revoke")
+        );
+        let none = accounts
+            .audit_log(&AuditFilter {
+                q: Some("50%_off".into()),
+                limit: 10,
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        assert_eq!((none.total, none.matching, none.entries.len()), (1, 0, 0));
+        let found = accounts
+            .audit_log(&AuditFilter {
+                q: Some("GRAF".into()),
+                limit: 10,
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        assert_eq!(found.matching, 1, "LIKE ignores ASCII case");
     }
 
     #[test]
