@@ -12,6 +12,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 
+pub mod webdriver;
+
 pub fn cdrhub() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cdrhub"))
 }
