@@ -1,14 +1,15 @@
 //! The console in a real browser (headless Chromium over WebDriver) against
 //! the real binary: the first login with the generated password, a lockout
-//! after repeated failures, and its unblocking by the admin.
+//! after repeated failures and its unblocking by the admin, and a CDR search
+//! with filters, its CSV export and a call's page.
 //!
 //! With CDRHUB_SCREENSHOTS=DIR set, the pages are saved there as PNG (the
 //! README's pictures come from here).
 
 mod common;
 
-use common::Server;
 use common::webdriver::Browser;
+use common::{Conn, Server, fixture};
 
 async fn log_in(browser: &Browser, base: &str, user: &str, password: &str) {
     browser.goto(&format!("{base}/login")).await;
@@ -92,4 +93,59 @@ async fn first_login_lockout_and_unblock_in_a_real_browser() {
         assert!(audit.contains(operation), "{operation} in {audit}");
     }
     screenshot(&admin, "console-audit.png").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cdr_search_with_filters_export_and_a_call_page_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let password = server
+        .admin_password
+        .clone()
+        .expect("the first start logs a password");
+    let base = format!("http://{}", server.addr);
+    // Every CMS fixture: the seed's conference, hand-made and captured calls.
+    let mut conn = Conn::open(server.addr).await.unwrap();
+    let mut names: Vec<_> = std::fs::read_dir(fixture(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".xml"))
+        .collect();
+    names.sort();
+    for name in names {
+        let body = std::fs::read(fixture(&name)).unwrap();
+        let (status, _) = conn.request("POST", "/ingest/cms", body).await.unwrap();
+        assert_eq!(status, 200, "{name}");
+    }
+
+    let browser = Browser::start().await;
+    log_in(&browser, &base, "admin", &password).await;
+    browser.goto(&format!("{base}/calls")).await;
+    let total: u64 = browser.text("#total").await.parse().unwrap();
+    assert!(total >= 3, "{total} calls");
+    screenshot(&browser, "console-calls.png").await;
+
+    browser.click("#result option[value=answered]").await;
+    browser.click("form.filters button[type=submit]").await;
+    browser.wait_for_url("result=answered").await;
+    let answered: u64 = browser.text("#matching").await.parse().unwrap();
+    assert!(answered >= 1 && answered < total, "{answered} of {total}");
+
+    // The export link fetches exactly the filtered set, with the session.
+    let href = browser.attribute("#export", "href").await;
+    let session = browser.cookie("cdrhub_session").await;
+    let path = href.strip_prefix(&base).unwrap_or(&href);
+    assert!(path.starts_with("/api/v1/calls.csv?"), "{href}");
+    let mut conn = Conn::open(server.addr).await.unwrap();
+    conn.cookie = Some(format!("cdrhub_session={session}"));
+    let (status, csv) = conn.request("GET", path, Vec::new()).await.unwrap();
+    assert_eq!(status, 200);
+    let csv = String::from_utf8(csv.to_vec()).unwrap();
+    assert_eq!(csv.lines().count() as u64, 1 + answered, "{csv}");
+
+    browser.click("#calls td a").await;
+    browser.wait_for_url("/calls/").await;
+    assert!(!browser.text("#legs").await.is_empty());
+    assert!(browser.text("#timeline").await.contains("callStart"));
+    screenshot(&browser, "console-call.png").await;
 }

@@ -5,12 +5,12 @@
 //! bits and need no slow hash.
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use cdrhub_model::Role;
+use cdrhub_model::{Role, Timestamp};
 use cdrhub_store::{Accounts, AuditEntry, StoreError};
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -99,9 +99,11 @@ pub fn ensure_first_admin(accounts: &dyn Accounts) -> Result<Option<String>, Sto
     Ok(Some(password))
 }
 
-/// Middleware: lets a request through only with a valid API token, and
-/// hands the handlers its [`Principal`].
-pub(crate) async fn require_token(
+/// Middleware: lets a request through only with a valid API token, or, for
+/// reading (GET, HEAD), with a console session cookie, and hands the
+/// handlers its [`Principal`]. Cookies never authorize a change, so no page
+/// of another site can make one through the API.
+pub(crate) async fn require_auth(
     State(app): State<AppState>,
     mut req: Request,
     next: Next,
@@ -112,27 +114,53 @@ pub(crate) async fn require_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .filter(|t| !t.is_empty());
-    let Some(token) = token else {
-        return ApiError::Unauthorized(
-            "this API needs an API token in an Authorization: Bearer header \
-             (create one with `cdrhub token create NAME --role ROLE`)"
-                .into(),
-        )
-        .into_response();
-    };
-    let hash = token_hash(token);
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned);
+    let reading = matches!(*req.method(), Method::GET | Method::HEAD);
+    let session = crate::console::cookie(req.headers(), crate::console::SESSION_COOKIE)
+        .filter(|_| reading && token.is_none())
+        .map(token_hash);
     let store = app.store.clone();
-    match blocking(move || store.accounts().token(&hash)).await {
-        Ok(Some(found)) => {
-            req.extensions_mut().insert(Principal {
-                name: found.name,
-                role: found.role,
-            });
+    let found = match (token, session) {
+        (Some(token), _) => {
+            let hash = token_hash(&token);
+            blocking(move || store.accounts().token(&hash))
+                .await
+                .map(|t| {
+                    t.map(|t| Principal {
+                        name: t.name,
+                        role: t.role,
+                    })
+                })
+        }
+        (None, Some(id_hash)) => {
+            blocking(move || store.accounts().session(&id_hash, Timestamp::now()))
+                .await
+                .map(|s| {
+                    s.map(|s| Principal {
+                        name: s.user.name,
+                        role: s.user.role,
+                    })
+                })
+        }
+        (None, None) => {
+            return ApiError::Unauthorized(
+                "this API needs an API token in an Authorization: Bearer header \
+                 (create one with `cdrhub token create NAME --role ROLE`)"
+                    .into(),
+            )
+            .into_response();
+        }
+    };
+    match found {
+        Ok(Some(principal)) => {
+            req.extensions_mut().insert(principal);
             next.run(req).await
         }
-        Ok(None) => ApiError::Unauthorized("the API token is not valid: unknown or revoked".into())
-            .into_response(),
+        Ok(None) => ApiError::Unauthorized(
+            "the API token or session is not valid: unknown, revoked or expired".into(),
+        )
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }

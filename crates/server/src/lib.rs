@@ -33,7 +33,7 @@ pub struct AppState {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    let require_token = axum::middleware::from_fn_with_state(state.clone(), auth::require_token);
+    let require_token = axum::middleware::from_fn_with_state(state.clone(), auth::require_auth);
     let mut app = api::routes()
         .route_layer(require_token.clone())
         .merge(console::routes())

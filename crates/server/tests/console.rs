@@ -340,3 +340,167 @@ async fn the_audit_log_is_searchable_paged_and_exported() {
     // A user name that looks like a formula stays text in a spreadsheet.
     assert!(text.contains(",'=cmd|"), "{text}");
 }
+
+/// Twenty one-leg calls on 2026-11-01 from 10:00, a minute apart: every
+/// third busy, the others answered; even ones incoming, odd ones outgoing.
+async fn twenty_calls(server: &mut TestServer) {
+    use common::{CmsDoc, call_end, call_start, leg_connected, leg_end, leg_start};
+    let mut index = 0;
+    for i in 0..20u32 {
+        let at = |s: u32| format!("2026-11-01T10:{i:02}:{s:02}Z");
+        let (call, leg) = (common::guid(), common::guid());
+        let direction = if i % 2 == 0 { "incoming" } else { "outgoing" };
+        let mut doc = CmsDoc::new("5c8b1a8e-7b0e-4c3e-9d7e-4c7c4a5e9f01");
+        let mut next = || {
+            index += 1;
+            index
+        };
+        doc = doc
+            .record(
+                "callStart",
+                &at(0),
+                next(),
+                &call_start(&call, &format!("room{i}")),
+            )
+            .record(
+                "callLegStart",
+                &at(1),
+                next(),
+                &leg_start(
+                    &leg,
+                    &call,
+                    &format!("sip:user{i}@example.com"),
+                    &format!("room{i}@meet.example.com"),
+                    &format!("User {i}"),
+                    direction,
+                ),
+            );
+        if i % 3 == 0 {
+            doc = doc.record(
+                "callLegEnd",
+                &at(20),
+                next(),
+                &leg_end(&leg, "remoteBusy", 0),
+            );
+        } else {
+            doc = doc
+                .record("callLegUpdate", &at(3), next(), &leg_connected(&leg, &call))
+                .record(
+                    "callLegEnd",
+                    &at(40),
+                    next(),
+                    &leg_end(&leg, "remoteTeardown", 37),
+                );
+        }
+        doc = doc.record("callEnd", &at(41), next(), &call_end(&call, 1, 41));
+        server.ingest(common::CMS, doc.build()).await;
+    }
+}
+
+fn rows(html: &str) -> usize {
+    let table = &html[html.find(r#"<table id="calls">"#).expect("the calls table")..];
+    table[..table.find("</table>").unwrap()]
+        .matches("<tr>")
+        .count()
+        - 1
+}
+
+#[tokio::test]
+async fn cdr_search_filters_counts_pages_sorts_and_exports_the_filtered_set() {
+    let mut server = TestServer::start().await;
+    twenty_calls(&mut server).await;
+    add_user(&server, "ann", Role::Admin, "ann's long password");
+    let mut admin = Client::plain(server.http_addr);
+    log_in(&mut admin, "ann", "ann's long password").await;
+
+    let all = admin.get("/calls").await.text();
+    assert!(
+        all.contains(r#"<b id="total">20</b>"#) && all.contains(r#"<b id="matching">20</b>"#),
+        "{all}"
+    );
+    assert_eq!(rows(&all), 15, "15 rows a page");
+    assert!(all.contains("page=2"));
+    let second = admin.get("/calls?page=2").await.text();
+    assert_eq!(rows(&second), 5);
+
+    let failed = admin.get("/calls?result=failed").await.text();
+    assert!(
+        failed.contains(r#"<b id="matching">7</b>"#),
+        "every third is busy"
+    );
+    let basic = admin.get("/calls?result=answered").await.text();
+    assert!(basic.contains(r#"<b id="matching">13</b>"#));
+    let call_in = admin.get("/calls?call_type=call_in").await.text();
+    assert!(call_in.contains(r#"<b id="matching">10</b>"#));
+    let out_failed = admin.get("/calls?call_type=call_out_failed").await.text();
+    assert!(
+        out_failed.contains(r#"<b id="matching">3</b>"#),
+        "3, 9 and 15"
+    );
+    let party = admin.get("/calls?q=user7").await.text();
+    assert!(party.contains(r#"<b id="matching">1</b>"#));
+    let dated = admin
+        .get("/calls?from=2026-11-01&to=2026-11-01")
+        .await
+        .text();
+    assert!(dated.contains(r#"<b id="matching">20</b>"#));
+    let other_day = admin.get("/calls?from=2026-11-02").await.text();
+    assert!(other_day.contains(r#"<b id="matching">0</b>"#));
+    let bad = admin.get("/calls?from=yesterday").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text().contains("is not a date"), "{}", bad.text());
+
+    let by_caller = admin.get("/calls?sort=caller&order=asc").await.text();
+    let first_row = &by_caller[by_caller.find(r#"<table id="calls">"#).unwrap()..];
+    let first_row = &first_row[first_row.find("</tr>").unwrap() + 5..];
+    let first_row = &first_row[..first_row.find("</tr>").unwrap()];
+    // Outgoing calls' caller is the conference address: "room11@" sorts first.
+    assert!(
+        first_row.contains(">room11@meet.example.com<"),
+        "{first_row}"
+    );
+    let by_caller_desc = admin.get("/calls?sort=caller&order=desc").await.text();
+    let table = &by_caller_desc[by_caller_desc.find(r#"<table id="calls">"#).unwrap()..];
+    assert!(table.find("sip:user8@").unwrap() < table.find("sip:user0@").unwrap());
+
+    // The export is exactly the filtered set, through the API with the session.
+    let start = failed
+        .find(r#"id="export" href=""#)
+        .expect("an export link")
+        + 18;
+    let href = failed[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let csv = admin.get(&href).await;
+    assert_eq!(csv.status, StatusCode::OK, "{href}");
+    assert_eq!(csv.text().lines().count(), 1 + 7);
+
+    // The call page: its leg with media, and its timeline.
+    let id_at = all.find(r#"href="/calls/"#).unwrap() + 13;
+    let id = all[id_at..].split('"').next().unwrap().to_owned();
+    let call = admin.get(&format!("/calls/{id}")).await;
+    assert_eq!(call.status, StatusCode::OK);
+    let html = call.text();
+    assert!(
+        html.contains("opus") && html.contains("callLegStart") && html.contains("window.print"),
+        "{html}"
+    );
+    assert_eq!(
+        admin.get("/calls/no-such-call").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // A viewer searches but may not export, with the page or the API.
+    add_user(&server, "vic", Role::Viewer, "vic's long password");
+    let mut viewer = Client::plain(server.http_addr);
+    log_in(&mut viewer, "vic", "vic's long password").await;
+    assert!(!viewer.get("/calls").await.text().contains(r#"id="export""#));
+    assert_eq!(viewer.get(&href).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        viewer.get("/api/v1/calls").await.status,
+        StatusCode::OK,
+        "reads with the session"
+    );
+}

@@ -33,6 +33,16 @@ pub trait Store: Send + Sync + 'static {
     /// Counts a document that was refused before it reached the journal.
     fn record_rejected(&self, source: &str, sender: &str, reason: &str);
     fn list_calls(&self, filter: &CallFilter) -> Result<CallPage, StoreError>;
+    /// Calls matching `filter` (its cursor aside) sorted by `sort`, `limit`
+    /// of them after skipping `offset`, with the counts of matching and of
+    /// all calls.
+    fn search_calls(
+        &self,
+        filter: &CallFilter,
+        sort: CallSort,
+        descending: bool,
+        offset: u64,
+    ) -> Result<CallSearch, StoreError>;
     fn get_call(&self, id: &str) -> Result<Option<CallDetail>, StoreError>;
     fn senders(&self) -> Result<Vec<SenderStats>, StoreError>;
     fn gaps(&self, filter: &GapFilter) -> Result<Vec<Gap>, StoreError>;

@@ -63,13 +63,118 @@ pub struct CallFilter {
     /// Calls that started before this time.
     pub to: Option<Timestamp>,
     pub source: Option<String>,
+    /// The system that sent the call (Call Bridge, gateway, CTI server).
+    pub sender: Option<String>,
     pub direction: Option<Direction>,
     pub disposition: Option<Disposition>,
+    /// Some(true): answered calls ("Basic call", seed 004); Some(false):
+    /// calls that ended unanswered ("Failed call").
+    pub answered: Option<bool>,
+    pub call_type: Option<CallType>,
     /// Substring of caller, dialed or destination number, or of any leg's
     /// remote party, local address or display name.
     pub q: Option<String>,
     pub limit: usize,
     pub cursor: Option<CallCursor>,
+}
+
+/// The call types of a gateway's CDR search (seed 001's filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallType {
+    /// Incoming calls.
+    CallIn,
+    /// Outgoing calls.
+    CallOut,
+    /// Outgoing calls that ended unanswered.
+    CallOutFailed,
+    /// Incoming calls refused (rejected or busy).
+    CallInReject,
+    /// Calls through a PSTN gateway (`kind` gateway).
+    OnlyPstn,
+    /// Calls with no direction (internal, recordings, ...).
+    Other,
+}
+
+impl CallType {
+    pub const ALL: [CallType; 6] = [
+        CallType::CallIn,
+        CallType::CallOut,
+        CallType::CallOutFailed,
+        CallType::CallInReject,
+        CallType::OnlyPstn,
+        CallType::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallType::CallIn => "call_in",
+            CallType::CallOut => "call_out",
+            CallType::CallOutFailed => "call_out_failed",
+            CallType::CallInReject => "call_in_reject",
+            CallType::OnlyPstn => "only_pstn",
+            CallType::Other => "other",
+        }
+    }
+}
+
+impl std::str::FromStr for CallType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CallType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                format!("call_type {s:?} is not one of call_in, call_out, call_out_failed, call_in_reject, only_pstn, other")
+            })
+    }
+}
+
+/// A column the console sorts calls by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CallSort {
+    #[default]
+    StartedAt,
+    Caller,
+    Dialed,
+    Destination,
+    Duration,
+    Disposition,
+    Sender,
+}
+
+impl CallSort {
+    pub const ALL: [CallSort; 7] = [
+        CallSort::StartedAt,
+        CallSort::Caller,
+        CallSort::Dialed,
+        CallSort::Destination,
+        CallSort::Duration,
+        CallSort::Disposition,
+        CallSort::Sender,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallSort::StartedAt => "started_at",
+            CallSort::Caller => "caller",
+            CallSort::Dialed => "dialed",
+            CallSort::Destination => "destination",
+            CallSort::Duration => "duration_s",
+            CallSort::Disposition => "disposition",
+            CallSort::Sender => "sender",
+        }
+    }
+}
+
+/// One page of a console search: calls in the chosen order, how many match
+/// and how many there are in all (seed 001: "Total Record Count", "Filter
+/// Record Count").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallSearch {
+    pub calls: Vec<Call>,
+    pub matching: u64,
+    pub total: u64,
 }
 
 /// Where the next page of calls starts (calls are listed newest first).

@@ -106,6 +106,8 @@ pub struct Conn {
     addr: SocketAddr,
     /// API token sent as `Authorization: Bearer`, if any.
     pub bearer: Option<String>,
+    /// A `Cookie` header to send, if any.
+    pub cookie: Option<String>,
 }
 
 impl Conn {
@@ -120,6 +122,7 @@ impl Conn {
             sender,
             addr,
             bearer: None,
+            cookie: None,
         })
     }
 
@@ -136,6 +139,9 @@ impl Conn {
             .header("content-type", "application/xml");
         if let Some(token) = &self.bearer {
             req = req.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(cookie) = &self.cookie {
+            req = req.header("cookie", cookie);
         }
         let req = req.body(Full::new(Bytes::from(body))).unwrap();
         // A keep-alive connection takes the next request only once the last is done.

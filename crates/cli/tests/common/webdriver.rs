@@ -145,6 +145,22 @@ impl Browser {
             .to_owned()
     }
 
+    /// Waits (at most 10 s) until the page's address contains `part`.
+    pub async fn wait_for_url(&self, part: &str) {
+        let start = Instant::now();
+        loop {
+            let url = self.url().await;
+            if url.contains(part) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{url} never contained {part}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn find(&self, css: &str) -> String {
         let found = self
             .session_call(
@@ -179,6 +195,25 @@ impl Browser {
         let id = self.find(css).await;
         self.session_call("GET", &format!("/element/{id}/text"), None)
             .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// An attribute or property of the first element matching `css`.
+    pub async fn attribute(&self, css: &str, name: &str) -> String {
+        let id = self.find(css).await;
+        self.session_call("GET", &format!("/element/{id}/attribute/{name}"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The value of a cookie of the current page, HttpOnly ones included.
+    pub async fn cookie(&self, name: &str) -> String {
+        self.session_call("GET", &format!("/cookie/{name}"), None)
+            .await["value"]
             .as_str()
             .unwrap_or_default()
             .to_owned()

@@ -17,8 +17,11 @@ use crate::{AppState, spreadsheet};
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-/// The filters shared by the JSON list and the CSV export.
-fn parse_filter(params: &HashMap<String, String>, csv: bool) -> Result<CallFilter, ApiError> {
+/// The filters shared by the JSON list, the CSV export and the console.
+pub(crate) fn parse_filter(
+    params: &HashMap<String, String>,
+    csv: bool,
+) -> Result<CallFilter, ApiError> {
     let mut f = CallFilter {
         limit: DEFAULT_LIMIT,
         ..Default::default()
@@ -37,6 +40,13 @@ fn parse_filter(params: &HashMap<String, String>, csv: bool) -> Result<CallFilte
                 )
             }
             "source" => f.source = Some(value.clone()),
+            "sender" => f.sender = Some(value.clone()),
+            "answered" => {
+                f.answered = Some(value.parse().map_err(|_| bad("is not true or false"))?)
+            }
+            "call_type" => {
+                f.call_type = Some(value.parse().map_err(|e| bad(&format!("is wrong: {e}")))?)
+            }
             "direction" => {
                 f.direction = Some(value.parse().map_err(|e| bad(&format!("is wrong: {e}")))?)
             }
@@ -54,7 +64,7 @@ fn parse_filter(params: &HashMap<String, String>, csv: bool) -> Result<CallFilte
             "cursor" if !csv => f.cursor = Some(CallCursor::decode(value)?),
             _ => {
                 return Err(ApiError::BadRequest(format!(
-                    "unknown parameter {key:?}; known: from, to, source, direction, disposition, q{}",
+                    "unknown parameter {key:?}; known: from, to, source, sender, direction, disposition, answered, call_type, q{}",
                     if csv { "" } else { ", limit, cursor" }
                 )));
             }

@@ -1,7 +1,7 @@
 //! REST API v1 (JSON). Handlers parse parameters and call the store; the SQL
 //! lives in the store crate. Blocking reads run on blocking threads.
 
-mod calls;
+pub(crate) mod calls;
 mod error;
 pub(crate) mod openapi;
 mod status;

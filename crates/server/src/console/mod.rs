@@ -3,6 +3,7 @@
 
 mod admin;
 mod audit;
+mod calls;
 mod i18n;
 mod login;
 
@@ -37,6 +38,8 @@ pub(crate) fn routes() -> Router<AppState> {
             "/admin/settings",
             get(admin::settings).post(admin::save_settings),
         )
+        .route("/calls", get(calls::search))
+        .route("/calls/{id}", get(calls::call_page))
         .route("/audit", get(audit::page_view))
         .route("/audit.csv", get(audit::export))
 }
@@ -204,6 +207,7 @@ pub(crate) fn page(lang: &str, title: &str, signed: Option<&Signed>, body: Marku
                     nav {
                         a.brand href="/" { (t(lang, "app")) }
                         a href="/" { (t(lang, "nav_home")) }
+                        a href="/calls" { (t(lang, "nav_calls")) }
                         @if s.user.role.allows(Role::Admin) {
                             a href="/admin/blocked" { (t(lang, "nav_blocked")) }
                             a href="/admin/settings" { (t(lang, "nav_settings")) }
@@ -231,8 +235,9 @@ nav { display: flex; gap: 1.2em; align-items: center; padding: .6em 1.2em; backg
 nav a, nav .who { color: #fff; text-decoration: none; }
 nav .brand { font-weight: bold; }
 nav .who { margin-left: auto; }
-main { padding: 1em 1.5em; max-width: 70em; }
-table { border-collapse: collapse; background: #fff; }
+main { padding: 1em 1.5em; }
+table { border-collapse: collapse; background: #fff; font-size: .93em; }
+td.time { white-space: nowrap; }
 th, td { border: 1px solid #d5dae0; padding: .35em .7em; text-align: left; }
 th { background: #e9edf2; }
 form.inline { display: inline; }
@@ -240,6 +245,10 @@ label { display: block; margin: .6em 0 .2em; }
 label.inline { display: inline; margin-right: .8em; }
 form.filters { margin-bottom: 1em; }
 .pager a { margin-right: 1em; }
+td.num { text-align: right; }
+td.media div { white-space: nowrap; font-size: .9em; }
+.alarm { color: #8a5300; }
+@media print { nav, .noprint { display: none; } body { background: #fff; } }
 .error { color: #a8071a; }
 .ok { color: #1c6b2a; }
 .help { color: #5b6470; font-size: .9em; }

@@ -24,8 +24,8 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    Ack, CallDetail, CallFilter, CallPage, Gap, GapFilter, IngestBatch, SenderStats, Store,
-    StoreError, StoreTotals,
+    Ack, CallDetail, CallFilter, CallPage, CallSearch, CallSort, Gap, GapFilter, IngestBatch,
+    SenderStats, Store, StoreError, StoreTotals,
 };
 use correlator::{CorrelatorHandle, Progress, spawn_correlator};
 use writer::{WriterMsg, spawn_writer};
@@ -427,6 +427,17 @@ impl Store for SqliteStore {
     fn list_calls(&self, filter: &CallFilter) -> Result<CallPage, StoreError> {
         self.catch_up();
         self.with_reader(|c| read::list_calls(c, filter))
+    }
+
+    fn search_calls(
+        &self,
+        filter: &CallFilter,
+        sort: CallSort,
+        descending: bool,
+        offset: u64,
+    ) -> Result<CallSearch, StoreError> {
+        self.catch_up();
+        self.with_reader(|c| read::search_calls(c, filter, sort, descending, offset))
     }
 
     fn get_call(&self, id: &str) -> Result<Option<CallDetail>, StoreError> {

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use super::records;
 use crate::{
-    CallCursor, CallDetail, CallFilter, CallPage, Gap, GapFilter, SenderStats, StoreError,
+    CallCursor, CallDetail, CallFilter, CallPage, CallSearch, CallSort, CallType, Gap, GapFilter,
+    SenderStats, StoreError,
 };
 
 const CALL_COLUMNS: &str = "id, source, sender, kind, caller, dialed, destination, direction, started_at, \
@@ -49,7 +50,8 @@ impl Clauses {
     }
 }
 
-pub(crate) fn list_calls(conn: &Connection, f: &CallFilter) -> Result<CallPage, StoreError> {
+/// The WHERE conditions of a call filter (cursor aside).
+fn filter_clauses(f: &CallFilter) -> Clauses {
     let mut w = Clauses::default();
     if let Some(from) = f.from {
         let p = w.bind(from.0);
@@ -63,6 +65,10 @@ pub(crate) fn list_calls(conn: &Connection, f: &CallFilter) -> Result<CallPage, 
         let p = w.bind(source.clone());
         w.and(&format!("source = {p}"));
     }
+    if let Some(sender) = &f.sender {
+        let p = w.bind(sender.clone());
+        w.and(&format!("sender = {p}"));
+    }
     if let Some(direction) = f.direction {
         let p = w.bind(direction.as_str().to_owned());
         w.and(&format!("direction = {p}"));
@@ -70,6 +76,23 @@ pub(crate) fn list_calls(conn: &Connection, f: &CallFilter) -> Result<CallPage, 
     if let Some(disposition) = f.disposition {
         let p = w.bind(disposition.as_str().to_owned());
         w.and(&format!("disposition = {p}"));
+    }
+    match f.answered {
+        Some(true) => w.and("answered_at IS NOT NULL"),
+        Some(false) => w.and("answered_at IS NULL AND ended_at IS NOT NULL"),
+        None => {}
+    }
+    if let Some(t) = f.call_type {
+        w.and(match t {
+            CallType::CallIn => "direction = 'in'",
+            CallType::CallOut => "direction = 'out'",
+            CallType::CallOutFailed => {
+                "direction = 'out' AND answered_at IS NULL AND ended_at IS NOT NULL"
+            }
+            CallType::CallInReject => "direction = 'in' AND disposition IN ('rejected', 'busy')",
+            CallType::OnlyPstn => "kind = 'gateway'",
+            CallType::Other => "(direction IS NULL OR direction NOT IN ('in', 'out'))",
+        });
     }
     if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
         let p = w.bind(contains_pattern(q));
@@ -84,6 +107,46 @@ pub(crate) fn list_calls(conn: &Connection, f: &CallFilter) -> Result<CallPage, 
             like("display_name"),
         ));
     }
+    w
+}
+
+/// A page of calls in the order the console asked for, with counts.
+pub(crate) fn search_calls(
+    conn: &Connection,
+    f: &CallFilter,
+    sort: CallSort,
+    descending: bool,
+    offset: u64,
+) -> Result<CallSearch, StoreError> {
+    let w = filter_clauses(f);
+    let total: i64 = conn
+        .prepare_cached("SELECT count(*) FROM calls")?
+        .query_row([], |r| r.get(0))?;
+    let matching: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM calls WHERE 1=1{}", w.sql))?
+        .query_row(rusqlite::params_from_iter(w.args.iter()), |r| r.get(0))?;
+    // The column comes from a fixed list, never from the request.
+    let order = if descending { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT {CALL_COLUMNS} FROM calls WHERE 1=1{} ORDER BY {} {order} NULLS LAST, id {order} LIMIT {} OFFSET {}",
+        w.sql,
+        sort.as_str(),
+        f.limit.clamp(1, 10_000),
+        offset.min(i64::MAX as u64)
+    );
+    let calls = conn
+        .prepare_cached(&sql)?
+        .query_map(rusqlite::params_from_iter(w.args), call_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CallSearch {
+        calls,
+        matching: matching.max(0) as u64,
+        total: total.max(0) as u64,
+    })
+}
+
+pub(crate) fn list_calls(conn: &Connection, f: &CallFilter) -> Result<CallPage, StoreError> {
+    let mut w = filter_clauses(f);
     if let Some(c) = &f.cursor {
         let t = w.bind(c.started_at);
         let i = w.bind(c.id.clone());
