@@ -504,3 +504,188 @@ async fn cdr_search_filters_counts_pages_sorts_and_exports_the_filtered_set() {
         "reads with the session"
     );
 }
+
+/// POSTs a form of owned values.
+async fn post(client: &mut Client, path: &str, fields: Vec<(&str, String)>) -> common::Reply {
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    client.post_form(path, &borrowed).await
+}
+
+/// The text of the element with `id` (a `code` or `b` holding a value).
+fn element_text(html: &str, id: &str) -> String {
+    let start = html.find(&format!(r#"id="{id}">"#)).expect("the element") + id.len() + 6;
+    html[start..].split('<').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn admins_manage_users_and_tokens_and_users_their_own_password() {
+    let server = TestServer::start().await;
+    add_user(&server, "ann", Role::Admin, "ann's long password");
+    let mut admin = Client::plain(server.http_addr);
+    log_in(&mut admin, "ann", "ann's long password").await;
+    let csrf = csrf_of(&admin.get("/admin/users").await.text());
+    let add = |name: &'static str, password: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("name", name.into()),
+            ("password", password.into()),
+            ("role", "viewer".into()),
+        ]
+    };
+    let form = |fields: &[(&'static str, String)]| fields.to_vec();
+    assert_eq!(
+        post(
+            &mut admin,
+            "/admin/users/add",
+            form(&add("bob", "bob's long password"))
+        )
+        .await
+        .status,
+        StatusCode::SEE_OTHER
+    );
+    let again = post(
+        &mut admin,
+        "/admin/users/add",
+        form(&add("bob", "another password")),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.text().contains("already exists"));
+    assert_eq!(
+        post(
+            &mut admin,
+            "/admin/users/add",
+            form(&add("bad name", "long enough"))
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        post(&mut admin, "/admin/users/add", form(&add("carl", "short")))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Bob changes his password: his other sessions end.
+    let mut bob = Client::plain(server.http_addr);
+    let mut bob_elsewhere = Client::plain(server.http_addr);
+    log_in(&mut bob, "bob", "bob's long password").await;
+    log_in(&mut bob_elsewhere, "bob", "bob's long password").await;
+    let bob_csrf = csrf_of(&bob.get("/account").await.text());
+    let change = |current: &str, new: &str, repeat: &str| {
+        vec![
+            ("csrf", bob_csrf.clone()),
+            ("current", current.to_owned()),
+            ("new", new.to_owned()),
+            ("repeat", repeat.to_owned()),
+        ]
+    };
+    let wrong = post(
+        &mut bob,
+        "/account/password",
+        change("nope", "a new long one", "a new long one"),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.text().contains("current password is wrong"));
+    let differ = post(
+        &mut bob,
+        "/account/password",
+        change("bob's long password", "a new long one", "another"),
+    )
+    .await;
+    assert!(differ.text().contains("differ"));
+    let ok = post(
+        &mut bob,
+        "/account/password",
+        change("bob's long password", "a new long one", "a new long one"),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert!(ok.text().contains("Password changed"));
+    assert_eq!(
+        bob.get("/calls").await.status,
+        StatusCode::OK,
+        "his own session stays"
+    );
+    assert_eq!(
+        bob_elsewhere.get("/calls").await.status,
+        StatusCode::SEE_OTHER,
+        "the other ends"
+    );
+    let lang = post(
+        &mut bob,
+        "/account/language",
+        vec![("csrf", bob_csrf.clone()), ("language", "xx".into())],
+    )
+    .await;
+    assert_eq!(lang.status, StatusCode::BAD_REQUEST);
+
+    // Disabling ends his session at once; an admin cannot disable herself.
+    let disable = |name: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", name.to_owned()),
+            ("disabled", "true".into()),
+        ]
+    };
+    assert_eq!(
+        post(&mut admin, "/admin/users/disable", disable("bob"))
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(bob.get("/calls").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        log_in(&mut bob, "bob", "a new long one").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(&mut admin, "/admin/users/disable", disable("ann"))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // A token made in the console is shown once and works until revoked.
+    let created = post(
+        &mut admin,
+        "/admin/tokens/create",
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "grafana".into()),
+            ("role", "viewer".into()),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::OK);
+    let token = element_text(&created.text(), "new-token");
+    let mut script = Client::plain(server.http_addr).with_bearer(&token);
+    assert_eq!(script.get("/api/v1/calls").await.status, StatusCode::OK);
+    assert!(
+        !admin.get("/admin/users").await.text().contains(&token),
+        "shown only once"
+    );
+    post(
+        &mut admin,
+        "/admin/tokens/revoke",
+        vec![("csrf", csrf.clone()), ("name", "grafana".into())],
+    )
+    .await;
+    assert_eq!(
+        script.get("/api/v1/calls").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let ops: Vec<String> = audit_log(&server).into_iter().map(|(op, _)| op).collect();
+    for op in [
+        "user add",
+        "password change",
+        "user disable",
+        "token create",
+        "token revoke",
+    ] {
+        assert!(ops.iter().any(|o| o == op), "{op} in {ops:?}");
+    }
+}

@@ -66,6 +66,22 @@ pub trait Accounts: Send + Sync {
         password_hash: &str,
     ) -> Result<(), StoreError>;
     fn user(&self, name: &str) -> Result<Option<User>, StoreError>;
+    /// Every user, by name.
+    fn users(&self) -> Result<Vec<User>, StoreError>;
+    /// Disables or enables a user; a disabled user's sessions stop at once.
+    /// Whether the user exists.
+    fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<bool, StoreError>;
+    /// Replaces a user's password hash and ends the user's sessions but
+    /// `keep_session`. Whether the user exists.
+    fn set_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        keep_session: Option<&[u8]>,
+    ) -> Result<bool, StoreError>;
+    fn set_language(&self, name: &str, language: &str) -> Result<bool, StoreError>;
+    /// Every API token (names and roles; their secrets are not kept).
+    fn tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
     /// Fails with [`StoreError::Conflict`] when the name is taken.
     fn add_token(
         &self,

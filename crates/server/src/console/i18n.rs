@@ -8,6 +8,9 @@ use std::sync::OnceLock;
 /// Languages the console offers, with their texts.
 const LANGUAGES: &[(&str, &str)] = &[("en", include_str!("lang/en.toml"))];
 
+/// The codes of the languages a user may pick.
+pub(crate) const LANGUAGE_CODES: &[&str] = &["en"];
+
 fn texts() -> &'static HashMap<&'static str, HashMap<String, String>> {
     static TEXTS: OnceLock<HashMap<&'static str, HashMap<String, String>>> = OnceLock::new();
     TEXTS.get_or_init(|| {
@@ -37,6 +40,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_language_offered_has_texts() {
+        assert_eq!(
+            LANGUAGE_CODES,
+            LANGUAGES.iter().map(|(code, _)| *code).collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn texts_fall_back_to_english_then_to_the_key() {

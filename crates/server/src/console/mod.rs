@@ -6,6 +6,7 @@ mod audit;
 mod calls;
 mod i18n;
 mod login;
+mod users;
 
 use std::net::SocketAddr;
 
@@ -38,6 +39,14 @@ pub(crate) fn routes() -> Router<AppState> {
             "/admin/settings",
             get(admin::settings).post(admin::save_settings),
         )
+        .route("/admin/users", get(users::list))
+        .route("/admin/users/add", post(users::add))
+        .route("/admin/users/disable", post(users::disable))
+        .route("/admin/tokens/create", post(users::create_token))
+        .route("/admin/tokens/revoke", post(users::revoke_token))
+        .route("/account", get(users::account))
+        .route("/account/password", post(users::change_password))
+        .route("/account/language", post(users::change_language))
         .route("/calls", get(calls::search))
         .route("/calls/{id}", get(calls::call_page))
         .route("/audit", get(audit::page_view))
@@ -209,11 +218,12 @@ pub(crate) fn page(lang: &str, title: &str, signed: Option<&Signed>, body: Marku
                         a href="/" { (t(lang, "nav_home")) }
                         a href="/calls" { (t(lang, "nav_calls")) }
                         @if s.user.role.allows(Role::Admin) {
+                            a href="/admin/users" { (t(lang, "nav_users")) }
                             a href="/admin/blocked" { (t(lang, "nav_blocked")) }
                             a href="/admin/settings" { (t(lang, "nav_settings")) }
                             a href="/audit" { (t(lang, "nav_audit")) }
                         }
-                        span.who { (t(lang, "signed_in_as")) " " b { (s.user.name) } " (" (s.user.role) ")" }
+                        span.who { (t(lang, "signed_in_as")) " " a href="/account" { b { (s.user.name) } } " (" (s.user.role) ")" }
                         form.inline method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(s.csrf);
                             button type="submit" { (t(lang, "nav_logout")) }

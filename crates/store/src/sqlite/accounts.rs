@@ -108,6 +108,77 @@ impl Accounts for SqliteAccounts {
         })
     }
 
+    fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.with(|c| {
+            c.prepare(
+                "SELECT name, role, password_hash, disabled, language FROM users ORDER BY name",
+            )?
+            .query_map([], |r| {
+                Ok(User {
+                    name: r.get(0)?,
+                    role: role(r.get(1)?),
+                    password_hash: r.get(2)?,
+                    disabled: r.get(3)?,
+                    language: r.get(4)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE users SET disabled = ?2 WHERE name = ?1",
+                params![name, disabled],
+            )
+        })
+        .map(|n| n > 0)
+    }
+
+    fn set_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        keep_session: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let changed = tx.execute(
+            "UPDATE users SET password_hash = ?2 WHERE name = ?1",
+            params![name, password_hash],
+        )?;
+        tx.execute(
+            "DELETE FROM sessions WHERE user_name = ?1 AND id_hash IS NOT ?2",
+            params![name, keep_session],
+        )?;
+        tx.commit()?;
+        Ok(changed > 0)
+    }
+
+    fn set_language(&self, name: &str, language: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE users SET language = ?2 WHERE name = ?1",
+                params![name, language],
+            )
+        })
+        .map(|n| n > 0)
+    }
+
+    fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        self.with(|c| {
+            c.prepare("SELECT name, role FROM api_tokens ORDER BY name")?
+                .query_map([], |r| {
+                    Ok(ApiToken {
+                        name: r.get(0)?,
+                        role: role(r.get(1)?),
+                    })
+                })?
+                .collect()
+        })
+    }
+
     fn add_token(&self, name: &str, role: Role, token_hash: &[u8]) -> Result<(), StoreError> {
         self.conn()?.execute(
             "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -518,6 +589,31 @@ mod tests {
         assert!(accounts.session(&[2; 32], now).unwrap().is_none());
         accounts.delete_session(&[1; 32]).unwrap();
         assert!(accounts.session(&[1; 32], now).unwrap().is_none());
+        for id in [[3; 32], [4; 32]] {
+            accounts
+                .create_session(&id, "ann", "c", None, later)
+                .unwrap();
+        }
+        assert!(
+            accounts
+                .set_password("ann", "$argon2id$new", Some(&[3; 32]))
+                .unwrap()
+        );
+        assert!(
+            accounts.session(&[3; 32], now).unwrap().is_some(),
+            "the changer's own session stays"
+        );
+        assert!(
+            accounts.session(&[4; 32], now).unwrap().is_none(),
+            "the others end"
+        );
+        assert!(accounts.set_user_disabled("ann", true).unwrap());
+        assert!(
+            accounts.session(&[3; 32], now).unwrap().is_none(),
+            "disabled: no session"
+        );
+        assert!(!accounts.set_user_disabled("nobody", true).unwrap());
+        assert_eq!(accounts.users().unwrap().len(), 1);
         accounts.set_setting("login.block_after", "7").unwrap();
         assert_eq!(
             accounts.setting("login.block_after").unwrap().as_deref(),
