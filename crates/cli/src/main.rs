@@ -56,6 +56,20 @@ enum Command {
         #[command(subcommand)]
         command: accounts::TokenCommand,
     },
+    /// Write a consistent copy of the journal, accounts and settings to
+    /// FILE, also while a server runs. Calls are not copied: they are
+    /// rebuilt from the journal after a restore.
+    Backup {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Replace the data directory's journal, accounts and settings with a
+    /// backup. The server must be stopped; the replaced database is kept as
+    /// cdrhub-before-restore.db, and the next start rebuilds the calls.
+    Restore {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 /// Records are decoded on the HTTP threads and freed on the correlator
@@ -162,6 +176,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { kind } => {
             let store = open_store(&dir, &config)?;
             runtime()?.block_on(import::run(kind, &store, &config))
+        }
+        Command::Backup { file } => {
+            let bar = indicatif::ProgressBar::new(0);
+            let mut progress = |p: rusqlite::backup::Progress| {
+                bar.set_length(p.pagecount.max(0) as u64);
+                bar.set_position((p.pagecount - p.remaining).max(0) as u64);
+            };
+            let summary = cdrhub_store::backup(&dir, file, Some(&mut progress))?;
+            bar.finish_and_clear();
+            println!(
+                "backed up {} records ({} bytes) to {}",
+                summary.records,
+                summary.bytes,
+                file.display()
+            );
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let summary = cdrhub_store::restore(&dir, file)?;
+            println!(
+                "restored {} records from {} into {}; calls are rebuilt at the next start",
+                summary.records,
+                file.display(),
+                dir.display()
+            );
+            Ok(())
         }
         Command::User { command } => accounts::user(&dir, command),
         Command::Token { command } => accounts::token(&dir, command),

@@ -202,3 +202,56 @@ impl OutputWithStdin for std::process::Command {
         child.wait_with_output().unwrap()
     }
 }
+
+/// `cdrhub backup` while the server runs; `cdrhub restore` once it stops.
+#[test]
+fn backup_while_serving_and_restore_when_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("cdrhub-backup.db");
+    let server = Server::start(&data);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut conn = rt.block_on(common::Conn::open(server.addr)).unwrap();
+    for i in 1..=6 {
+        let body = std::fs::read(fixture(&format!("seed-000-post{i}.xml"))).unwrap();
+        let (status, _) = rt
+            .block_on(conn.request("POST", "/ingest/cms", body))
+            .unwrap();
+        assert_eq!(status, 200);
+    }
+    let run = |args: &[&std::ffi::OsStr]| {
+        cdrhub()
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let backed = run(&["backup".as_ref(), file.as_os_str()]);
+    assert!(
+        backed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&backed.stdout).contains("backed up 8 records"));
+
+    let refused = run(&["restore".as_ref(), file.as_os_str()]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("another cdrhub process"));
+    server.kill();
+
+    let restored = run(&["restore".as_ref(), file.as_os_str()]);
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert!(String::from_utf8_lossy(&restored.stdout).contains("restored 8 records"));
+    let server = Server::start(&data);
+    let calls = rt.block_on(get_json(&server, "/api/v1/calls"));
+    assert_eq!(
+        calls["calls"].as_array().unwrap().len(),
+        1,
+        "rebuilt from the journal"
+    );
+}

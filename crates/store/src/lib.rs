@@ -13,7 +13,9 @@ mod sqlite;
 mod types;
 
 pub use error::StoreError;
-pub use sqlite::{SqliteAccounts, SqliteOptions, SqliteStore, Synchronous};
+pub use sqlite::{
+    BackupSummary, SqliteAccounts, SqliteOptions, SqliteStore, Synchronous, backup, restore,
+};
 pub use types::*;
 
 use cdrhub_model::Timestamp;

@@ -410,3 +410,109 @@ fn calls_db_is_rebuilt_from_the_journal() {
     let again = submit(&store, "/r", fixture("seed-000-post1.xml")).unwrap();
     assert_eq!((again.stored, again.duplicates), (0, 1));
 }
+
+/// The seed's conference as its six POSTs.
+fn seed_posts() -> Vec<Vec<u8>> {
+    (1..=6)
+        .map(|i| fixture(&format!("seed-000-post{i}.xml")))
+        .collect()
+}
+
+/// A backup taken while the store runs is one consistent moment; restoring
+/// it brings back exactly that journal (and its accounts), keeps the
+/// replaced database, and the next start rebuilds the calls.
+#[test]
+fn a_backup_restores_the_journal_and_the_calls_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let copy = dir.path().join("backup.db");
+    let posts = seed_posts();
+    let count = |posts: &[Vec<u8>]| -> u64 {
+        posts
+            .iter()
+            .map(|b| cms::decode(b).unwrap().records.len() as u64)
+            .sum()
+    };
+    let first = count(&posts[..3]);
+    {
+        let store = open(&data);
+        for body in &posts[..3] {
+            submit(&store, "/r", body.clone()).unwrap();
+        }
+        store
+            .accounts()
+            .add_user("ann", cdrhub_model::Role::Admin, "$argon2id$x")
+            .unwrap();
+        let summary = cdrhub_store::backup(&data, &copy, None).unwrap();
+        assert!(summary.bytes > 0);
+        assert_eq!(summary.records, first);
+        for body in &posts[3..] {
+            submit(&store, "/r", body.clone()).unwrap();
+        }
+        assert_eq!(all_calls(&store).len(), 1);
+        // While it runs, the directory cannot be restored into.
+        let refused = cdrhub_store::restore(&data, &copy).unwrap_err();
+        assert!(
+            refused.to_string().contains("another cdrhub process"),
+            "{refused}"
+        );
+    }
+    let restored = cdrhub_store::restore(&data, &copy).unwrap();
+    assert_eq!(restored.records, first);
+    assert!(data.join("cdrhub-before-restore.db").exists());
+    assert!(
+        !data.join("calls.db").exists(),
+        "calls are rebuilt at the next start"
+    );
+
+    let store = open(&data);
+    let calls = all_calls(&store);
+    assert!(!calls.is_empty(), "rebuilt from the restored records");
+    assert!(
+        calls.iter().all(|c| c.ended_at.is_none()),
+        "the conference had not ended at the backup"
+    );
+    assert!(store.accounts().user("ann").unwrap().is_some());
+    let audit = store
+        .accounts()
+        .audit_log(&cdrhub_store::AuditFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(audit.entries[0].operation, "restore");
+    // The rest can be sent again and is taken.
+    for body in &posts[3..] {
+        let stored = submit(&store, "/r", body.clone()).unwrap().stored as u64;
+        assert_eq!(stored, count(std::slice::from_ref(body)));
+    }
+    let calls = all_calls(&store);
+    assert_eq!(calls.len(), 1, "the leg joined its call again");
+    assert!(calls[0].ended_at.is_some());
+}
+
+#[test]
+fn restore_refuses_what_is_not_a_cdrhub_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let garbage = dir.path().join("notes.txt");
+    std::fs::write(
+        &garbage,
+        "not a database at all, just some words to fill a page",
+    )
+    .unwrap();
+    let e = cdrhub_store::restore(&data, &garbage)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is not a cdrhub backup"), "{e}");
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    let e = cdrhub_store::restore(&data, &other)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no cdrhub tables"), "{e}");
+    assert!(!data.join("cdrhub.db").exists(), "nothing changed");
+}

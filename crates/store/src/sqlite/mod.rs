@@ -5,6 +5,7 @@
 //! Readers use a small pool of connections that see both files.
 
 mod accounts;
+mod backup;
 mod correlation;
 mod correlator;
 mod key_filter;
@@ -14,6 +15,7 @@ mod schema;
 mod writer;
 
 pub use accounts::SqliteAccounts;
+pub use backup::{BackupSummary, backup, restore};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -134,19 +136,7 @@ impl SqliteStore {
                 data_dir.display()
             ))
         })?;
-        let lock_path = data_dir.join("cdrhub.lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| StoreError::Open(format!("cannot open {}: {e}", lock_path.display())))?;
-        if lock.try_lock().is_err() {
-            return Err(StoreError::Open(format!(
-                "another cdrhub process is using {}; stop it first (or send it the records over its ingest paths)",
-                data_dir.display()
-            )));
-        }
+        let lock = lock_data_dir(data_dir)?;
         let path = data_dir.join("cdrhub.db");
         let calls_path = data_dir.join("calls.db");
         let mut conn = open_wal(
@@ -241,6 +231,25 @@ impl SqliteStore {
         }
         result
     }
+}
+
+/// Takes the data directory for this process: one writer of its files at a
+/// time. Held as long as the returned file is open.
+pub(crate) fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StoreError> {
+    let lock_path = data_dir.join("cdrhub.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::Open(format!("cannot open {}: {e}", lock_path.display())))?;
+    if lock.try_lock().is_err() {
+        return Err(StoreError::Open(format!(
+            "another cdrhub process is using {}; stop it first (or send it the records over its ingest paths)",
+            data_dir.display()
+        )));
+    }
+    Ok(lock)
 }
 
 /// Page cache of the journal's writer: the journal grows at its end, so

@@ -233,6 +233,11 @@ UPDATE correlation_state SET value = 0 WHERE key = 'correlated_upto';
 "#,
 ];
 
+/// The layout version of `cdrhub.db` this build writes.
+pub fn journal_version() -> i64 {
+    JOURNAL_MIGRATIONS.len() as i64
+}
+
 pub fn migrate_journal(conn: &mut Connection) -> rusqlite::Result<()> {
     migrate(conn, JOURNAL_MIGRATIONS)
 }
