@@ -1,7 +1,8 @@
 //! The console in a real browser (headless Chromium over WebDriver) against
 //! the real binary: the first login with the generated password, a lockout
 //! after repeated failures and its unblocking by the admin, and a CDR search
-//! with filters, its CSV export and a call's page.
+//! with filters, its CSV export, a day's statistics with its navigation and
+//! a call's page.
 //!
 //! With CDRHUB_SCREENSHOTS=DIR set, the pages are saved there as PNG (the
 //! README's pictures come from here).
@@ -16,6 +17,12 @@ async fn log_in(browser: &Browser, base: &str, user: &str, password: &str) {
     browser.type_into("#user", user).await;
     browser.type_into("#password", password).await;
     browser.click("button[type=submit]").await;
+}
+
+/// Logs in and waits for the signed-in page.
+async fn log_in_as(browser: &Browser, base: &str, user: &str, password: &str) {
+    log_in(browser, base, user, password).await;
+    assert!(browser.text("nav .who").await.contains(user));
 }
 
 async fn screenshot(browser: &Browser, name: &str) {
@@ -45,8 +52,7 @@ async fn first_login_lockout_and_unblock_in_a_real_browser() {
         admin.url().await
     );
     screenshot(&admin, "console-login.png").await;
-    log_in(&admin, &base, "admin", &password).await;
-    assert!(admin.text("nav .who").await.contains("admin"));
+    log_in_as(&admin, &base, "admin", &password).await;
 
     // Another browser guesses: the fourth and fifth failures are audited,
     // the fifth blocks the address.
@@ -79,8 +85,7 @@ async fn first_login_lockout_and_unblock_in_a_real_browser() {
     admin.click("#blocked button[type=submit]").await;
     assert!(admin.text("main").await.contains("No address is blocked"));
 
-    log_in(&attacker, &base, "admin", &password).await;
-    assert!(attacker.text("nav .who").await.contains("admin"));
+    log_in_as(&attacker, &base, "admin", &password).await;
 
     admin.goto(&format!("{base}/audit")).await;
     let audit = admin.text("#audit").await;
@@ -96,7 +101,7 @@ async fn first_login_lockout_and_unblock_in_a_real_browser() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn cdr_search_with_filters_export_and_a_call_page_in_a_real_browser() {
+async fn cdr_search_statistics_and_a_call_page_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
     let password = server
@@ -119,7 +124,7 @@ async fn cdr_search_with_filters_export_and_a_call_page_in_a_real_browser() {
     }
 
     let browser = Browser::start().await;
-    log_in(&browser, &base, "admin", &password).await;
+    log_in_as(&browser, &base, "admin", &password).await;
     browser.goto(&format!("{base}/calls")).await;
     let total: u64 = browser.text("#total").await.parse().unwrap();
     assert!(total >= 3, "{total} calls");
@@ -143,9 +148,21 @@ async fn cdr_search_with_filters_export_and_a_call_page_in_a_real_browser() {
     let csv = String::from_utf8(csv.to_vec()).unwrap();
     assert_eq!(csv.lines().count() as u64, 1 + answered, "{csv}");
 
+    // The statistics of the seed conference's day, and the next day.
+    browser.goto(&format!("{base}/stats?day=2024-03-01")).await;
+    assert_eq!(browser.text("#stats-day").await, "2024-03-01 (UTC)");
+    assert!(browser.text("#hours").await.contains("09:00–10:00"));
+    screenshot(&browser, "console-stats.png").await;
+    browser.click("#next-day").await;
+    browser.wait_for_url("day=2024-03-02").await;
+    assert_eq!(browser.text("#stats-day").await, "2024-03-02 (UTC)");
+    browser.click("#prev-day").await;
+    browser.wait_for_url("day=2024-03-01").await;
+
+    browser.goto(&format!("{base}/calls")).await;
     browser.click("#calls td a").await;
     browser.wait_for_url("/calls/").await;
     assert!(!browser.text("#legs").await.is_empty());
-    assert!(browser.text("#timeline").await.contains("callStart"));
+    assert!(browser.text("#timeline").await.contains("callLeg"));
     screenshot(&browser, "console-call.png").await;
 }

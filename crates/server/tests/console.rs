@@ -689,3 +689,52 @@ async fn admins_manage_users_and_tokens_and_users_their_own_password() {
         assert!(ops.iter().any(|o| o == op), "{op} in {ops:?}");
     }
 }
+
+#[tokio::test]
+async fn statistics_of_a_day_by_hour_with_navigation_chart_and_csv() {
+    let mut server = TestServer::start().await;
+    twenty_calls(&mut server).await;
+    add_user(&server, "vic", Role::Viewer, "vic's long password");
+    let mut viewer = Client::plain(server.http_addr);
+    log_in(&mut viewer, "vic", "vic's long password").await;
+
+    let html = viewer.get("/stats?day=2026-11-01").await.text();
+    assert!(html.contains("<svg id=\"chart\""), "a chart");
+    let row = &html[html.find("10:00–11:00").expect("the 10 o'clock row")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let cells: Vec<&str> = row
+        .split("<td class=\"num\">")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap())
+        .collect();
+    // Max Call (none configured), 20 attempts, 13 answered, calls one at a
+    // time, no video.
+    assert_eq!(
+        cells,
+        ["—", "20", "13", "1", "1", "0", "0", "0", "0"],
+        "{row}"
+    );
+    assert!(html.contains("ASR %"));
+    let senders = &html[html.find(r#"<table id="senders">"#).unwrap()..];
+    assert!(senders.contains(">65.0<"), "ASR 13/20: {senders}");
+    assert!(
+        html.contains("day=2026-10-31") && html.contains("day=2026-11-02"),
+        "previous and next day"
+    );
+
+    let next = viewer.get("/stats?day=2026-11-02").await.text();
+    let row = &next[next.find("10:00–11:00").unwrap()..];
+    assert!(row[..row.find("</tr>").unwrap()].contains(">0<"));
+    let csv = viewer.get("/stats.csv?day=2026-11-01").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let text = csv.text();
+    assert_eq!(text.lines().count(), 25, "a header and 24 hours");
+    assert!(
+        text.contains("2026-11-01T10:00:00Z,,20,13,1,1,0,0,0,0"),
+        "{text}"
+    );
+    assert_eq!(
+        viewer.get("/stats?day=someday").await.status,
+        StatusCode::BAD_REQUEST
+    );
+}

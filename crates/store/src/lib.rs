@@ -46,6 +46,14 @@ pub trait Store: Send + Sync + 'static {
         offset: u64,
     ) -> Result<CallSearch, StoreError>;
     fn get_call(&self, id: &str) -> Result<Option<CallDetail>, StoreError>;
+    /// The hourly statistics of the UTC day containing `day`, for one
+    /// source or sender or all (issue 3, point 5), from the rollups.
+    fn day_stats(
+        &self,
+        day: Timestamp,
+        source: Option<&str>,
+        sender: Option<&str>,
+    ) -> Result<DayStats, StoreError>;
     fn senders(&self) -> Result<Vec<SenderStats>, StoreError>;
     fn gaps(&self, filter: &GapFilter) -> Result<Vec<Gap>, StoreError>;
     /// Totals for `/metrics`.

@@ -387,3 +387,69 @@ pub struct AuditPage {
     pub matching: u64,
     pub total: u64,
 }
+
+/// One hour of a day's statistics (seed 002, "Reports"). Peaks are the
+/// most calls in progress at once within the hour, from the calls' own
+/// start, answer and end times.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HourStats {
+    pub hour: Timestamp,
+    /// Calls attempted (started) in the hour ("Total CA").
+    pub attempts: i64,
+    /// Of those, answered ("Total Call").
+    pub answered: i64,
+    /// Most attempts in progress at once ("Peak CA").
+    pub peak_attempts: i64,
+    /// Most connected calls at once ("Peak Call").
+    pub peak_connected: i64,
+    pub video_attempts: i64,
+    pub video_answered: i64,
+    pub video_peak_attempts: i64,
+    pub video_peak_connected: i64,
+}
+
+/// A source and sender's day: attempts by outcome and the ratios operators
+/// compare gateways by. Failed attempts count in every ratio.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SenderDayStats {
+    pub source: String,
+    pub sender: String,
+    pub attempts: i64,
+    pub answered: i64,
+    pub busy: i64,
+    pub no_answer: i64,
+    pub rejected: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    pub talk_s: i64,
+    /// Answer-seizure ratio: answered / attempts.
+    pub asr: Option<f64>,
+    /// Average call duration of answered calls, seconds.
+    pub acd_s: Option<f64>,
+    /// Network effectiveness ratio: (answered + busy + no answer +
+    /// rejected) / attempts; what the user, not the network, decided.
+    pub ner: Option<f64>,
+    /// Post-dial delay, where the source gives ring times (CMS does not).
+    pub pdd_s: Option<f64>,
+}
+
+impl SenderDayStats {
+    pub(crate) fn with_ratios(mut self) -> Self {
+        let per = |n: i64, d: i64| (d > 0).then(|| n as f64 / d as f64);
+        self.asr = per(self.answered, self.attempts);
+        self.acd_s = per(self.talk_s, self.answered);
+        self.ner = per(
+            self.answered + self.busy + self.no_answer + self.rejected,
+            self.attempts,
+        );
+        self
+    }
+}
+
+/// A day's statistics: 24 hours and one row per source and sender.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DayStats {
+    pub day: Timestamp,
+    pub hours: Vec<HourStats>,
+    pub senders: Vec<SenderDayStats>,
+}

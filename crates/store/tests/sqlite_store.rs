@@ -516,3 +516,192 @@ fn restore_refuses_what_is_not_a_cdrhub_backup() {
     assert!(e.contains("no cdrhub tables"), "{e}");
     assert!(!data.join("cdrhub.db").exists(), "nothing changed");
 }
+
+/// The records of a one-leg CMS call at full times; `answer` None for a leg
+/// that never connected; `video` adds a video stream to the leg's end.
+#[allow(clippy::too_many_arguments)]
+fn one_leg_call(
+    index: &mut u64,
+    name: &str,
+    start: &str,
+    answer: Option<&str>,
+    end: Option<&str>,
+    reason: &str,
+    video: bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rec = |kind: &str, time: &str, body: String| {
+        *index += 1;
+        out.push(format!(
+            "<record type=\"{kind}\" time=\"{time}\" recordIndex=\"{index}\" correlatorIndex=\"{}\">{body}</record>",
+            *index - 1
+        ));
+    };
+    let (call, leg) = (format!("call-{name}"), format!("leg-{name}"));
+    rec(
+        "callStart",
+        start,
+        format!("<call id=\"{call}\"><name>{name}</name><callType>coSpace</callType></call>"),
+    );
+    rec(
+        "callLegStart",
+        start,
+        format!(
+            "<callLeg id=\"{leg}\"><remoteParty>{name}@x</remoteParty><direction>incoming</direction><call>{call}</call></callLeg>"
+        ),
+    );
+    if let Some(at) = answer {
+        rec(
+            "callLegUpdate",
+            at,
+            format!("<callLeg id=\"{leg}\"><state>connected</state><call>{call}</call></callLeg>"),
+        );
+    }
+    if let Some(at) = end {
+        let media = if video {
+            "<rxVideo><codec>h264</codec></rxVideo>"
+        } else {
+            "<rxAudio><codec>opus</codec></rxAudio>"
+        };
+        rec(
+            "callLegEnd",
+            at,
+            format!("<callLeg id=\"{leg}\"><reason>{reason}</reason>{media}</callLeg>"),
+        );
+        rec(
+            "callEnd",
+            at,
+            format!("<call id=\"{call}\"><callLegsCompleted>1</callLegsCompleted></call>"),
+        );
+    }
+    out
+}
+
+/// Hourly attempts, answers and exact peaks, a call carried over midnight,
+/// a call written in progress and again when it ended, and the day's
+/// ratios: the rollups agree with the calls.
+#[test]
+fn day_statistics_count_hours_and_peaks_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut i = 0;
+    let day = |t: &str| format!("2026-03-01T{t}Z");
+    // D: from the evening before to 00:10, connected all along.
+    let d = one_leg_call(
+        &mut i,
+        "d",
+        "2026-02-28T23:50:00Z",
+        Some("2026-02-28T23:50:10Z"),
+        Some(&day("00:10:00")),
+        "clientInitiatedTeardown",
+        false,
+    );
+    submit(&store, "/r", doc("S", None, &d)).unwrap();
+    // A: in progress first (and written so, by the read), ended later.
+    let a = one_leg_call(
+        &mut i,
+        "a",
+        &day("09:59:50"),
+        Some(&day("09:59:55")),
+        Some(&day("10:30:00")),
+        "clientInitiatedTeardown",
+        false,
+    );
+    submit(&store, "/r", doc("S", None, &a[..3])).unwrap();
+    let partial = store
+        .day_stats(
+            Timestamp::parse_rfc3339(&day("12:00:00")).unwrap(),
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(partial.hours[11].peak_connected, 1, "A is still connected");
+    submit(&store, "/r", doc("S", None, &a[3..])).unwrap();
+    let b = one_leg_call(
+        &mut i,
+        "b",
+        &day("10:10:00"),
+        Some(&day("10:10:05")),
+        Some(&day("10:20:00")),
+        "clientInitiatedTeardown",
+        true,
+    );
+    let c = one_leg_call(
+        &mut i,
+        "c",
+        &day("10:15:00"),
+        None,
+        Some(&day("10:15:20")),
+        "remoteBusy",
+        false,
+    );
+    submit(&store, "/r", doc("S", None, &[b, c].concat())).unwrap();
+
+    let stats = store
+        .day_stats(
+            Timestamp::parse_rfc3339(&day("12:00:00")).unwrap(),
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        stats.day,
+        Timestamp::parse_rfc3339(&day("00:00:00")).unwrap()
+    );
+    let h = |n: usize| {
+        let h = &stats.hours[n];
+        (h.attempts, h.answered, h.peak_attempts, h.peak_connected)
+    };
+    assert_eq!(h(0), (0, 0, 1, 1), "D carried over midnight");
+    assert_eq!(h(1), (0, 0, 0, 0));
+    assert_eq!(h(9), (1, 1, 1, 1));
+    assert_eq!(
+        h(10),
+        (2, 1, 3, 2),
+        "A, B and C at 10:15, A and B connected"
+    );
+    assert_eq!(h(11), (0, 0, 0, 0), "A's end counted once");
+    let v = &stats.hours[10];
+    assert_eq!(
+        (
+            v.video_attempts,
+            v.video_answered,
+            v.video_peak_attempts,
+            v.video_peak_connected
+        ),
+        (1, 1, 1, 1)
+    );
+
+    assert_eq!(stats.senders.len(), 1);
+    let s = &stats.senders[0];
+    assert_eq!((s.attempts, s.answered, s.busy), (3, 2, 1));
+    assert_eq!(s.asr, Some(2.0 / 3.0));
+    assert_eq!(
+        s.ner,
+        Some(1.0),
+        "busy is the user's answer, not the network's failure"
+    );
+    assert_eq!(s.acd_s, Some((1805.0 + 595.0) / 2.0));
+    assert_eq!(s.pdd_s, None, "CMS gives no ring times");
+
+    let before = store
+        .day_stats(
+            Timestamp::parse_rfc3339("2026-02-28T12:00:00Z").unwrap(),
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        (before.hours[23].attempts, before.hours[23].peak_connected),
+        (1, 1)
+    );
+    let other = store
+        .day_stats(
+            Timestamp::parse_rfc3339(&day("12:00:00")).unwrap(),
+            Some("cms"),
+            Some("nobody"),
+        )
+        .unwrap();
+    assert_eq!(other.hours[10].attempts, 0);
+    assert_eq!(other.hours[0].peak_attempts, 0);
+}

@@ -6,6 +6,7 @@ mod audit;
 mod calls;
 mod i18n;
 mod login;
+mod stats;
 mod users;
 
 use std::net::SocketAddr;
@@ -47,6 +48,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account", get(users::account))
         .route("/account/password", post(users::change_password))
         .route("/account/language", post(users::change_language))
+        .route("/stats", get(stats::view))
+        .route("/stats.csv", get(stats::export))
         .route("/calls", get(calls::search))
         .route("/calls/{id}", get(calls::call_page))
         .route("/audit", get(audit::page_view))
@@ -217,6 +220,7 @@ pub(crate) fn page(lang: &str, title: &str, signed: Option<&Signed>, body: Marku
                         a.brand href="/" { (t(lang, "app")) }
                         a href="/" { (t(lang, "nav_home")) }
                         a href="/calls" { (t(lang, "nav_calls")) }
+                        a href="/stats" { (t(lang, "nav_stats")) }
                         @if s.user.role.allows(Role::Admin) {
                             a href="/admin/users" { (t(lang, "nav_users")) }
                             a href="/admin/blocked" { (t(lang, "nav_blocked")) }

@@ -16,6 +16,7 @@ use cdrhub_correlate::cms::{self, CallKey, CmsCallGroup, Detail, KeyKind, Touche
 
 use super::key_filter::KeyFilter;
 use super::records;
+use super::rollup::{CONTRIBUTION_COLUMNS, Contribution, Rollup};
 use cdrhub_model::{Call, Leg};
 use cdrhub_protocols::cms::CmsRecord;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -40,6 +41,10 @@ struct CachedGroup {
     new_keys: Vec<i64>,
     /// Calls merged into this one since its last write (their rows go then).
     merged_from: Vec<String>,
+    /// What the call's row added to the statistics when last written.
+    written: Option<Contribution>,
+    /// What the rows of `merged_from` added, taken back when they go.
+    retired: Vec<Contribution>,
     /// When a record last changed the call.
     last_record: Instant,
 }
@@ -53,6 +58,8 @@ impl CachedGroup {
             dirty_legs: FastSet::default(),
             new_keys: Vec::new(),
             merged_from: Vec::new(),
+            written: None,
+            retired: Vec::new(),
             last_record: Instant::now(),
         }
     }
@@ -286,21 +293,27 @@ impl Correlation {
             return Ok(());
         }
         // The call's state is rebuilt from its journaled records.
-        let row: Option<(String, String)> = tx
-            .prepare_cached("SELECT records, sender FROM calls WHERE id = ?1")?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        let row: Option<(String, String, Contribution)> = tx
+            .prepare_cached(&format!(
+                "SELECT records, sender, {CONTRIBUTION_COLUMNS} FROM calls WHERE id = ?1"
+            ))?
+            .query_row([id], |r| {
+                Ok((r.get(0)?, r.get(1)?, Contribution::from_row(r, 2)?))
+            })
             .optional()?;
-        let (group, sender) = match row {
-            Some((ids, sender)) => {
+        let (group, sender, written) = match row {
+            Some((ids, sender, written)) => {
                 let ids = records::parse_ids(&ids);
-                (records::rebuild(&records::load(journal, &ids)?), sender)
+                let group = records::rebuild(&records::load(journal, &ids)?);
+                (group, sender, Some(written))
             }
-            None => (CmsCallGroup::default(), sender.to_owned()),
+            None => (CmsCallGroup::default(), sender.to_owned(), None),
         };
         self.groups.insert(
             id.to_owned(),
             CachedGroup {
                 group,
+                written,
                 ..CachedGroup::new(&sender)
             },
         );
@@ -334,6 +347,8 @@ impl Correlation {
         target.dirty_legs = target.group.legs.iter().map(|l| l.id.clone()).collect();
         target.merged_from.extend(absorbed.merged_from);
         target.merged_from.push(from.to_owned());
+        target.retired.extend(absorbed.retired);
+        target.retired.extend(absorbed.written);
         if target.dirty.is_none() {
             self.dirty_groups += 1;
         }
@@ -373,8 +388,12 @@ impl Correlation {
                 due.push(id.clone());
             }
         }
+        let mut rollup = Rollup::default();
         for id in due {
             let entry = self.groups.get_mut(&id).expect("listed above");
+            for gone in entry.retired.drain(..) {
+                rollup.add(&gone, -1);
+            }
             for from in &entry.merged_from {
                 tx.prepare_cached("DELETE FROM calls WHERE id = ?1")?
                     .execute([from])?;
@@ -383,6 +402,14 @@ impl Correlation {
             }
             let (call, legs) = entry.group.summarize(&id, &entry.sender, Detail::Columns);
             write_call(tx, &call, &entry.group)?;
+            let now = Contribution::of(&call);
+            if entry.written.as_ref() != Some(&now) {
+                if let Some(before) = &entry.written {
+                    rollup.add(before, -1);
+                }
+                rollup.add(&now, 1);
+                entry.written = Some(now);
+            }
             for leg in legs.iter().filter(|l| entry.dirty_legs.contains(&l.id)) {
                 write_leg(tx, leg)?;
             }
@@ -406,7 +433,7 @@ impl Correlation {
             self.dirty_groups -= 1;
             self.written.push(id);
         }
-        Ok(())
+        rollup.write(tx)
     }
 
     /// After a commit: finished calls that are written leave the cache (a

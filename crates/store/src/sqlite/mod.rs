@@ -11,7 +11,9 @@ mod correlator;
 mod key_filter;
 mod read;
 mod records;
+mod rollup;
 mod schema;
+mod stats;
 mod writer;
 
 pub use accounts::SqliteAccounts;
@@ -447,6 +449,16 @@ impl Store for SqliteStore {
     ) -> Result<CallSearch, StoreError> {
         self.catch_up();
         self.with_reader(|c| read::search_calls(c, filter, sort, descending, offset))
+    }
+
+    fn day_stats(
+        &self,
+        day: cdrhub_model::Timestamp,
+        source: Option<&str>,
+        sender: Option<&str>,
+    ) -> Result<crate::DayStats, StoreError> {
+        self.catch_up();
+        self.with_reader(|c| stats::day_stats(c, day, source, sender))
     }
 
     fn get_call(&self, id: &str) -> Result<Option<CallDetail>, StoreError> {

@@ -231,6 +231,55 @@ DELETE FROM calls;
 DELETE FROM legs;
 UPDATE correlation_state SET value = 0 WHERE key = 'correlated_upto';
 "#,
+    // Hourly statistics kept as calls are written (rollup.rs); the calls
+    // already written have none, so everything is rebuilt from the journal.
+    r#"
+CREATE TABLE stats_hourly (
+    source          TEXT NOT NULL,
+    sender          TEXT NOT NULL,
+    hour            INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL,
+    answered        INTEGER NOT NULL,
+    video_attempts  INTEGER NOT NULL,
+    video_answered  INTEGER NOT NULL,
+    busy            INTEGER NOT NULL,
+    no_answer       INTEGER NOT NULL,
+    rejected        INTEGER NOT NULL,
+    failed          INTEGER NOT NULL,
+    cancelled       INTEGER NOT NULL,
+    talk_s          INTEGER NOT NULL,
+    PRIMARY KEY (source, sender, hour)
+) WITHOUT ROWID;
+CREATE TABLE stats_events (
+    source    TEXT NOT NULL,
+    sender    TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    a_start   INTEGER NOT NULL,
+    a_end     INTEGER NOT NULL,
+    c_start   INTEGER NOT NULL,
+    c_end     INTEGER NOT NULL,
+    va_start  INTEGER NOT NULL,
+    va_end    INTEGER NOT NULL,
+    vc_start  INTEGER NOT NULL,
+    vc_end    INTEGER NOT NULL,
+    PRIMARY KEY (source, sender, at)
+) WITHOUT ROWID;
+CREATE INDEX stats_events_at ON stats_events(at);
+CREATE TABLE stats_level (
+    source           TEXT NOT NULL,
+    sender           TEXT NOT NULL,
+    day              INTEGER NOT NULL,
+    attempts         INTEGER NOT NULL,
+    connected        INTEGER NOT NULL,
+    video_attempts   INTEGER NOT NULL,
+    video_connected  INTEGER NOT NULL,
+    PRIMARY KEY (source, sender, day)
+) WITHOUT ROWID;
+DELETE FROM calls;
+DELETE FROM legs;
+DELETE FROM call_keys;
+UPDATE correlation_state SET value = 0 WHERE key = 'correlated_upto';
+"#,
 ];
 
 /// The layout version of `cdrhub.db` this build writes.

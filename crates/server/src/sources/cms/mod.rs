@@ -35,6 +35,10 @@ pub struct CmsSourceConfig {
     /// Largest POST body accepted, in bytes; a larger one gets 413. Default 8 MiB.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Concurrent calls the Call Bridges are licensed or sized for: the
+    /// "Max Call" column of the statistics. Default none.
+    #[serde(default)]
+    pub capacity: Option<u32>,
 }
 
 impl Default for CmsSourceConfig {
@@ -43,6 +47,7 @@ impl Default for CmsSourceConfig {
             enabled: true,
             path: default_path(),
             max_body_bytes: default_max_body(),
+            capacity: None,
         }
     }
 }
