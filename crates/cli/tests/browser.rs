@@ -166,3 +166,56 @@ async fn cdr_search_statistics_and_a_call_page_in_a_real_browser() {
     assert!(browser.text("#timeline").await.contains("callLeg"));
     screenshot(&browser, "console-call.png").await;
 }
+
+/// The live status changes in the browser, without a reload, while calls
+/// are posted.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_view_follows_calls_as_they_are_posted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let password = server
+        .admin_password
+        .clone()
+        .expect("the first start logs a password");
+    let base = format!("http://{}", server.addr);
+    let browser = Browser::start().await;
+    log_in_as(&browser, &base, "admin", &password).await;
+    browser.goto(&format!("{base}/live")).await;
+    assert_eq!(browser.text("#now-attempts").await, "0");
+
+    // Three calls start (and stay in progress), posted as a Call Bridge would.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut records = String::new();
+    for i in 0..3u64 {
+        let time = cdrhub_model::Timestamp((now - 30 + i) as i64 * 1000).to_rfc3339();
+        records.push_str(&format!(
+            "<record type=\"callStart\" time=\"{time}\" recordIndex=\"{}\" correlatorIndex=\"{i}\">\
+             <call id=\"c{i}-{now}\"><name>Room {i}</name></call></record>",
+            i + 1
+        ));
+    }
+    let body = format!("<records session=\"live-{now}\">{records}</records>");
+    let mut conn = Conn::open(server.addr).await.unwrap();
+    let (status, _) = conn
+        .request("POST", "/ingest/cms", body.into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+
+    let start = std::time::Instant::now();
+    loop {
+        if browser.text("#now-attempts").await == "3" {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "the page never showed the calls"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(browser.text("#active-rows").await.contains("Room 2"));
+    screenshot(&browser, "console-live.png").await;
+}

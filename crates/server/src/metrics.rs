@@ -11,9 +11,19 @@ use axum::response::{IntoResponse, Response};
 use crate::AppState;
 
 /// Counters the server keeps itself (the store keeps the rest).
-#[derive(Default)]
 pub struct Metrics {
     ingest_responses: Mutex<HashMap<(&'static str, u16), u64>>,
+    /// When this server started (the console's live status shows it).
+    pub started_at: cdrhub_model::Timestamp,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            ingest_responses: Mutex::default(),
+            started_at: cdrhub_model::Timestamp::now(),
+        }
+    }
 }
 
 impl Metrics {

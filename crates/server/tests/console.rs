@@ -738,3 +738,71 @@ async fn statistics_of_a_day_by_hour_with_navigation_chart_and_csv() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test]
+async fn the_live_status_shows_calls_in_progress_until_they_end() {
+    use common::{CmsDoc, call_end, call_start, leg_connected, leg_end, leg_start};
+    let mut server = TestServer::start().await;
+    add_user(&server, "sue", Role::Supervisor, "sue's long password");
+    add_user(&server, "vic", Role::Viewer, "vic's long password");
+    let mut sup = Client::plain(server.http_addr);
+    log_in(&mut sup, "sue", "sue's long password").await;
+    let live = sup.get("/live.json").await.json();
+    assert_eq!(
+        (
+            live["now-attempts"].as_i64(),
+            live["active_calls"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0))
+    );
+    assert_eq!(live["version"], env!("CARGO_PKG_VERSION"));
+
+    let now = cdrhub_model::Timestamp::now();
+    let at = |s: i64| cdrhub_model::Timestamp(now.0 - 60_000 + s * 1000).to_rfc3339();
+    let (call, leg) = (common::guid(), common::guid());
+    let session = common::guid();
+    let doc = CmsDoc::new(&session)
+        .record("callStart", &at(0), 1, &call_start(&call, "Daily"))
+        .record(
+            "callLegStart",
+            &at(1),
+            2,
+            &leg_start(&leg, &call, "sip:ann@x", "daily@meet", "Ann", "incoming"),
+        )
+        .record("callLegUpdate", &at(2), 3, &leg_connected(&leg, &call));
+    server.ingest(common::CMS, doc.build()).await;
+    let live = sup.get("/live.json").await.json();
+    assert_eq!(live["now-attempts"], 1);
+    assert_eq!(live["now-connected"], 1);
+    assert_eq!(live["active_calls"][0]["caller"], "sip:ann@x");
+    assert_eq!(live["active_calls"][0]["state"], "connected");
+    let page = sup.get("/live").await.text();
+    assert!(page.contains("sip:ann@x") && page.contains("setInterval(refresh, 3000)"));
+
+    let end = CmsDoc::new(&session)
+        .record(
+            "callLegEnd",
+            &at(30),
+            4,
+            &leg_end(&leg, "clientInitiatedTeardown", 28),
+        )
+        .record("callEnd", &at(30), 5, &call_end(&call, 1, 30));
+    server.ingest(common::CMS, end.build()).await;
+    let live = sup.get("/live.json").await.json();
+    assert_eq!(
+        (
+            live["now-attempts"].as_i64(),
+            live["now-connected"].as_i64()
+        ),
+        (Some(0), Some(0))
+    );
+    assert!(live["active_calls"].as_array().unwrap().is_empty());
+    assert!(
+        live["hour-attempts"].as_i64().unwrap() <= 1,
+        "started this hour or the last"
+    );
+
+    let mut viewer = Client::plain(server.http_addr);
+    log_in(&mut viewer, "vic", "vic's long password").await;
+    assert_eq!(viewer.get("/live").await.status, StatusCode::FORBIDDEN);
+}

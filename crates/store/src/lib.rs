@@ -46,6 +46,9 @@ pub trait Store: Send + Sync + 'static {
         offset: u64,
     ) -> Result<CallSearch, StoreError>;
     fn get_call(&self, id: &str) -> Result<Option<CallDetail>, StoreError>;
+    /// What is in progress now, this hour so far, and up to `active_limit`
+    /// calls in progress.
+    fn live_status(&self, now: Timestamp, active_limit: usize) -> Result<LiveStatus, StoreError>;
     /// The hourly statistics of the UTC day containing `day`, for one
     /// source or sender or all (issue 3, point 5), from the rollups.
     fn day_stats(

@@ -453,3 +453,18 @@ pub struct DayStats {
     pub hours: Vec<HourStats>,
     pub senders: Vec<SenderDayStats>,
 }
+
+/// What is going on now (the console's live status, seed 002 "Diagnostic").
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LiveStatus {
+    /// Attempts in progress now (started, not ended).
+    pub attempts: i64,
+    /// Connected calls in progress now.
+    pub connected: i64,
+    pub video_attempts: i64,
+    pub video_connected: i64,
+    /// The hour so far: attempts, answered and the peaks.
+    pub this_hour: HourStats,
+    /// Calls in progress, newest first (at most the number asked for).
+    pub active_calls: Vec<Call>,
+}

@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod calls;
 mod i18n;
+mod live;
 mod login;
 mod stats;
 mod users;
@@ -48,6 +49,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account", get(users::account))
         .route("/account/password", post(users::change_password))
         .route("/account/language", post(users::change_language))
+        .route("/live", get(live::view))
+        .route("/live.json", get(live::json))
         .route("/stats", get(stats::view))
         .route("/stats.csv", get(stats::export))
         .route("/calls", get(calls::search))
@@ -221,6 +224,9 @@ pub(crate) fn page(lang: &str, title: &str, signed: Option<&Signed>, body: Marku
                         a href="/" { (t(lang, "nav_home")) }
                         a href="/calls" { (t(lang, "nav_calls")) }
                         a href="/stats" { (t(lang, "nav_stats")) }
+                        @if s.user.role.allows(Role::Supervisor) {
+                            a href="/live" { (t(lang, "nav_live")) }
+                        }
                         @if s.user.role.allows(Role::Admin) {
                             a href="/admin/users" { (t(lang, "nav_users")) }
                             a href="/admin/blocked" { (t(lang, "nav_blocked")) }

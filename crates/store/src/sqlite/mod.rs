@@ -461,6 +461,15 @@ impl Store for SqliteStore {
         self.with_reader(|c| stats::day_stats(c, day, source, sender))
     }
 
+    fn live_status(
+        &self,
+        now: cdrhub_model::Timestamp,
+        active_limit: usize,
+    ) -> Result<crate::LiveStatus, StoreError> {
+        self.catch_up();
+        self.with_reader(|c| stats::live_status(c, now, active_limit))
+    }
+
     fn get_call(&self, id: &str) -> Result<Option<CallDetail>, StoreError> {
         self.catch_up();
         self.with_reader(|c| read::get_call(c, id))

@@ -145,6 +145,17 @@ pub(crate) fn search_calls(
     })
 }
 
+/// Calls that have not ended, newest first.
+pub(crate) fn active_calls(conn: &Connection, limit: usize) -> Result<Vec<Call>, StoreError> {
+    let sql = format!(
+        "SELECT {CALL_COLUMNS} FROM calls WHERE ended_at IS NULL ORDER BY started_at DESC LIMIT ?1"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_map([limit.min(10_000) as i64], call_from_row)?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
 pub(crate) fn list_calls(conn: &Connection, f: &CallFilter) -> Result<CallPage, StoreError> {
     let mut w = filter_clauses(f);
     if let Some(c) = &f.cursor {

@@ -280,6 +280,10 @@ DELETE FROM legs;
 DELETE FROM call_keys;
 UPDATE correlation_state SET value = 0 WHERE key = 'correlated_upto';
 "#,
+    // Calls in progress, for the live view, without reading the others.
+    r#"
+CREATE INDEX calls_open ON calls(started_at) WHERE ended_at IS NULL;
+"#,
 ];
 
 /// The layout version of `cdrhub.db` this build writes.

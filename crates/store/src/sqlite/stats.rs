@@ -145,3 +145,37 @@ pub(crate) fn day_stats(
         senders,
     })
 }
+
+/// Now: what is in progress, this hour's figures, and the newest calls in
+/// progress.
+pub(crate) fn live_status(
+    conn: &Connection,
+    now: Timestamp,
+    active_limit: usize,
+) -> Result<crate::LiveStatus, StoreError> {
+    // The level at the end of each pair's last day with changes is the
+    // level now (no change is later).
+    let mut level = [0i64; 4];
+    conn.prepare_cached(
+        "SELECT sum(attempts), sum(connected), sum(video_attempts), sum(video_connected) \
+         FROM stats_level l WHERE day = (SELECT max(day) FROM stats_level m \
+         WHERE m.source = l.source AND m.sender = l.sender)",
+    )?
+    .query_row([], |r| {
+        for (i, l) in level.iter_mut().enumerate() {
+            *l = r.get::<_, Option<i64>>(i)?.unwrap_or(0);
+        }
+        Ok(())
+    })?;
+    let today = day_stats(conn, now, None, None)?;
+    let hour = ((now.0.div_euclid(1000) - today.day.0 / 1000) / HOUR).clamp(0, 23) as usize;
+    let active_calls = super::read::active_calls(conn, active_limit)?;
+    Ok(crate::LiveStatus {
+        attempts: level[0],
+        connected: level[1],
+        video_attempts: level[2],
+        video_connected: level[3],
+        this_hour: today.hours[hour].clone(),
+        active_calls,
+    })
+}

@@ -1,0 +1,140 @@
+//! The live status (seed 002, "Diagnostic"): version, start time, what is
+//! in progress now, this hour so far and the calls in progress, refreshed
+//! every 3 seconds. Supervisors and admins.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use cdrhub_model::{Role, Timestamp};
+use cdrhub_store::LiveStatus;
+use maud::{PreEscaped, html};
+use serde_json::{Value, json};
+
+use super::{Signed, page, t};
+use crate::AppState;
+use crate::api::blocking;
+
+/// Calls in progress listed at most.
+const ACTIVE_CALLS: usize = 50;
+
+async fn status(app: &AppState) -> Result<Value, crate::api::ApiError> {
+    let store = app.store.clone();
+    let live: LiveStatus =
+        blocking(move || store.live_status(Timestamp::now(), ACTIVE_CALLS)).await?;
+    let calls: Vec<Value> = live
+        .active_calls
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id, "sender": c.sender, "kind": c.kind,
+                "direction": c.direction.map(|d| d.as_str()),
+                "caller": c.caller, "dialed": c.dialed, "destination": c.destination,
+                "state": if c.answered_at.is_some() { "connected" } else { "setup" },
+                "started_at": c.started_at.to_rfc3339(),
+                "answered_at": c.answered_at.map(|t| t.to_rfc3339()),
+                "legs": c.legs,
+            })
+        })
+        .collect();
+    let h = &live.this_hour;
+    Ok(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "started_at": app.metrics.started_at.to_rfc3339(),
+        "now": Timestamp::now().to_rfc3339(),
+        "now-attempts": live.attempts, "now-connected": live.connected,
+        "now-video-attempts": live.video_attempts, "now-video-connected": live.video_connected,
+        "hour-attempts": h.attempts, "hour-answered": h.answered,
+        "hour-peak-attempts": h.peak_attempts, "hour-peak-connected": h.peak_connected,
+        "hour-video-attempts": h.video_attempts, "hour-video-peak-connected": h.video_peak_connected,
+        "active_calls": calls,
+    }))
+}
+
+pub(crate) async fn json(State(app): State<AppState>, signed: Signed) -> Response {
+    if let Err(refused) = signed.require(Role::Supervisor) {
+        return *refused;
+    }
+    match status(&app).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Fills every element whose id is a key of the status, and the table of
+/// calls in progress, every 3 seconds.
+const REFRESH: &str = r#"
+async function refresh() {
+  try {
+    const r = await fetch('/live.json', {credentials: 'same-origin'});
+    if (!r.ok) return;
+    const s = await r.json();
+    for (const [k, v] of Object.entries(s)) {
+      const el = document.getElementById(k);
+      if (el && typeof v !== 'object') el.textContent = v;
+    }
+    const body = document.getElementById('active-rows');
+    body.replaceChildren(...s.active_calls.map(c => {
+      const tr = document.createElement('tr');
+      for (const v of [c.started_at, c.sender, c.kind + (c.direction ? ' ' + c.direction : ''),
+                       c.caller || '', c.dialed || '', c.destination || '', c.state, c.answered_at || '', c.legs]) {
+        const td = document.createElement('td');
+        td.textContent = v;
+        tr.appendChild(td);
+      }
+      return tr;
+    }));
+  } catch (e) {}
+}
+setInterval(refresh, 3000);
+"#;
+
+pub(crate) async fn view(State(app): State<AppState>, signed: Signed) -> Response {
+    if let Err(refused) = signed.require(Role::Supervisor) {
+        return *refused;
+    }
+    let s = match status(&app).await {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let l = signed.user.language.clone();
+    let l = l.as_str();
+    let v = |k: &str| s[k].to_string().trim_matches('"').to_owned();
+    let cell = |k: &'static str| html! { td.num id=(k) { (v(k)) } };
+    let body = html! {
+        table #status {
+            tr { th { (t(l, "live_version")) } td #version { (v("version")) } }
+            tr { th { (t(l, "live_started")) } td #started_at { (v("started_at")) } }
+            tr { th { (t(l, "live_now")) } td #now { (v("now")) } }
+        }
+        h2 { (t(l, "live_in_progress")) }
+        table #levels {
+            tr { th {} th { "Attempts" } th { "Connected" } th { "Video attempts" } th { "Video connected" } }
+            tr { th { (t(l, "live_current")) } (cell("now-attempts")) (cell("now-connected")) (cell("now-video-attempts")) (cell("now-video-connected")) }
+        }
+        h2 { (t(l, "live_this_hour")) }
+        table #hour {
+            tr { th { "Total CA" } th { "Total Call" } th { "Peak CA" } th { "Peak Call" } th { "Video CA" } th { "Video Peak Call" } }
+            tr { (cell("hour-attempts")) (cell("hour-answered")) (cell("hour-peak-attempts")) (cell("hour-peak-connected")) (cell("hour-video-attempts")) (cell("hour-video-peak-connected")) }
+        }
+        h2 { (t(l, "live_active")) }
+        table #active {
+            thead { tr {
+                th { (t(l, "leg_setup")) } th { (t(l, "calls_sender")) } th { (t(l, "calls_kind")) } th { (t(l, "calls_caller")) }
+                th { (t(l, "calls_dialed")) } th { (t(l, "calls_destination")) } th { (t(l, "live_state")) }
+                th { (t(l, "leg_connect")) } th { (t(l, "calls_legs")) }
+            } }
+            tbody #active-rows {
+                @for c in s["active_calls"].as_array().into_iter().flatten() {
+                    tr {
+                        @for k in ["started_at", "sender", "kind", "caller", "dialed", "destination", "state", "answered_at", "legs"] {
+                            td { (c[k].as_str().map(str::to_owned).unwrap_or_else(|| if c[k].is_null() { String::new() } else { c[k].to_string() })) }
+                        }
+                    }
+                }
+            }
+        }
+        p.help { (t(l, "live_help")) }
+        script { (PreEscaped(REFRESH)) }
+    };
+    page(l, t(l, "live_title"), Some(&signed), body).into_response()
+}
