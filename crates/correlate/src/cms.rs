@@ -90,10 +90,15 @@ pub fn record_keys(record: &CmsRecord) -> Vec<CallKey<'_>> {
             }
         }
         CmsRecordBody::CallEnd(r) => keys.push(key(KeyKind::Call, &r.id)),
-        CmsRecordBody::CallLegStart(CallLegStart { id, call, .. })
-        | CmsRecordBody::CallLegUpdate(CallLegUpdate { id, call, .. }) => {
-            keys.push(key(KeyKind::Leg, id));
-            if let Some(c) = non_empty(call) {
+        CmsRecordBody::CallLegStart(r) => {
+            keys.push(key(KeyKind::Leg, &r.id));
+            if let Some(c) = non_empty(&r.call) {
+                keys.push(key(KeyKind::Call, c));
+            }
+        }
+        CmsRecordBody::CallLegUpdate(r) => {
+            keys.push(key(KeyKind::Leg, &r.id));
+            if let Some(c) = non_empty(&r.call) {
                 keys.push(key(KeyKind::Call, c));
             }
         }
@@ -357,7 +362,7 @@ impl CmsCallGroup {
                 if let Some(c) = non_empty(&r.call) {
                     leg.call = Some(c.to_owned());
                 }
-                leg.start = Some(Box::new(r));
+                leg.start = Some(r);
                 Touched::Leg(id)
             }
             CmsRecordBody::CallLegUpdate(r) => {
@@ -370,11 +375,11 @@ impl CmsCallGroup {
                     leg.connected_at = Some(leg.connected_at.map_or(t, |c| c.min(t)));
                 }
                 let newer = leg.last_update_at.is_none_or(|last| t >= last);
-                leg.update = Some(Box::new(match leg.update.take() {
+                leg.update = Some(match leg.update.take() {
                     None => r,
-                    Some(old) if newer => merge_update(r, *old),
-                    Some(old) => merge_update(*old, r),
-                }));
+                    Some(old) if newer => Box::new(merge_update(*r, *old)),
+                    Some(old) => Box::new(merge_update(*old, *r)),
+                });
                 if newer {
                     leg.last_update_at = Some(t);
                 }
@@ -384,7 +389,7 @@ impl CmsCallGroup {
                 let id = r.id.clone();
                 let leg = self.leg(&id, call_bridge, t, seq);
                 leg.ended_at = Some(t);
-                leg.end = Some(Box::new(r));
+                leg.end = Some(r);
                 Touched::Leg(id)
             }
             CmsRecordBody::RecordingStart(r) => self.media_start("recording", r, t),

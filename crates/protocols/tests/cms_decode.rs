@@ -120,7 +120,7 @@ fn seed_post1_call_leg_start() {
     assert_eq!(rec.subject_id(), Some(SEED_LEG_1));
     assert_eq!(
         rec.body,
-        CmsRecordBody::CallLegStart(CallLegStart {
+        CmsRecordBody::CallLegStart(Box::new(CallLegStart {
             id: SEED_LEG_1.into(),
             remote_party: s("sipclient1@example.com"),
             local_address: s("access1@127.0.0.1"),
@@ -129,7 +129,7 @@ fn seed_post1_call_leg_start() {
             group_id: s("18da80f3-8a71-4255-aa90-e1677b99b588"),
             sip_call_id: s("b8a81dab-c24c-43db-bab8-742f587faec8"),
             ..Default::default()
-        })
+        }))
     );
 }
 
@@ -157,14 +157,14 @@ fn seed_post2_call_start_and_leg_update() {
     assert_header(rec, "callLegUpdate", "2015-07-23T07:32:55Z", 3, 2);
     assert_eq!(
         rec.body,
-        CmsRecordBody::CallLegUpdate(CallLegUpdate {
+        CmsRecordBody::CallLegUpdate(Box::new(CallLegUpdate {
             id: SEED_LEG_1.into(),
             state: s("connected"),
             call: s(SEED_CALL),
             group_id: s("18da80f3-8a71-4255-aa90-e1677b99b588"),
             sip_call_id: s("b8a81dab-c24c-43db-bab8-742f587faec8"),
             ..Default::default()
-        })
+        }))
     );
     // The two raw ranges follow each other and do not overlap.
     assert!(batch.records[0].raw.end < batch.records[1].raw.start);
@@ -178,7 +178,7 @@ fn seed_post3_second_call_leg_start() {
     assert_header(rec, "callLegStart", "2015-07-23T07:32:55Z", 4, 3);
     assert_eq!(
         rec.body,
-        CmsRecordBody::CallLegStart(CallLegStart {
+        CmsRecordBody::CallLegStart(Box::new(CallLegStart {
             id: SEED_LEG_2.into(),
             remote_party: s("sipclient2@example.com"),
             local_address: s("access2@127.0.0.1"),
@@ -187,7 +187,7 @@ fn seed_post3_second_call_leg_start() {
             group_id: s("3420c93f-f33c-4c9e-be95-d0d1bfb207f0"),
             sip_call_id: s("a939937c-8bbe-4376-92de-97635983d7ef"),
             ..Default::default()
-        })
+        }))
     );
 }
 
@@ -199,14 +199,14 @@ fn seed_post4_second_call_leg_update() {
     assert_header(rec, "callLegUpdate", "2015-07-23T07:32:55Z", 5, 4);
     assert_eq!(
         rec.body,
-        CmsRecordBody::CallLegUpdate(CallLegUpdate {
+        CmsRecordBody::CallLegUpdate(Box::new(CallLegUpdate {
             id: SEED_LEG_2.into(),
             state: s("connected"),
             call: s(SEED_CALL),
             group_id: s("3420c93f-f33c-4c9e-be95-d0d1bfb207f0"),
             sip_call_id: s("a939937c-8bbe-4376-92de-97635983d7ef"),
             ..Default::default()
-        })
+        }))
     );
 }
 
@@ -218,7 +218,7 @@ fn seed_post5_call_leg_end_with_packet_statistics() {
     assert_header(rec, "callLegEnd", "2015-07-23T07:33:05Z", 6, 5);
     assert_eq!(
         rec.body,
-        CmsRecordBody::CallLegEnd(CallLegEnd {
+        CmsRecordBody::CallLegEnd(Box::new(CallLegEnd {
             id: SEED_LEG_2.into(),
             reason: s("remoteTeardown"),
             remote_teardown: Some(true),
@@ -231,7 +231,7 @@ fn seed_post5_call_leg_end_with_packet_statistics() {
             tx_video: stream("h264", Some((1280, 720)), None),
             sip_call_id: s("a939937c-8bbe-4376-92de-97635983d7ef"),
             ..Default::default()
-        })
+        }))
     );
 }
 
@@ -245,7 +245,7 @@ fn seed_post6_call_leg_end_and_call_end_in_one_batch() {
     assert_header(rec, "callLegEnd", "2015-07-23T07:33:05Z", 7, 6);
     assert_eq!(
         rec.body,
-        CmsRecordBody::CallLegEnd(CallLegEnd {
+        CmsRecordBody::CallLegEnd(Box::new(CallLegEnd {
             id: SEED_LEG_1.into(),
             reason: s("callDeactivated"),
             remote_teardown: Some(false),
@@ -258,7 +258,7 @@ fn seed_post6_call_leg_end_and_call_end_in_one_batch() {
             tx_video: stream("h264", Some((1024, 576)), None),
             sip_call_id: s("b8a81dab-c24c-43db-bab8-742f587faec8"),
             ..Default::default()
-        })
+        }))
     );
 
     let rec = &batch.records[1];
@@ -367,7 +367,7 @@ fn hl727_call_start_and_acano_leg() {
     assert_header(rec, "callLegStart", "2017-04-24T12:00:11Z", 3142, 3141);
     assert_eq!(
         rec.body,
-        CmsRecordBody::CallLegStart(CallLegStart {
+        CmsRecordBody::CallLegStart(Box::new(CallLegStart {
             id: "9d9a01c5-8e44-4953-b8bc-a0fdf56ea1ef".into(),
             remote_party: s("christian.wahlin@example.org"),
             display_name: s("Christian Wahlin"),
@@ -376,7 +376,7 @@ fn hl727_call_start_and_acano_leg() {
             call: s("f54bfbc3-c11e-47a6-a918-6a308018ac1d"),
             group_id: s("9d9a01c5-8e44-4953-b8bc-a0fdf56ea1ef"),
             ..Default::default()
-        })
+        }))
     );
 
     let batch = decode_checked(&posts[5]);
@@ -384,7 +384,7 @@ fn hl727_call_start_and_acano_leg() {
     assert_header(rec, "callLegUpdate", "2017-04-24T12:01:52Z", 3162, 3161);
     assert_eq!(
         rec.body,
-        CmsRecordBody::CallLegUpdate(CallLegUpdate {
+        CmsRecordBody::CallLegUpdate(Box::new(CallLegUpdate {
             id: "900ad298-dd62-4d24-a47f-406fd5564cb2".into(),
             state: s("connected"),
             call: s("f54bfbc3-c11e-47a6-a918-6a308018ac1d"),
@@ -394,7 +394,7 @@ fn hl727_call_start_and_acano_leg() {
             display_name: s("User 2"),
             remote_address: s("user2@example.org"),
             ..Default::default()
-        })
+        }))
     );
 }
 
@@ -406,7 +406,7 @@ fn hl727_call_leg_end_with_two_alarms() {
     assert_header(rec, "callLegEnd", "2017-04-24T13:06:05Z", 3551, 3550);
     assert_eq!(
         rec.body,
-        CmsRecordBody::CallLegEnd(CallLegEnd {
+        CmsRecordBody::CallLegEnd(Box::new(CallLegEnd {
             id: "9d9a01c5-8e44-4953-b8bc-a0fdf56ea1ef".into(),
             reason: s("remoteTeardown"),
             remote_teardown: Some(true),
@@ -429,7 +429,7 @@ fn hl727_call_leg_end_with_two_alarms() {
             rx_video: stream("h264", Some((1280, 720)), None),
             tx_video: stream("h264", Some((1280, 720)), None),
             ..Default::default()
-        })
+        }))
     );
 }
 
@@ -515,7 +515,7 @@ fn hl727_2022_call_leg_update() {
     assert_header(rec, "callLegUpdate", "2022-05-17T10:08:31Z", 86561, 196289);
     assert_eq!(
         rec.body,
-        CmsRecordBody::CallLegUpdate(CallLegUpdate {
+        CmsRecordBody::CallLegUpdate(Box::new(CallLegUpdate {
             id: "1611cb0c-e6a1-4e54-bd3a-53926d321da3".into(),
             state: s("connected"),
             call: s("d4d90b1d-7590-4a1b-8586-3dfdd35936ba"),
@@ -526,7 +526,7 @@ fn hl727_2022_call_leg_update() {
             can_move: Some(true),
             confirmation_status: s("notRequired"),
             ..Default::default()
-        })
+        }))
     );
 }
 
@@ -537,14 +537,14 @@ fn hl727_2022_call_leg_end_rejected() {
     assert_header(rec, "callLegEnd", "2022-05-17T10:09:08Z", 86563, 196291);
     assert_eq!(
         rec.body,
-        CmsRecordBody::CallLegEnd(CallLegEnd {
+        CmsRecordBody::CallLegEnd(Box::new(CallLegEnd {
             id: "1611cb0c-e6a1-4e54-bd3a-53926d321da3".into(),
             reason: s("remoteTeardown"),
             remote_teardown: Some(true),
             confirmation_status: s("rejected"),
             duration_seconds: Some(98),
             ..Default::default()
-        })
+        }))
     );
 }
 
@@ -593,7 +593,7 @@ fn cdr_receiver_db_readme_call() {
     );
     assert_eq!(
         r[1].body,
-        CmsRecordBody::CallLegStart(CallLegStart {
+        CmsRecordBody::CallLegStart(Box::new(CallLegStart {
             id: leg.into(),
             remote_party: s("jyn@wobani.org"),
             display_name: s("Jyn Erso"),
@@ -602,10 +602,10 @@ fn cdr_receiver_db_readme_call() {
             call: s(call),
             group_id: s(leg),
             ..Default::default()
-        })
+        }))
     );
     let update = |state: Option<String>| {
-        CmsRecordBody::CallLegUpdate(CallLegUpdate {
+        CmsRecordBody::CallLegUpdate(Box::new(CallLegUpdate {
             id: leg.into(),
             state,
             call: s(call),
@@ -613,13 +613,13 @@ fn cdr_receiver_db_readme_call() {
             group_id: s(leg),
             display_name: s("Jyn Erso"),
             ..Default::default()
-        })
+        }))
     };
     assert_eq!(r[2].body, update(s("connected")));
     assert_eq!(r[3].body, update(None));
     assert_eq!(
         r[4].body,
-        CmsRecordBody::CallLegEnd(CallLegEnd {
+        CmsRecordBody::CallLegEnd(Box::new(CallLegEnd {
             id: leg.into(),
             reason: s("remoteTeardown"),
             remote_teardown: Some(true),
@@ -632,7 +632,7 @@ fn cdr_receiver_db_readme_call() {
             rx_video: stream("h264", None, None),
             tx_video: stream("h264", Some((800, 600)), None),
             ..Default::default()
-        })
+        }))
     );
     assert_eq!(
         r[5].body,
@@ -679,7 +679,7 @@ fn hand_call_records_with_every_field() {
     assert_header(&r[1], "callLegStart", "2024-03-01T09:00:01Z", 102, 201);
     assert_eq!(
         r[1].body,
-        CmsRecordBody::CallLegStart(CallLegStart {
+        CmsRecordBody::CallLegStart(Box::new(CallLegStart {
             id: leg.into(),
             cdr_tag: s("room-7"),
             display_name: s("Bob Example"),
@@ -705,12 +705,12 @@ fn hand_call_records_with_every_field() {
             moved_call_leg: s("33333333-4444-4555-8666-777777777777"),
             moved_call_leg_call_bridge: s("44444444-5555-4666-8777-888888888888"),
             extra: vec![],
-        })
+        }))
     );
     assert_header(&r[2], "callLegUpdate", "2024-03-01T09:00:02Z", 103, 202);
     assert_eq!(
         r[2].body,
-        CmsRecordBody::CallLegUpdate(CallLegUpdate {
+        CmsRecordBody::CallLegUpdate(Box::new(CallLegUpdate {
             id: leg.into(),
             cdr_tag: s("room-7b"),
             state: s("connected"),
@@ -725,7 +725,7 @@ fn hand_call_records_with_every_field() {
             can_move: Some(false),
             confirmation_status: s("confirmed"),
             extra: vec![],
-        })
+        }))
     );
     assert_header(&r[3], "callEnd", "2024-03-01T09:30:00Z", 104, 203);
     assert_eq!(
@@ -751,7 +751,7 @@ fn hand_call_leg_end_with_every_field() {
     assert_eq!(rec.preceding_records_missing, 3);
     assert_eq!(
         rec.body,
-        CmsRecordBody::CallLegEnd(CallLegEnd {
+        CmsRecordBody::CallLegEnd(Box::new(CallLegEnd {
             id: "11111111-2222-4333-8444-555555555555".into(),
             cdr_tag: s("room-7b"),
             reason: s("clientInitiatedTeardown"),
@@ -790,7 +790,7 @@ fn hand_call_leg_end_with_every_field() {
             max_screens: Some(2),
             sip_call_id: s("abc123@lync.example.com"),
             extra: vec![],
-        })
+        }))
     );
 }
 
@@ -877,7 +877,7 @@ fn hand_unknown_record_type_unknown_elements_and_variants() {
 
     assert_eq!(
         r[1].body,
-        CmsRecordBody::CallLegStart(CallLegStart {
+        CmsRecordBody::CallLegStart(Box::new(CallLegStart {
             id: "eeeeeeee-0000-4000-8000-000000000005".into(),
             // Entity, CDATA and text are one value.
             display_name: s("Smith & Jones <Sales>"),
@@ -897,12 +897,12 @@ fn hand_unknown_record_type_unknown_elements_and_variants() {
                 ("direction", "outgoing"),
             ]),
             ..Default::default()
-        })
+        }))
     );
 
     assert_eq!(
         r[2].body,
-        CmsRecordBody::CallLegEnd(CallLegEnd {
+        CmsRecordBody::CallLegEnd(Box::new(CallLegEnd {
             id: "eeeeeeee-0000-4000-8000-000000000005".into(),
             reason: s("someFutureReason"),
             media_usage_percentages: Some(MediaUsagePercentages {
@@ -945,7 +945,7 @@ fn hand_unknown_record_type_unknown_elements_and_variants() {
                 ("maxScreens", ""),
             ]),
             ..Default::default()
-        })
+        }))
     );
 }
 
@@ -982,10 +982,10 @@ fn minimal_documents() {
     assert_eq!(rec.correlator_index, None);
     assert_eq!(
         rec.body,
-        CmsRecordBody::CallLegUpdate(CallLegUpdate {
+        CmsRecordBody::CallLegUpdate(Box::new(CallLegUpdate {
             id: "L".into(),
             ..Default::default()
-        })
+        }))
     );
 }
 

@@ -91,29 +91,29 @@ pub(super) fn body<'a>(
             CmsRecordBody::CallEnd(s)
         }
         CmsRecordKind::CallLegStart => {
-            let mut s = CallLegStart {
+            let mut s = Box::new(CallLegStart {
                 id,
                 extra,
                 ..CallLegStart::default()
-            };
+            });
             call_leg_start(c, &el, &mut s)?;
             CmsRecordBody::CallLegStart(s)
         }
         CmsRecordKind::CallLegUpdate => {
-            let mut s = CallLegUpdate {
+            let mut s = Box::new(CallLegUpdate {
                 id,
                 extra,
                 ..CallLegUpdate::default()
-            };
+            });
             call_leg_update(c, &el, &mut s)?;
             CmsRecordBody::CallLegUpdate(s)
         }
         CmsRecordKind::CallLegEnd => {
-            let mut s = CallLegEnd {
+            let mut s = Box::new(CallLegEnd {
                 id,
                 extra,
                 ..CallLegEnd::default()
-            };
+            });
             call_leg_end(c, &el, &mut s)?;
             CmsRecordBody::CallLegEnd(s)
         }
