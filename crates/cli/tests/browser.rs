@@ -19,6 +19,17 @@ async fn log_in(browser: &Browser, base: &str, user: &str, password: &str) {
     browser.click("button[type=submit]").await;
 }
 
+/// A server on a fresh data directory, and its first admin's password.
+fn first_start() -> (tempfile::TempDir, Server, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let password = server
+        .admin_password
+        .clone()
+        .expect("the first start logs a password");
+    (dir, server, password)
+}
+
 /// Logs in and waits for the signed-in page.
 async fn log_in_as(browser: &Browser, base: &str, user: &str, password: &str) {
     log_in(browser, base, user, password).await;
@@ -36,12 +47,7 @@ async fn screenshot(browser: &Browser, name: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn first_login_lockout_and_unblock_in_a_real_browser() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
-    let password = server
-        .admin_password
-        .clone()
-        .expect("the first start logs a password");
+    let (_dir, server, password) = first_start();
     let base = format!("http://{}", server.addr);
 
     let admin = Browser::start().await;
@@ -51,7 +57,6 @@ async fn first_login_lockout_and_unblock_in_a_real_browser() {
         "{}",
         admin.url().await
     );
-    screenshot(&admin, "console-login.png").await;
     log_in_as(&admin, &base, "admin", &password).await;
 
     // Another browser guesses: the fourth and fifth failures are audited,
@@ -102,12 +107,7 @@ async fn first_login_lockout_and_unblock_in_a_real_browser() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cdr_search_statistics_and_a_call_page_in_a_real_browser() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
-    let password = server
-        .admin_password
-        .clone()
-        .expect("the first start logs a password");
+    let (_dir, server, password) = first_start();
     let base = format!("http://{}", server.addr);
     // Every CMS fixture: the seed's conference, hand-made and captured calls.
     let mut conn = Conn::open(server.addr).await.unwrap();
@@ -164,19 +164,13 @@ async fn cdr_search_statistics_and_a_call_page_in_a_real_browser() {
     browser.wait_for_url("/calls/").await;
     assert!(!browser.text("#legs").await.is_empty());
     assert!(browser.text("#timeline").await.contains("callLeg"));
-    screenshot(&browser, "console-call.png").await;
 }
 
 /// The live status changes in the browser, without a reload, while calls
 /// are posted.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_live_view_follows_calls_as_they_are_posted() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
-    let password = server
-        .admin_password
-        .clone()
-        .expect("the first start logs a password");
+    let (_dir, server, password) = first_start();
     let base = format!("http://{}", server.addr);
     let browser = Browser::start().await;
     log_in_as(&browser, &base, "admin", &password).await;

@@ -33,6 +33,14 @@ async fn log_in(client: &mut Client, user: &str, password: &str) -> common::Repl
         .await
 }
 
+/// A client signed in as `user`, as a browser after the login form.
+async fn signed_in(server: &TestServer, user: &str, password: &str) -> Client {
+    let mut client = Client::plain(server.http_addr);
+    let r = log_in(&mut client, user, password).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{user} logs in");
+    client
+}
+
 fn audit_log(server: &TestServer) -> Vec<(String, String)> {
     let db = rusqlite::Connection::open(server.db_path()).unwrap();
     let mut stmt = db
@@ -144,13 +152,7 @@ async fn failed_logins_are_audited_after_three_and_block_the_address_after_five(
         .accounts()
         .clear_login_failures("127.0.0.1")
         .unwrap();
-    let mut admin = Client::plain(server.http_addr);
-    assert_eq!(
-        log_in(&mut admin, "ann", "ann's long password")
-            .await
-            .status,
-        StatusCode::SEE_OTHER
-    );
+    let mut admin = signed_in(&server, "ann", "ann's long password").await;
     for _ in 0..5 {
         log_in(&mut attacker, "root", "guess").await;
     }
@@ -194,8 +196,7 @@ async fn an_admin_changes_the_login_failure_settings_and_a_viewer_may_not() {
     let server = TestServer::start().await;
     add_user(&server, "ann", Role::Admin, "ann's long password");
     add_user(&server, "vic", Role::Viewer, "vic's long password");
-    let mut admin = Client::plain(server.http_addr);
-    log_in(&mut admin, "ann", "ann's long password").await;
+    let mut admin = signed_in(&server, "ann", "ann's long password").await;
     let page = admin.get("/admin/settings").await;
     let html = page.text();
     assert!(
@@ -251,13 +252,7 @@ async fn an_admin_changes_the_login_failure_settings_and_a_viewer_may_not() {
         .accounts()
         .clear_login_failures("127.0.0.1")
         .unwrap();
-    let mut viewer = Client::plain(server.http_addr);
-    assert_eq!(
-        log_in(&mut viewer, "vic", "vic's long password")
-            .await
-            .status,
-        StatusCode::SEE_OTHER
-    );
+    let mut viewer = signed_in(&server, "vic", "vic's long password").await;
     assert_eq!(
         viewer.get("/admin/settings").await.status,
         StatusCode::FORBIDDEN
@@ -281,8 +276,7 @@ async fn the_audit_log_is_searchable_paged_and_exported() {
         .accounts()
         .clear_login_failures("127.0.0.1")
         .unwrap();
-    let mut admin = Client::plain(server.http_addr);
-    log_in(&mut admin, "ann", "ann's long password").await;
+    let mut admin = signed_in(&server, "ann", "ann's long password").await;
     for i in 0..20 {
         let csrf = csrf_of(&admin.get("/admin/settings").await.text());
         let n = (i % 5 + 1).to_string();
@@ -410,8 +404,7 @@ async fn cdr_search_filters_counts_pages_sorts_and_exports_the_filtered_set() {
     let mut server = TestServer::start().await;
     twenty_calls(&mut server).await;
     add_user(&server, "ann", Role::Admin, "ann's long password");
-    let mut admin = Client::plain(server.http_addr);
-    log_in(&mut admin, "ann", "ann's long password").await;
+    let mut admin = signed_in(&server, "ann", "ann's long password").await;
 
     let all = admin.get("/calls").await.text();
     assert!(
@@ -494,8 +487,7 @@ async fn cdr_search_filters_counts_pages_sorts_and_exports_the_filtered_set() {
 
     // A viewer searches but may not export, with the page or the API.
     add_user(&server, "vic", Role::Viewer, "vic's long password");
-    let mut viewer = Client::plain(server.http_addr);
-    log_in(&mut viewer, "vic", "vic's long password").await;
+    let mut viewer = signed_in(&server, "vic", "vic's long password").await;
     assert!(!viewer.get("/calls").await.text().contains(r#"id="export""#));
     assert_eq!(viewer.get(&href).await.status, StatusCode::FORBIDDEN);
     assert_eq!(
@@ -521,8 +513,7 @@ fn element_text(html: &str, id: &str) -> String {
 async fn admins_manage_users_and_tokens_and_users_their_own_password() {
     let server = TestServer::start().await;
     add_user(&server, "ann", Role::Admin, "ann's long password");
-    let mut admin = Client::plain(server.http_addr);
-    log_in(&mut admin, "ann", "ann's long password").await;
+    let mut admin = signed_in(&server, "ann", "ann's long password").await;
     let csrf = csrf_of(&admin.get("/admin/users").await.text());
     let add = |name: &'static str, password: &'static str| {
         [
@@ -695,8 +686,7 @@ async fn statistics_of_a_day_by_hour_with_navigation_chart_and_csv() {
     let mut server = TestServer::start().await;
     twenty_calls(&mut server).await;
     add_user(&server, "vic", Role::Viewer, "vic's long password");
-    let mut viewer = Client::plain(server.http_addr);
-    log_in(&mut viewer, "vic", "vic's long password").await;
+    let mut viewer = signed_in(&server, "vic", "vic's long password").await;
 
     let html = viewer.get("/stats?day=2026-11-01").await.text();
     assert!(html.contains("<svg id=\"chart\""), "a chart");
@@ -745,8 +735,7 @@ async fn the_live_status_shows_calls_in_progress_until_they_end() {
     let mut server = TestServer::start().await;
     add_user(&server, "sue", Role::Supervisor, "sue's long password");
     add_user(&server, "vic", Role::Viewer, "vic's long password");
-    let mut sup = Client::plain(server.http_addr);
-    log_in(&mut sup, "sue", "sue's long password").await;
+    let mut sup = signed_in(&server, "sue", "sue's long password").await;
     let live = sup.get("/live.json").await.json();
     assert_eq!(
         (
@@ -802,7 +791,6 @@ async fn the_live_status_shows_calls_in_progress_until_they_end() {
         "started this hour or the last"
     );
 
-    let mut viewer = Client::plain(server.http_addr);
-    log_in(&mut viewer, "vic", "vic's long password").await;
+    let mut viewer = signed_in(&server, "vic", "vic's long password").await;
     assert_eq!(viewer.get("/live").await.status, StatusCode::FORBIDDEN);
 }

@@ -4,13 +4,13 @@
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use cdrhub_model::{Role, Timestamp};
 use cdrhub_store::{Accounts, StoreError};
 use maud::html;
 use serde::Deserialize;
 
-use super::{Signed, page, t};
+use super::{Signed, page, redirect_after, t};
 use crate::AppState;
 use crate::api::blocking;
 
@@ -120,10 +120,7 @@ pub(crate) async fn unblock(
     signed: Signed,
     Form(form): Form<UnblockForm>,
 ) -> Response {
-    if let Err(refused) = signed
-        .require(Role::Admin)
-        .and_then(|()| signed.check_csrf(&form.csrf))
-    {
+    if let Err(refused) = signed.may_change(Role::Admin, &form.csrf) {
         return *refused;
     }
     let store = app.store.clone();
@@ -135,10 +132,7 @@ pub(crate) async fn unblock(
         Ok(())
     })
     .await;
-    match done {
-        Ok(()) => Redirect::to("/admin/blocked").into_response(),
-        Err(e) => e.into_response(),
-    }
+    redirect_after(done, "/admin/blocked")
 }
 
 #[derive(Deserialize)]
@@ -205,10 +199,7 @@ pub(crate) async fn save_settings(
     signed: Signed,
     Form(form): Form<SettingsForm>,
 ) -> Response {
-    if let Err(refused) = signed
-        .require(Role::Admin)
-        .and_then(|()| signed.check_csrf(&form.csrf))
-    {
+    if let Err(refused) = signed.may_change(Role::Admin, &form.csrf) {
         return *refused;
     }
     let number = |s: &str| {
@@ -249,8 +240,5 @@ pub(crate) async fn save_settings(
         store.accounts().audit(&entry)
     })
     .await;
-    match done {
-        Ok(()) => Redirect::to("/admin/settings?saved=1").into_response(),
-        Err(e) => e.into_response(),
-    }
+    redirect_after(done, "/admin/settings?saved=1")
 }

@@ -146,8 +146,15 @@ impl Signed {
         }
     }
 
+    /// Ok when the user's role may do what `needed` may and the form
+    /// carried this session's CSRF token: what every change asks.
+    pub(crate) fn may_change(&self, needed: Role, csrf: &str) -> Result<(), Refused> {
+        self.require(needed)?;
+        self.check_csrf(csrf)
+    }
+
     /// Ok when the form carried this session's CSRF token.
-    pub(crate) fn check_csrf(&self, sent: &str) -> Result<(), Refused> {
+    fn check_csrf(&self, sent: &str) -> Result<(), Refused> {
         if same_secret(sent, &self.csrf) {
             Ok(())
         } else {
@@ -190,6 +197,14 @@ impl FromRequestParts<AppState> for Signed {
             client_ip: client_ip(parts),
             https: parts.extensions.get::<OverHttps>().is_some(),
         })
+    }
+}
+
+/// After a change: back to the page `to`, or the page of what went wrong.
+pub(crate) fn redirect_after(done: Result<(), crate::api::ApiError>, to: &str) -> Response {
+    match done {
+        Ok(()) => Redirect::to(to).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 

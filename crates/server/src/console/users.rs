@@ -11,7 +11,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::i18n::LANGUAGE_CODES;
-use super::{Signed, page, t};
+use super::{Signed, page, redirect_after, t};
 use crate::AppState;
 use crate::api::blocking;
 use crate::auth::{hash_password, new_secret, token_hash, verify_password};
@@ -109,11 +109,30 @@ fn error_notice(text: &str) -> Markup {
     html! { p.error role="alert" { (text) } }
 }
 
-fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
+/// The users page with `text` as its error, 400.
+async fn refuse(app: &AppState, signed: &Signed, text: &str) -> Response {
+    users_page(
+        app,
+        signed,
+        StatusCode::BAD_REQUEST,
+        Some(error_notice(text)),
+    )
+    .await
+}
+
+/// The role of a form, and a name for a user or token: 1 to 64 letters,
+/// digits, dots, hyphens, underscores or @. Else the sentence saying why.
+fn role_and_name(role: &str, name: &str, lang: &str) -> Result<Role, String> {
+    let role: Role = role.parse()?;
+    let valid = (1..=64).contains(&name.len())
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
+            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
+    if valid {
+        Ok(role)
+    } else {
+        Err(t(lang, "users_bad_name").to_owned())
+    }
 }
 
 pub(crate) async fn list(State(app): State<AppState>, signed: Signed) -> Response {
@@ -136,45 +155,15 @@ pub(crate) async fn add(
     signed: Signed,
     Form(form): Form<AddUserForm>,
 ) -> Response {
-    if let Err(refused) = signed
-        .require(Role::Admin)
-        .and_then(|()| signed.check_csrf(&form.csrf))
-    {
+    if let Err(refused) = signed.may_change(Role::Admin, &form.csrf) {
         return *refused;
     }
-    let l = signed.user.language.clone();
-    let role: Role = match form.role.parse() {
-        Ok(r) => r,
-        Err(e) => {
-            return users_page(
-                &app,
-                &signed,
-                StatusCode::BAD_REQUEST,
-                Some(error_notice(&e)),
-            )
-            .await;
-        }
+    let lang = signed.user.language.clone();
+    let role = match role_and_name(&form.role, &form.name, &lang) {
+        Ok(role) if form.password.chars().count() >= MIN_PASSWORD_CHARS => role,
+        Ok(_) => return refuse(&app, &signed, t(&lang, "password_short")).await,
+        Err(text) => return refuse(&app, &signed, &text).await,
     };
-    if !valid_name(&form.name) {
-        let text = t(&l, "users_bad_name");
-        return users_page(
-            &app,
-            &signed,
-            StatusCode::BAD_REQUEST,
-            Some(error_notice(text)),
-        )
-        .await;
-    }
-    if form.password.chars().count() < MIN_PASSWORD_CHARS {
-        let text = t(&l, "password_short");
-        return users_page(
-            &app,
-            &signed,
-            StatusCode::BAD_REQUEST,
-            Some(error_notice(text)),
-        )
-        .await;
-    }
     let store = app.store.clone();
     let entry = signed.audit("user add", Some(&format!("{} ({role})", form.name)));
     let name = form.name.clone();
@@ -211,21 +200,11 @@ pub(crate) async fn disable(
     signed: Signed,
     Form(form): Form<DisableForm>,
 ) -> Response {
-    if let Err(refused) = signed
-        .require(Role::Admin)
-        .and_then(|()| signed.check_csrf(&form.csrf))
-    {
+    if let Err(refused) = signed.may_change(Role::Admin, &form.csrf) {
         return *refused;
     }
     if form.name == signed.user.name {
-        let text = t(&signed.user.language, "users_not_self");
-        return users_page(
-            &app,
-            &signed,
-            StatusCode::BAD_REQUEST,
-            Some(error_notice(text)),
-        )
-        .await;
+        return refuse(&app, &signed, t(&signed.user.language, "users_not_self")).await;
     }
     let store = app.store.clone();
     let operation = if form.disabled {
@@ -244,10 +223,7 @@ pub(crate) async fn disable(
         Ok(())
     })
     .await;
-    match done {
-        Ok(()) => Redirect::to("/admin/users").into_response(),
-        Err(e) => e.into_response(),
-    }
+    redirect_after(done, "/admin/users")
 }
 
 #[derive(Deserialize)]
@@ -262,35 +238,14 @@ pub(crate) async fn create_token(
     signed: Signed,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    if let Err(refused) = signed
-        .require(Role::Admin)
-        .and_then(|()| signed.check_csrf(&form.csrf))
-    {
+    if let Err(refused) = signed.may_change(Role::Admin, &form.csrf) {
         return *refused;
     }
     let l = signed.user.language.clone();
-    let role: Role = match form.role.as_deref().unwrap_or("viewer").parse() {
-        Ok(r) => r,
-        Err(e) => {
-            return users_page(
-                &app,
-                &signed,
-                StatusCode::BAD_REQUEST,
-                Some(error_notice(&e)),
-            )
-            .await;
-        }
+    let role = match role_and_name(form.role.as_deref().unwrap_or("viewer"), &form.name, &l) {
+        Ok(role) => role,
+        Err(text) => return refuse(&app, &signed, &text).await,
     };
-    if !valid_name(&form.name) {
-        let text = t(&l, "users_bad_name");
-        return users_page(
-            &app,
-            &signed,
-            StatusCode::BAD_REQUEST,
-            Some(error_notice(text)),
-        )
-        .await;
-    }
     let secret = new_secret();
     let store = app.store.clone();
     let entry = signed.audit("token create", Some(&format!("{} ({role})", form.name)));
@@ -328,10 +283,7 @@ pub(crate) async fn revoke_token(
     signed: Signed,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    if let Err(refused) = signed
-        .require(Role::Admin)
-        .and_then(|()| signed.check_csrf(&form.csrf))
-    {
+    if let Err(refused) = signed.may_change(Role::Admin, &form.csrf) {
         return *refused;
     }
     let store = app.store.clone();
@@ -343,10 +295,7 @@ pub(crate) async fn revoke_token(
         Ok(())
     })
     .await;
-    match done {
-        Ok(()) => Redirect::to("/admin/users").into_response(),
-        Err(e) => e.into_response(),
-    }
+    redirect_after(done, "/admin/users")
 }
 
 fn account_page(signed: &Signed, status: StatusCode, notice: Option<Markup>) -> Response {
@@ -393,7 +342,7 @@ pub(crate) async fn change_password(
     signed: Signed,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
+    if let Err(refused) = signed.may_change(Role::Viewer, &form.csrf) {
         return *refused;
     }
     let l = signed.user.language.clone();
@@ -449,7 +398,7 @@ pub(crate) async fn change_language(
     signed: Signed,
     Form(form): Form<LanguageForm>,
 ) -> Response {
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
+    if let Err(refused) = signed.may_change(Role::Viewer, &form.csrf) {
         return *refused;
     }
     if !LANGUAGE_CODES.contains(&form.language.as_str()) {
