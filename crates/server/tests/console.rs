@@ -794,3 +794,49 @@ async fn the_live_status_shows_calls_in_progress_until_they_end() {
     let mut viewer = signed_in(&server, "vic", "vic's long password").await;
     assert_eq!(viewer.get("/live").await.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn an_admin_downloads_a_backup_and_a_viewer_may_not() {
+    let mut server = TestServer::start().await;
+    twenty_calls(&mut server).await;
+    add_user(&server, "ann", Role::Admin, "ann's long password");
+    add_user(&server, "vic", Role::Viewer, "vic's long password");
+    let mut admin = signed_in(&server, "ann", "ann's long password").await;
+    let r = admin.get("/admin/backup").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), Some("application/vnd.sqlite3"));
+    assert!(
+        r.header("content-disposition")
+            .unwrap()
+            .contains("cdrhub-backup-")
+    );
+    assert!(r.body.starts_with(b"SQLite format 3\0"));
+    // It is a whole database: open it and count the journal.
+    let path = server.dir.path().join("downloaded.db");
+    std::fs::write(&path, &r.body).unwrap();
+    let copy = rusqlite::Connection::open(&path).unwrap();
+    let records: i64 = copy
+        .query_row("SELECT count(*) FROM journal", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        records,
+        13 * 5 + 7 * 4,
+        "every record: 13 answered calls of 5, 7 busy of 4"
+    );
+    let left: Vec<_> = std::fs::read_dir(server.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(".backup-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(
+        audit_log(&server)
+            .iter()
+            .any(|(op, _)| op == "backup download")
+    );
+    let mut viewer = signed_in(&server, "vic", "vic's long password").await;
+    assert_eq!(
+        viewer.get("/admin/backup").await.status,
+        StatusCode::FORBIDDEN
+    );
+}

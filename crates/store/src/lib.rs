@@ -65,6 +65,10 @@ pub trait Store: Send + Sync + 'static {
     fn check_health(&self) -> Result<(), StoreError>;
     /// Users, API tokens and the audit log.
     fn accounts(&self) -> &dyn Accounts;
+    /// A consistent backup of the journal, accounts and settings (see
+    /// [`backup`]), as an open file already removed from the directory it
+    /// was written in: reading it is all that is left to do.
+    fn backup_file(&self) -> Result<(std::fs::File, BackupSummary), StoreError>;
 }
 
 /// Console and API accounts. Blocking calls, like the reads of [`Store`].

@@ -242,3 +242,50 @@ pub(crate) async fn save_settings(
     .await;
     redirect_after(done, "/admin/settings?saved=1")
 }
+
+/// A backup of the journal, accounts and settings as a download (the same
+/// file as `cdrhub backup FILE`), streamed from a file the store has
+/// already unlinked, so nothing is left behind.
+pub(crate) async fn download_backup(State(app): State<AppState>, signed: Signed) -> Response {
+    if let Err(refused) = signed.require(Role::Admin) {
+        return *refused;
+    }
+    let name = format!(
+        "cdrhub-backup-{}.db",
+        Timestamp::now().to_rfc3339()[..19].replace([':', 'T'], "-")
+    );
+    let store = app.store.clone();
+    let entry = signed.audit("backup download", Some(&name));
+    let taken = blocking(move || {
+        let (file, _) = store.backup_file()?;
+        store.accounts().audit(&entry)?;
+        Ok(file)
+    })
+    .await;
+    let file = match taken {
+        Ok(f) => tokio::fs::File::from_std(f),
+        Err(e) => return e.into_response(),
+    };
+    let stream = futures_util::stream::unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut chunk = vec![0u8; 256 * 1024];
+        match file.read(&mut chunk).await {
+            Ok(0) => None,
+            Ok(n) => {
+                chunk.truncate(n);
+                Some((Ok::<_, std::io::Error>(chunk), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    });
+    let mut response = axum::body::Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/vnd.sqlite3"),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    response
+}

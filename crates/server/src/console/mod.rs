@@ -41,6 +41,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/admin/settings",
             get(admin::settings).post(admin::save_settings),
         )
+        .route("/admin/backup", get(admin::download_backup))
         .route("/admin/users", get(users::list))
         .route("/admin/users/add", post(users::add))
         .route("/admin/users/disable", post(users::disable))
@@ -247,6 +248,7 @@ pub(crate) fn page(lang: &str, title: &str, signed: Option<&Signed>, body: Marku
                             a href="/admin/blocked" { (t(lang, "nav_blocked")) }
                             a href="/admin/settings" { (t(lang, "nav_settings")) }
                             a href="/audit" { (t(lang, "nav_audit")) }
+                            a href="/admin/backup" { (t(lang, "nav_backup")) }
                         }
                         span.who { (t(lang, "signed_in_as")) " " a href="/account" { b { (s.user.name) } } " (" (s.user.role) ")" }
                         form.inline method="post" action="/logout" {

@@ -514,4 +514,15 @@ impl Store for SqliteStore {
     fn accounts(&self) -> &dyn crate::Accounts {
         &self.accounts
     }
+
+    fn backup_file(&self) -> Result<(std::fs::File, BackupSummary), StoreError> {
+        // In the data directory: the disk sized for the database.
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let dest = dir.join(format!(".backup-{}.db", uuid::Uuid::new_v4()));
+        let summary = backup::backup(dir, &dest, None)?;
+        let file = std::fs::File::open(&dest)
+            .map_err(|e| StoreError::Unavailable(format!("cannot read {}: {e}", dest.display())));
+        let _ = std::fs::remove_file(&dest);
+        Ok((file?, summary))
+    }
 }
