@@ -53,7 +53,7 @@ impl AuditQuery {
 
     /// This query's parameters for a link, on page `page`.
     fn link(&self, base: &str, page: Option<u64>) -> String {
-        let mut pairs = url_pairs();
+        let mut pairs = form_urlencoded::Serializer::new(String::new());
         for (k, v) in [("from", &self.from), ("to", &self.to), ("q", &self.q)] {
             if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
                 pairs.append_pair(k, v);
@@ -69,10 +69,6 @@ impl AuditQuery {
             format!("{base}?{query}")
         }
     }
-}
-
-fn url_pairs() -> form_urlencoded::Serializer<'static, String> {
-    form_urlencoded::Serializer::new(String::new())
 }
 
 pub(crate) async fn page_view(
