@@ -64,20 +64,15 @@ async fn first_login_lockout_and_unblock_in_a_real_browser() {
     let attacker = Browser::start().await;
     for _ in 0..4 {
         log_in(&attacker, &base, "admin", "guess").await;
-        assert!(
-            attacker
-                .text(".error")
-                .await
-                .contains("Wrong user name or password")
-        );
+        attacker
+            .wait_for_text(".error", "Wrong user name or password")
+            .await;
     }
     log_in(&attacker, &base, "admin", "guess").await;
-    assert!(attacker.text(".error").await.contains("refused until"));
+    attacker.wait_for_text(".error", "refused until").await;
+    // Blocked, right password or not.
     log_in(&attacker, &base, "admin", &password).await;
-    assert!(
-        attacker.text(".error").await.contains("refused until"),
-        "blocked, right password or not"
-    );
+    attacker.wait_for_text(".error", "refused until").await;
 
     // The admin, still signed in, sees the block and lifts it.
     admin.goto(&format!("{base}/admin/blocked")).await;
@@ -88,7 +83,7 @@ async fn first_login_lockout_and_unblock_in_a_real_browser() {
     );
     screenshot(&admin, "console-blocked-ips.png").await;
     admin.click("#blocked button[type=submit]").await;
-    assert!(admin.text("main").await.contains("No address is blocked"));
+    admin.wait_for_text("main", "No address is blocked").await;
 
     log_in_as(&attacker, &base, "admin", &password).await;
 

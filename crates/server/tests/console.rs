@@ -840,3 +840,44 @@ async fn an_admin_downloads_a_backup_and_a_viewer_may_not() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn the_event_view_lists_the_newest_records_with_seed_001s_columns() {
+    let mut server = TestServer::start().await;
+    twenty_calls(&mut server).await;
+    add_user(&server, "sue", Role::Supervisor, "sue's long password");
+    add_user(&server, "vic", Role::Viewer, "vic's long password");
+    let mut sup = signed_in(&server, "sue", "sue's long password").await;
+    let html = sup.get("/live/events").await.text();
+    for column in [
+        "Call reference",
+        "Event",
+        "Dialed",
+        "Caller ID",
+        "Info",
+        "Port",
+    ] {
+        assert!(html.contains(column), "{column}");
+    }
+    let table = &html[html.find(r#"<table id="events">"#).unwrap()..];
+    let first = &table[table.find("</tr>").unwrap()..];
+    assert!(
+        first.contains("callEnd"),
+        "newest first: the last call's end"
+    );
+    assert!(table.contains("remoteBusy") && table.contains("sip:user19@example.com"));
+    assert!(html.contains(r#"http-equiv="refresh""#));
+    let none = sup.get("/live/events?sender=nobody").await.text();
+    let table = &none[none.find(r#"<table id="events">"#).unwrap()..];
+    assert_eq!(
+        table[..table.find("</table>").unwrap()]
+            .matches("<tr>")
+            .count(),
+        1
+    );
+    let mut viewer = signed_in(&server, "vic", "vic's long password").await;
+    assert_eq!(
+        viewer.get("/live/events").await.status,
+        StatusCode::FORBIDDEN
+    );
+}

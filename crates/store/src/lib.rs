@@ -49,6 +49,12 @@ pub trait Store: Send + Sync + 'static {
     /// What is in progress now, this hour so far, and up to `active_limit`
     /// calls in progress.
     fn live_status(&self, now: Timestamp, active_limit: usize) -> Result<LiveStatus, StoreError>;
+    /// The newest records received, of one sender or all, newest first.
+    fn recent_records(
+        &self,
+        sender: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecentRecord>, StoreError>;
     /// The hourly statistics of the UTC day containing `day`, for one
     /// source or sender or all (issue 3, point 5), from the rollups.
     fn day_stats(

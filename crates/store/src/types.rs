@@ -468,3 +468,13 @@ pub struct LiveStatus {
     /// Calls in progress, newest first (at most the number asked for).
     pub active_calls: Vec<Call>,
 }
+
+/// A record as the journal received it, decoded (the real-time event view).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentRecord {
+    pub journal_id: i64,
+    pub received_at: Timestamp,
+    pub source: String,
+    pub sender: String,
+    pub record: cdrhub_protocols::cms::CmsRecord,
+}

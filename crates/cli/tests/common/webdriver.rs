@@ -161,6 +161,23 @@ impl Browser {
         }
     }
 
+    /// Waits (at most 10 s) until the first element matching `css` shows
+    /// `needle`: a click's page may still be loading.
+    pub async fn wait_for_text(&self, css: &str, needle: &str) {
+        let start = Instant::now();
+        loop {
+            let text = self.text(css).await;
+            if text.contains(needle) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{css} never showed {needle:?}: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn find(&self, css: &str) -> String {
         let found = self
             .session_call(

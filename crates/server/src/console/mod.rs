@@ -52,6 +52,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account/language", post(users::change_language))
         .route("/live", get(live::view))
         .route("/live.json", get(live::json))
+        .route("/live/events", get(live::events))
         .route("/stats", get(stats::view))
         .route("/stats.csv", get(stats::export))
         .route("/calls", get(calls::search))
@@ -242,6 +243,7 @@ pub(crate) fn page(lang: &str, title: &str, signed: Option<&Signed>, body: Marku
                         a href="/stats" { (t(lang, "nav_stats")) }
                         @if s.user.role.allows(Role::Supervisor) {
                             a href="/live" { (t(lang, "nav_live")) }
+                            a href="/live/events" { (t(lang, "nav_events")) }
                         }
                         @if s.user.role.allows(Role::Admin) {
                             a href="/admin/users" { (t(lang, "nav_users")) }

@@ -470,6 +470,15 @@ impl Store for SqliteStore {
         self.with_reader(|c| stats::live_status(c, now, active_limit))
     }
 
+    fn recent_records(
+        &self,
+        sender: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<crate::RecentRecord>, StoreError> {
+        // Straight from the journal: nothing to bring up to date first.
+        self.with_reader(|c| read::recent_records(c, sender, limit))
+    }
+
     fn get_call(&self, id: &str) -> Result<Option<CallDetail>, StoreError> {
         self.catch_up();
         self.with_reader(|c| read::get_call(c, id))

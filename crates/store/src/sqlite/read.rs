@@ -145,6 +145,51 @@ pub(crate) fn search_calls(
     })
 }
 
+/// How far back the real-time view looks for a sender's records.
+const RECENT_WINDOW: i64 = 10_000;
+
+/// The newest records, of one sender or all, among the last
+/// `RECENT_WINDOW` journaled.
+pub(crate) fn recent_records(
+    conn: &Connection,
+    sender: Option<&str>,
+    limit: usize,
+) -> Result<Vec<crate::RecentRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT j.id, j.received_at, s.source, s.sender, j.payload FROM journal j \
+         JOIN streams s ON s.id = j.stream \
+         WHERE j.id > (SELECT coalesce(max(id), 0) FROM journal) - ?1 \
+         AND (?2 IS NULL OR s.sender = ?2) ORDER BY j.id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(
+        params![RECENT_WINDOW, sender, limit.min(1000) as i64],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+            ))
+        },
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (journal_id, received_at, source, sender, payload) = row?;
+        // A record that no longer decodes is left out here (the journal keeps it).
+        if let Ok(record) = cdrhub_protocols::cms::decode_record("", &payload) {
+            out.push(crate::RecentRecord {
+                journal_id,
+                received_at: Timestamp(received_at),
+                source,
+                sender,
+                record,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Calls that have not ended, newest first.
 pub(crate) fn active_calls(conn: &Connection, limit: usize) -> Result<Vec<Call>, StoreError> {
     let sql = format!(
