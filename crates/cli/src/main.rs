@@ -32,7 +32,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server: ingest paths, REST API, metrics.
+    /// Run the server: ingest paths, web console, REST API, metrics.
     Serve {
         /// Address for the HTTP listener, overriding `http.listen`
         /// (default 127.0.0.1:8200).
