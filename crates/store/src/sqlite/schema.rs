@@ -284,6 +284,13 @@ UPDATE correlation_state SET value = 0 WHERE key = 'correlated_upto';
     r#"
 CREATE INDEX calls_open ON calls(started_at) WHERE ended_at IS NULL;
 "#,
+    // A day's events for every sender come from this index alone, without a
+    // lookup in the table per second (93 -> 33 ms a day at 10 million legs,
+    // example query_speed).
+    r#"
+DROP INDEX stats_events_at;
+CREATE INDEX stats_events_at ON stats_events(at, a_start, a_end, c_start, c_end, va_start, va_end, vc_start, vc_end);
+"#,
 ];
 
 /// The layout version of `cdrhub.db` this build writes.
