@@ -46,7 +46,11 @@ fn fill(dir: &std::path::Path, legs: u64) -> rusqlite::Result<()> {
         let duration = 30 + (i * 37) % 900;
         let end = start + duration;
         let answer = answered.then_some(start + 5);
-        let (disposition, reason) = if answered { ("answered", "clientInitiatedTeardown") } else { ("no_answer", "ringingTimeout") };
+        let (disposition, reason) = if answered {
+            ("answered", "clientInitiatedTeardown")
+        } else {
+            ("no_answer", "ringingTimeout")
+        };
         let id = format!("{:012x}-7000-8000-{:012x}", start, i);
         call.execute(params![
             id,
@@ -77,7 +81,9 @@ fn fill(dir: &std::path::Path, legs: u64) -> rusqlite::Result<()> {
                 disposition,
             ])?;
         }
-        let h = hourly.entry((sender, start.div_euclid(3600) * 3600)).or_default();
+        let h = hourly
+            .entry((sender, start.div_euclid(3600) * 3600))
+            .or_default();
         h[0] += 1;
         h[1] += i64::from(answered);
         h[2] += answer.map_or(0, |a| end - a);
@@ -91,7 +97,14 @@ fn fill(dir: &std::path::Path, legs: u64) -> rusqlite::Result<()> {
     for ((sender, hour), h) in hourly {
         conn.execute(
             "INSERT INTO stats_hourly VALUES ('cms', ?1, ?2, ?3, ?4, 0, 0, 0, ?5, 0, 0, 0, ?6)",
-            params![format!("callbridge-{sender}"), hour, h[0], h[1], h[0] - h[1], h[2]],
+            params![
+                format!("callbridge-{sender}"),
+                hour,
+                h[0],
+                h[1],
+                h[0] - h[1],
+                h[2]
+            ],
         )?;
     }
     for ((sender, at), e) in events {
@@ -128,7 +141,10 @@ fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let legs: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
+    let legs: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000_000);
     let dir = args
         .next()
         .map(PathBuf::from)
@@ -139,39 +155,83 @@ fn main() {
     if fresh {
         let t = Instant::now();
         fill(&dir, legs).expect("the fill");
-        eprintln!("filled {} with {legs} legs in {:.0} s", dir.display(), t.elapsed().as_secs_f64());
+        eprintln!(
+            "filled {} with {legs} legs in {:.0} s",
+            dir.display(),
+            t.elapsed().as_secs_f64()
+        );
     }
     let store = &SqliteStore::open(&dir, SqliteOptions::default()).expect("the store opens");
     let day = Timestamp((FIRST_DAY + 14 * 86_400) * 1000);
     let next = Timestamp(day.0 + 86_400_000);
     let page = |filter: CallFilter, sort: CallSort| {
-        let f = CallFilter { limit: 15, ..filter };
+        let f = CallFilter {
+            limit: 15,
+            ..filter
+        };
         move || {
             store.search_calls(&f, sort, true, 0).expect("a search");
         }
     };
     let cases: Vec<(&str, Box<dyn FnMut()>)> = vec![
-        ("search: one day, failed calls, newest first", Box::new(page(
-            CallFilter { from: Some(day), to: Some(next), answered: Some(false), ..Default::default() },
-            CallSort::StartedAt,
-        ))),
-        ("search: one day, one sender, by caller", Box::new(page(
-            CallFilter { from: Some(day), to: Some(next), sender: Some("callbridge-3".into()), ..Default::default() },
-            CallSort::Caller,
-        ))),
-        ("search: one day, party number", Box::new(page(
-            CallFilter { from: Some(day), to: Some(next), q: Some("party4242".into()), ..Default::default() },
-            CallSort::StartedAt,
-        ))),
-        ("search: everything, newest first", Box::new(page(CallFilter::default(), CallSort::StartedAt))),
-        ("statistics: a day, all senders", Box::new(|| {
-            store.day_stats(day, None, None).expect("the day");
-        })),
-        ("statistics: a day, one sender", Box::new(|| {
-            store.day_stats(day, Some("cms"), Some("callbridge-3")).expect("the day");
-        })),
+        (
+            "search: one day, failed calls, newest first",
+            Box::new(page(
+                CallFilter {
+                    from: Some(day),
+                    to: Some(next),
+                    answered: Some(false),
+                    ..Default::default()
+                },
+                CallSort::StartedAt,
+            )),
+        ),
+        (
+            "search: one day, one sender, by caller",
+            Box::new(page(
+                CallFilter {
+                    from: Some(day),
+                    to: Some(next),
+                    sender: Some("callbridge-3".into()),
+                    ..Default::default()
+                },
+                CallSort::Caller,
+            )),
+        ),
+        (
+            "search: one day, party number",
+            Box::new(page(
+                CallFilter {
+                    from: Some(day),
+                    to: Some(next),
+                    q: Some("party4242".into()),
+                    ..Default::default()
+                },
+                CallSort::StartedAt,
+            )),
+        ),
+        (
+            "search: everything, newest first",
+            Box::new(page(CallFilter::default(), CallSort::StartedAt)),
+        ),
+        (
+            "statistics: a day, all senders",
+            Box::new(|| {
+                store.day_stats(day, None, None).expect("the day");
+            }),
+        ),
+        (
+            "statistics: a day, one sender",
+            Box::new(|| {
+                store
+                    .day_stats(day, Some("cms"), Some("callbridge-3"))
+                    .expect("the day");
+            }),
+        ),
     ];
-    println!("{legs} legs in calls.db; median of 5 runs, store time (the console adds page rendering)");
+    println!(
+        "{legs} legs in calls.db; median of 5 runs, store time (the console adds page rendering)"
+    );
     for (name, mut f) in cases {
         f();
         println!("{:>9.1} ms  {name}", median_ms(5, &mut f));

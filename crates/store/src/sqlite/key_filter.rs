@@ -120,6 +120,35 @@ mod tests {
     }
 
     #[test]
+    fn a_filter_past_its_size_is_full_and_loads_every_key_of_the_table() {
+        let mut filter = KeyFilter::with_capacity(0);
+        for k in 0..=MIN_KEYS as i64 {
+            filter.add(k);
+        }
+        assert!(
+            filter.is_full(),
+            "{} keys for {}",
+            filter.keys,
+            filter.capacity
+        );
+
+        let mut calls = Connection::open_in_memory().unwrap();
+        crate::sqlite::schema::migrate_calls(&mut calls).unwrap();
+        for k in [-5_i64, 7, 1 << 40] {
+            calls
+                .execute("INSERT INTO call_keys (key, call_id) VALUES (?1, 'c')", [k])
+                .unwrap();
+        }
+        let loaded = KeyFilter::load(&calls).unwrap();
+        assert!([-5_i64, 7, 1 << 40].iter().all(|k| loaded.may_contain(*k)));
+        assert!(!loaded.is_full());
+        assert_eq!(
+            loaded.capacity, MIN_KEYS,
+            "room for twice the keys, at least MIN_KEYS"
+        );
+    }
+
+    #[test]
     fn the_filter_of_everything_says_maybe() {
         let mut filter = KeyFilter::default();
         filter.add(1);
