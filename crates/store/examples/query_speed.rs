@@ -126,6 +126,9 @@ fn fill(dir: &std::path::Path, legs: u64) -> rusqlite::Result<()> {
     conn.execute_batch("ANALYZE")
 }
 
+/// A query to time, by name.
+type Case<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
 /// The median of `runs` timings of `f`, in ms.
 fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
     let mut times: Vec<f64> = (0..runs)
@@ -173,7 +176,7 @@ fn main() {
             store.search_calls(&f, sort, true, 0).expect("a search");
         }
     };
-    let cases: Vec<(&str, Box<dyn FnMut()>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "search: one day, failed calls, newest first",
             Box::new(page(

@@ -166,7 +166,8 @@ impl Browser {
     pub async fn wait_for_text(&self, css: &str, needle: &str) {
         let start = Instant::now();
         loop {
-            let text = self.text(css).await;
+            // The element found may go stale as the next page replaces it.
+            let text = self.try_text(css).await.unwrap_or_else(|e| e);
             if text.contains(needle) {
                 return;
             }
@@ -205,6 +206,20 @@ impl Browser {
         let id = self.find(css).await;
         self.session_call("POST", &format!("/element/{id}/click"), Some(json!({})))
             .await;
+    }
+
+    /// Like [`Browser::text`], with WebDriver's refusals as errors.
+    async fn try_text(&self, css: &str) -> Result<String, String> {
+        let session = format!("/session/{}", self.session);
+        let by = json!({"using": "css selector", "value": css});
+        let found = self
+            .call("POST", &format!("{session}/element"), Some(by))
+            .await?;
+        let id = found[ELEMENT].as_str().unwrap_or_default();
+        let text = self
+            .call("GET", &format!("{session}/element/{id}/text"), None)
+            .await?;
+        Ok(text.as_str().unwrap_or_default().to_owned())
     }
 
     /// The visible text of the first element matching `css`.
