@@ -881,3 +881,23 @@ async fn the_event_view_lists_the_newest_records_with_seed_001s_columns() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn the_api_serves_the_same_day_statistics() {
+    let mut server = TestServer::start().await;
+    twenty_calls(&mut server).await;
+    let day = server.get_json("/api/v1/stats?day=2026-11-01").await;
+    assert_eq!(day["day"], "2026-11-01T00:00:00Z");
+    assert_eq!(day["hours"].as_array().unwrap().len(), 24);
+    assert_eq!(day["hours"][10]["attempts"], 20);
+    assert_eq!(day["hours"][10]["answered"], 13);
+    assert_eq!(day["hours"][10]["peak_connected"], 1);
+    assert_eq!(day["senders"][0]["asr"], 0.65);
+    let bad = server.get("/api/v1/stats?day=today").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text().contains("is not a date"));
+    assert_eq!(
+        server.get("/api/v1/stats?hour=1").await.status,
+        StatusCode::BAD_REQUEST
+    );
+}

@@ -79,6 +79,8 @@ fn call_detail_schema() -> Value {
 /// `/metrics`.
 pub(crate) fn spec(cms_path: &str, metrics_token: bool) -> Value {
     let mut spec = operations(cms_path);
+    spec["paths"]["/api/v1/stats"] = stats_operation();
+    spec["components"]["schemas"]["DayStats"] = day_stats_schema();
     spec["security"] = json!([{"bearer": []}]);
     spec["components"]["securitySchemes"] = json!({"bearer": {"type": "http", "scheme": "bearer", "description": "An API token from `cdrhub token create`. Roles: viewer (reports), supervisor (and exports), admin (everything)."}});
     let open = |spec: &mut Value, path: &str, method: &str| {
@@ -105,11 +107,53 @@ pub(crate) fn spec(cms_path: &str, metrics_token: bool) -> Value {
     spec
 }
 
+/// The answer of a refused request: one sentence naming the problem.
+fn error_response() -> Value {
+    json!({"description": "One sentence naming the problem.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+/// `GET /api/v1/stats` (apart: one `json!` of everything is too deep).
+fn stats_operation() -> Value {
+    let error = error_response();
+    json!({"get": {
+        "summary": "A day's statistics: per hour attempts, answered and peaks (all and video), and per source and sender ASR, ACD and NER",
+        "parameters": [
+            {"name": "day", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "YYYY-MM-DD (UTC); default today."},
+            {"name": "source", "in": "query", "schema": {"type": "string"}},
+            {"name": "sender", "in": "query", "schema": {"type": "string"}}
+        ],
+        "responses": {"200": {"description": "The day.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DayStats"}}}}, "400": error}
+    }})
+}
+
+fn day_stats_schema() -> Value {
+    json!({"type": "object", "properties": {
+        "day": {"type": "string", "format": "date-time"},
+        "hours": {"type": "array", "items": {"type": "object", "properties": {
+            "hour": {"type": "string", "format": "date-time"},
+            "attempts": {"type": "integer", "description": "Total CA: calls attempted in the hour."},
+            "answered": {"type": "integer", "description": "Total Call: of those, answered."},
+            "peak_attempts": {"type": "integer", "description": "Peak CA: most attempts in progress at once."},
+            "peak_connected": {"type": "integer", "description": "Peak Call: most connected calls at once."},
+            "video_attempts": {"type": "integer"}, "video_answered": {"type": "integer"},
+            "video_peak_attempts": {"type": "integer"}, "video_peak_connected": {"type": "integer"}
+        }}},
+        "senders": {"type": "array", "items": {"type": "object", "properties": {
+            "source": {"type": "string"}, "sender": {"type": "string"},
+            "attempts": {"type": "integer"}, "answered": {"type": "integer"}, "busy": {"type": "integer"},
+            "no_answer": {"type": "integer"}, "rejected": {"type": "integer"}, "failed": {"type": "integer"},
+            "cancelled": {"type": "integer"}, "talk_s": {"type": "integer"},
+            "asr": {"type": ["number", "null"]}, "acd_s": {"type": ["number", "null"]},
+            "ner": {"type": ["number", "null"]}, "pdd_s": {"type": ["number", "null"]}
+        }}}
+    }})
+}
+
 fn operations(cms_path: &str) -> Value {
     let mut list_params = filter_params();
     list_params.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}));
     list_params.push(json!({"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "`next_cursor` of the previous page."}));
-    let error = json!({"description": "One sentence naming the problem.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let error = error_response();
 
     json!({
         "openapi": "3.1.0",

@@ -71,3 +71,37 @@ pub(crate) async fn gaps(
     let gaps = blocking(move || store.gaps(&filter)).await?;
     Ok(Json(json!({ "gaps": gaps })))
 }
+
+/// A day's hourly statistics and per-sender ratios, as the console's
+/// Statistics page shows them (`day` YYYY-MM-DD, UTC; default today).
+pub(crate) async fn stats(
+    State(app): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<cdrhub_store::DayStats>, ApiError> {
+    let (mut day, mut source, mut sender) = (None, None, None);
+    for (key, value) in &params {
+        match key.as_str() {
+            "day" => {
+                let start = cdrhub_model::Timestamp::parse_rfc3339(&format!("{value}T00:00:00Z"))
+                    .map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "parameter day={value:?} is not a date (YYYY-MM-DD)"
+                    ))
+                })?;
+                day = Some(start);
+            }
+            "source" => source = Some(value.clone()),
+            "sender" => sender = Some(value.clone()),
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown parameter {key:?}; known: day, source, sender"
+                )));
+            }
+        }
+    }
+    let day = day.unwrap_or_else(cdrhub_model::Timestamp::now);
+    let store = app.store.clone();
+    Ok(Json(
+        blocking(move || store.day_stats(day, source.as_deref(), sender.as_deref())).await?,
+    ))
+}
