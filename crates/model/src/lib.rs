@@ -7,7 +7,7 @@ mod time;
 
 pub use account::Role;
 pub use disposition::{Direction, Disposition};
-pub use time::{Timestamp, TimestampError};
+pub use time::{DateError, Timestamp, TimestampError};
 
 use serde::Serialize;
 

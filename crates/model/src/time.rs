@@ -14,6 +14,13 @@ pub struct TimestampError {
     pub value: String,
 }
 
+/// A text that is not a `YYYY-MM-DD` date.
+#[derive(Debug, thiserror::Error)]
+#[error("{value:?} is not a date (YYYY-MM-DD)")]
+pub struct DateError {
+    pub value: String,
+}
+
 impl Timestamp {
     pub fn from_millis(ms: i64) -> Self {
         Timestamp(ms)
@@ -34,6 +41,13 @@ impl Timestamp {
             value: s.to_owned(),
         })?;
         Ok(Timestamp((t.unix_timestamp_nanos() / 1_000_000) as i64))
+    }
+
+    /// The start (00:00 UTC) of a `YYYY-MM-DD` day, as report forms send it.
+    pub fn parse_date(s: &str) -> Result<Self, DateError> {
+        Timestamp::parse_rfc3339(&format!("{}T00:00:00Z", s.trim())).map_err(|_| DateError {
+            value: s.to_owned(),
+        })
     }
 
     pub fn to_offset_datetime(self) -> OffsetDateTime {
@@ -96,6 +110,14 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_date_is_the_start_of_its_utc_day() {
+        let day = Timestamp::parse_date("2026-11-01").unwrap();
+        assert_eq!(day.to_rfc3339(), "2026-11-01T00:00:00Z");
+        let e = Timestamp::parse_date("yesterday").unwrap_err();
+        assert_eq!(e.to_string(), r#""yesterday" is not a date (YYYY-MM-DD)"#);
+    }
 
     #[test]
     fn round_trips_cms_time() {

@@ -82,12 +82,8 @@ pub(crate) async fn stats(
     for (key, value) in &params {
         match key.as_str() {
             "day" => {
-                let start = cdrhub_model::Timestamp::parse_rfc3339(&format!("{value}T00:00:00Z"))
-                    .map_err(|_| {
-                    ApiError::BadRequest(format!(
-                        "parameter day={value:?} is not a date (YYYY-MM-DD)"
-                    ))
-                })?;
+                let start = cdrhub_model::Timestamp::parse_date(value)
+                    .map_err(|e| ApiError::BadRequest(format!("parameter day={e}")))?;
                 day = Some(start);
             }
             "source" => source = Some(value.clone()),

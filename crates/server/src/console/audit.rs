@@ -34,9 +34,9 @@ pub(crate) struct AuditQuery {
 fn day_start(date: Option<&str>, days: i64) -> Result<Option<Timestamp>, String> {
     match date.map(str::trim).filter(|d| !d.is_empty()) {
         None => Ok(None),
-        Some(d) => Timestamp::parse_rfc3339(&format!("{d}T00:00:00Z"))
+        Some(d) => Timestamp::parse_date(d)
             .map(|t| Some(Timestamp(t.0 + days * 86_400_000)))
-            .map_err(|_| format!("{d:?} is not a date (YYYY-MM-DD)")),
+            .map_err(|e| e.to_string()),
     }
 }
 

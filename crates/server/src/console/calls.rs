@@ -72,8 +72,7 @@ impl Search {
         for (key, value) in &self.params {
             match key.as_str() {
                 "from" | "to" => {
-                    let day = Timestamp::parse_rfc3339(&format!("{value}T00:00:00Z"))
-                        .map_err(|_| format!("{key} {value:?} is not a date (YYYY-MM-DD)"))?;
+                    let day = Timestamp::parse_date(value).map_err(|e| format!("{key} {e}"))?;
                     // `to` is the last day searched: calls before the next.
                     let days = if key == "to" { 1 } else { 0 };
                     api.insert(

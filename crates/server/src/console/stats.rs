@@ -35,8 +35,7 @@ fn asked(query: &HashMap<String, String>) -> Result<Asked, String> {
             .map(str::to_owned)
     };
     let day = match get("day") {
-        Some(d) => Timestamp::parse_rfc3339(&format!("{d}T00:00:00Z"))
-            .map_err(|_| format!("day {d:?} is not a date (YYYY-MM-DD)"))?,
+        Some(d) => Timestamp::parse_date(&d).map_err(|e| format!("day {e}"))?,
         None => Timestamp(Timestamp::now().0.div_euclid(DAY_MS) * DAY_MS),
     };
     Ok(Asked {
