@@ -63,6 +63,19 @@ fn role(text: String) -> Role {
     text.parse().unwrap_or(Role::Viewer)
 }
 
+/// The columns `user_from_row` reads, first in a query.
+const USER_COLUMNS: &str = "name, role, password_hash, disabled, language";
+
+fn user_from_row(r: &rusqlite::Row) -> rusqlite::Result<User> {
+    Ok(User {
+        name: r.get(0)?,
+        role: role(r.get(1)?),
+        password_hash: r.get(2)?,
+        disabled: r.get(3)?,
+        language: r.get(4)?,
+    })
+}
+
 /// A UNIQUE constraint failed: the name is taken.
 fn conflict(e: rusqlite::Error, what: &str) -> StoreError {
     match e.sqlite_error_code() {
@@ -92,17 +105,9 @@ impl Accounts for SqliteAccounts {
     fn user(&self, name: &str) -> Result<Option<User>, StoreError> {
         self.with(|c| {
             c.query_row(
-                "SELECT name, role, password_hash, disabled, language FROM users WHERE name = ?1",
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"),
                 [name],
-                |r| {
-                    Ok(User {
-                        name: r.get(0)?,
-                        role: role(r.get(1)?),
-                        password_hash: r.get(2)?,
-                        disabled: r.get(3)?,
-                        language: r.get(4)?,
-                    })
-                },
+                user_from_row,
             )
             .optional()
         })
@@ -110,19 +115,9 @@ impl Accounts for SqliteAccounts {
 
     fn users(&self) -> Result<Vec<User>, StoreError> {
         self.with(|c| {
-            c.prepare(
-                "SELECT name, role, password_hash, disabled, language FROM users ORDER BY name",
-            )?
-            .query_map([], |r| {
-                Ok(User {
-                    name: r.get(0)?,
-                    role: role(r.get(1)?),
-                    password_hash: r.get(2)?,
-                    disabled: r.get(3)?,
-                    language: r.get(4)?,
-                })
-            })?
-            .collect()
+            c.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY name"))?
+                .query_map([], user_from_row)?
+                .collect()
         })
     }
 
@@ -301,19 +296,15 @@ impl Accounts for SqliteAccounts {
     fn session(&self, id_hash: &[u8], now: Timestamp) -> Result<Option<Session>, StoreError> {
         self.with(|c| {
             c.query_row(
-                "SELECT u.name, u.role, u.password_hash, u.disabled, u.language, s.csrf, s.expires_at \
-                 FROM sessions s JOIN users u ON u.name = s.user_name \
-                 WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND u.disabled = 0",
+                &format!(
+                    "SELECT {USER_COLUMNS}, s.csrf, s.expires_at \
+                     FROM sessions s JOIN users u ON u.name = s.user_name \
+                     WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND u.disabled = 0"
+                ),
                 params![id_hash, now.0],
                 |r| {
                     Ok(Session {
-                        user: User {
-                            name: r.get(0)?,
-                            role: role(r.get(1)?),
-                            password_hash: r.get(2)?,
-                            disabled: r.get(3)?,
-                            language: r.get(4)?,
-                        },
+                        user: user_from_row(r)?,
                         csrf: r.get(5)?,
                         expires_at: Timestamp(r.get(6)?),
                     })
