@@ -210,7 +210,7 @@ pub(crate) async fn logout(
     (
         [(
             header::SET_COOKIE,
-            set_cookie(SESSION_COOKIE, "", 0, signed.https),
+            set_cookie(SESSION_COOKIE, "", 0, signed.client.https),
         )],
         Redirect::to("/login"),
     )

@@ -85,29 +85,31 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age_s: i64, https: bool) -
     format!("{name}={value}; Max-Age={max_age_s}; Path=/; HttpOnly; SameSite=Strict{secure}")
 }
 
-/// The client's address as the listener saw it.
-pub(crate) fn client_ip(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
-}
-
 /// Where a request comes from.
 pub(crate) struct Client {
+    /// The client's address as the listener saw it.
     pub ip: String,
     /// It came over the HTTPS listener.
     pub https: bool,
+}
+
+impl Client {
+    fn of(parts: &Parts) -> Client {
+        Client {
+            ip: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
+            https: parts.extensions.get::<OverHttps>().is_some(),
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Client {
-            ip: client_ip(parts),
-            https: parts.extensions.get::<OverHttps>().is_some(),
-        })
+        Ok(Client::of(parts))
     }
 }
 
@@ -130,8 +132,7 @@ pub(crate) struct Signed {
     pub user: User,
     pub csrf: String,
     pub id_hash: Vec<u8>,
-    pub client_ip: String,
-    pub https: bool,
+    pub client: Client,
 }
 
 impl Signed {
@@ -168,7 +169,7 @@ impl Signed {
         AuditEntry {
             actor: self.user.name.clone(),
             role: Some(self.user.role),
-            client_ip: Some(self.client_ip.clone()),
+            client_ip: Some(self.client.ip.clone()),
             operation: operation.into(),
             target: target.map(str::to_owned),
         }
@@ -196,8 +197,7 @@ impl FromRequestParts<AppState> for Signed {
             user: session.user,
             csrf: session.csrf,
             id_hash,
-            client_ip: client_ip(parts),
-            https: parts.extensions.get::<OverHttps>().is_some(),
+            client: Client::of(parts),
         })
     }
 }
