@@ -136,7 +136,15 @@ pub struct CmsCallGroup {
     pub legs: Vec<CmsLegState>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media_sessions: Vec<CmsMediaSession>,
+    /// When an operator ended the call by hand because its end records never
+    /// came: parts and legs without an end of their own end then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced_end: Option<Timestamp>,
 }
+
+/// The reason given to a leg that an operator ended by hand.
+pub const FORCED_END_REASON: &str = "forcedEnd";
+pub use cdrhub_model::FORCED_END_FLAG;
 
 /// One CMS `call` as one Call Bridge reported it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -253,6 +261,7 @@ impl CmsCallGroup {
 
     /// Takes in everything another group knew: the two turned out to be one call.
     pub fn absorb(&mut self, other: CmsCallGroup) {
+        self.forced_end = min_opt(self.forced_end, other.forced_end);
         for part in other.calls {
             match self.calls.iter_mut().find(|p| p.id == part.id) {
                 Some(mine) => merge_call_part(mine, part),
@@ -507,9 +516,10 @@ impl CmsCallGroup {
     pub fn summarize(&self, call_id: &str, sender: &str, detail: Detail) -> (Call, Vec<Leg>) {
         let mut states: Vec<&CmsLegState> = self.legs.iter().collect();
         states.sort_by_key(|l| (leg_started_at(l), l.first_seq, l.id.clone()));
+        let forced = self.forced_end;
         let legs: Vec<Leg> = states
             .iter()
-            .map(|l| summarize_leg(l, call_id, detail))
+            .map(|l| summarize_leg(l, call_id, detail, forced))
             .collect();
 
         let parts = self.parts_in_start_order();
@@ -531,8 +541,8 @@ impl CmsCallGroup {
             } else {
                 None
             }
-        } else if parts.iter().all(|p| p.ended_at.is_some()) {
-            parts.iter().filter_map(|p| p.ended_at).max()
+        } else if parts.iter().all(|p| part_ended_at(p, forced).is_some()) {
+            parts.iter().filter_map(|p| part_ended_at(p, forced)).max()
         } else {
             None
         };
@@ -628,7 +638,11 @@ impl CmsCallGroup {
             legs: legs.len() as u32,
             legs_completed,
             max_active_legs,
-            flags: Vec::new(),
+            flags: self
+                .forced_applies()
+                .then(|| FORCED_END_FLAG.to_owned())
+                .into_iter()
+                .collect(),
             details: match detail {
                 Detail::Full => call_details(&parts, &self.media_sessions),
                 Detail::Columns => Value::Null,
@@ -636,6 +650,56 @@ impl CmsCallGroup {
         };
         (call, legs)
     }
+}
+
+impl CmsCallGroup {
+    /// The hashed keys (`CallKey::hash`) under which the call's CMS ids are
+    /// known, as `record_keys` makes them.
+    pub fn keys(&self) -> impl Iterator<Item = i64> + '_ {
+        let key = |kind, id: &str| CallKey { kind, id }.hash();
+        let calls = self.calls.iter().flat_map(move |c| {
+            let corr = c
+                .start
+                .as_ref()
+                .and_then(|s| s.call_correlator.as_deref())
+                .filter(|x| !x.is_empty())
+                .map(|x| key(KeyKind::Correlator, x));
+            std::iter::once(key(KeyKind::Call, &c.id)).chain(corr)
+        });
+        let legs = self.legs.iter().map(move |l| key(KeyKind::Leg, &l.id));
+        let media = self.media_sessions.iter().map(move |m| {
+            let kind = if m.kind == "recording" {
+                KeyKind::Recording
+            } else {
+                KeyKind::Streaming
+            };
+            key(kind, &m.id)
+        });
+        calls.chain(legs).chain(media)
+    }
+
+    /// Whether the forced end ends anything that had not ended by itself.
+    fn forced_applies(&self) -> bool {
+        let forced = self.forced_end;
+        forced.is_some()
+            && (self
+                .calls
+                .iter()
+                .any(|p| p.ended_at.is_none() && part_ended_at(p, forced).is_some())
+                || self.legs.iter().any(|l| {
+                    l.ended_at.is_none() && forced_for(leg_started_at(l), forced).is_some()
+                }))
+    }
+}
+
+/// A forced end, for something that started at `started_at`: a part or leg
+/// that started after it (the call turned out to be alive) is not ended by it.
+fn forced_for(started_at: Option<Timestamp>, forced: Option<Timestamp>) -> Option<Timestamp> {
+    forced.filter(|f| started_at.is_none_or(|s| s <= *f))
+}
+
+fn part_ended_at(part: &CmsCallPart, forced: Option<Timestamp>) -> Option<Timestamp> {
+    part.ended_at.or(forced_for(part.started_at, forced))
 }
 
 fn leg_in_ivr(l: &CmsLegState) -> bool {
@@ -783,19 +847,30 @@ fn leg_started_at(state: &CmsLegState) -> Option<Timestamp> {
         .or(state.first_seen)
 }
 
-fn summarize_leg(state: &CmsLegState, call_id: &str, detail: Detail) -> Leg {
+/// `forced` ends a leg that has no end of its own (an operator ended its call).
+fn summarize_leg(
+    state: &CmsLegState,
+    call_id: &str,
+    detail: Detail,
+    forced: Option<Timestamp>,
+) -> Leg {
     let start = state.start.as_ref();
     let update = state.update.as_ref();
     let end = state.end.as_ref();
     let started_at = leg_started_at(state);
-    let duration_s = state.ended_at.map(|e| {
+    let forced = forced_for(started_at, forced);
+    let ended_at = state.ended_at.or(forced);
+    let duration_s = ended_at.map(|e| {
         end.and_then(|e| e.duration_seconds)
             .unwrap_or_else(|| started_at.map_or(0, |s| e.seconds_since(s)))
     });
-    let reason = end.and_then(|e| e.reason.clone());
-    let disposition = state
-        .ended_at
-        .map(|_| leg_disposition(reason.as_deref(), state.connected_at.is_some()));
+    let reason = match end {
+        Some(e) => e.reason.clone(),
+        None if state.ended_at.is_none() && forced.is_some() => Some(FORCED_END_REASON.to_owned()),
+        None => None,
+    };
+    let disposition =
+        ended_at.map(|_| leg_disposition(reason.as_deref(), state.connected_at.is_some()));
 
     let media = match end.filter(|_| detail == Detail::Full) {
         Some(e) => json!({
@@ -847,7 +922,7 @@ fn summarize_leg(state: &CmsLegState, call_id: &str, detail: Detail) -> Leg {
             .or_else(|| start.and_then(|s| s.sip_call_id.clone())),
         started_at,
         connected_at: state.connected_at,
-        ended_at: state.ended_at,
+        ended_at,
         duration_s,
         reason,
         remote_teardown: end.and_then(|e| e.remote_teardown),

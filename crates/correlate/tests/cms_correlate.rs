@@ -273,6 +273,57 @@ fn call_without_call_end_is_in_progress() {
     assert_eq!(call.answered_at, Some(t("2015-07-23T07:32:55Z")));
 }
 
+/// An operator ends a call whose end records never came: what had not ended
+/// ends at that time, with the reason `forcedEnd` and the call flagged;
+/// what had ended keeps its own end, and a real end that comes later wins.
+#[test]
+fn a_forced_end_ends_what_had_not_ended() {
+    let (bridge, records) = seed_records();
+    let mut g = CmsCallGroup::default();
+    // Everything but the call's end and the second leg's end.
+    for r in records
+        .iter()
+        .filter(|r| r.record_type != "callEnd")
+        .filter(|r| !(r.record_type == "callLegEnd" && r.record_index == 6))
+    {
+        g.apply(r, bridge.as_deref(), 0);
+    }
+    let forced_at = t("2015-07-23T08:00:00Z");
+    g.forced_end = Some(forced_at);
+    let (call, legs) = g.summarize("c", "s", Detail::Full);
+    assert_eq!(call.ended_at, Some(forced_at));
+    assert_eq!(call.flags, vec![cdrhub_correlate::cms::FORCED_END_FLAG]);
+    assert_eq!(call.disposition, Some(Disposition::Answered));
+    let ended_by_itself = legs
+        .iter()
+        .find(|l| l.reason.as_deref() == Some("callDeactivated"));
+    assert_eq!(
+        ended_by_itself.and_then(|l| l.ended_at),
+        Some(t("2015-07-23T07:33:05Z"))
+    );
+    let forced = legs
+        .iter()
+        .find(|l| l.reason.as_deref() == Some(cdrhub_correlate::cms::FORCED_END_REASON))
+        .expect("the open leg is ended by hand");
+    assert_eq!(forced.ended_at, Some(forced_at));
+    assert_eq!(forced.disposition, Some(Disposition::Answered));
+
+    // The real end arrives after all.
+    for r in records
+        .iter()
+        .filter(|r| r.record_type == "callEnd" || r.record_type == "callLegEnd")
+    {
+        g.apply(r, bridge.as_deref(), 0);
+    }
+    let (call, legs) = g.summarize("c", "s", Detail::Full);
+    assert_eq!(call.ended_at, Some(t("2015-07-23T07:33:05Z")));
+    assert!(call.flags.is_empty());
+    assert!(
+        legs.iter()
+            .all(|l| l.reason.as_deref() != Some("forcedEnd"))
+    );
+}
+
 /// One call over two Call Bridges: each bridge's callStart carries the same
 /// callCorrelator, and the store joins them; the summary counts both.
 #[test]

@@ -14,6 +14,10 @@ use serde::Serialize;
 /// Which family of telephony system a record came from.
 pub const SOURCE_CMS: &str = "cms";
 
+/// The flag of a call that an operator ended by hand because its end
+/// records never came.
+pub const FORCED_END_FLAG: &str = "forced_end";
+
 /// One end-to-end conversation or conference, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Call {

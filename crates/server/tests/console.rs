@@ -795,6 +795,92 @@ async fn the_live_status_shows_calls_in_progress_until_they_end() {
     assert_eq!(viewer.get("/live").await.status, StatusCode::FORBIDDEN);
 }
 
+/// A call whose end never comes is ended by hand from the live view, by a
+/// supervisor, and audited; a viewer may not, in the console or the API.
+#[tokio::test]
+async fn a_supervisor_ends_a_stuck_call_by_hand_and_it_is_audited() {
+    use common::{CmsDoc, call_start, leg_connected, leg_start};
+    let mut server = TestServer::start().await;
+    add_user(&server, "sue", Role::Supervisor, "sue's long password");
+    add_user(&server, "vic", Role::Viewer, "vic's long password");
+    let now = cdrhub_model::Timestamp::now();
+    let at = |s: i64| cdrhub_model::Timestamp(now.0 - 60_000 + s * 1000).to_rfc3339();
+    let (call, leg) = (common::guid(), common::guid());
+    let doc = CmsDoc::new(&common::guid())
+        .record("callStart", &at(0), 1, &call_start(&call, "Stuck"))
+        .record(
+            "callLegStart",
+            &at(1),
+            2,
+            &leg_start(&leg, &call, "sip:ann@x", "stuck@meet", "Ann", "incoming"),
+        )
+        .record("callLegUpdate", &at(2), 3, &leg_connected(&leg, &call));
+    server.ingest(common::CMS, doc.build()).await;
+    let id = server.calls().await[0]["id"].as_str().unwrap().to_owned();
+
+    let mut viewer = signed_in(&server, "vic", "vic's long password").await;
+    let csrf = csrf_of(&viewer.get("/calls").await.text());
+    let refused = post(
+        &mut viewer,
+        &format!("/calls/{id}/end"),
+        vec![("csrf", csrf)],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let secret = cdrhub_server::auth::new_secret();
+    server
+        .store
+        .accounts()
+        .add_token(
+            "script",
+            Role::Viewer,
+            &cdrhub_server::auth::token_hash(&secret),
+        )
+        .unwrap();
+    let mut script = Client::plain(server.http_addr).with_bearer(&secret);
+    let refused = script.post(&format!("/api/v1/calls/{id}/end"), "").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+
+    let mut sup = signed_in(&server, "sue", "sue's long password").await;
+    let live = sup.get("/live").await.text();
+    assert!(
+        live.contains(&format!(r#"action="/calls/{id}/end""#)),
+        "{live}"
+    );
+    let csrf = csrf_of(&live);
+    let wrong = post(
+        &mut sup,
+        &format!("/calls/{id}/end"),
+        vec![("csrf", "x".into())],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN, "a forged form");
+    let ended = post(
+        &mut sup,
+        &format!("/calls/{id}/end"),
+        vec![("csrf", csrf.clone())],
+    )
+    .await;
+    assert_eq!(ended.status, StatusCode::SEE_OTHER);
+    assert_eq!(ended.header("location"), Some("/live"));
+
+    let live = sup.get("/live.json").await.json();
+    assert!(live["active_calls"].as_array().unwrap().is_empty());
+    let call = server.call(&id).await;
+    assert_eq!(call["flags"], serde_json::json!(["forced_end"]));
+    assert_eq!(call["legs"][0]["reason"], "forcedEnd");
+    assert!(
+        audit_log(&server).contains(&("force call end".to_owned(), "sue".to_owned())),
+        "{:?}",
+        audit_log(&server)
+    );
+    let page = sup.get(&format!("/calls/{id}")).await.text();
+    assert!(page.contains("ended by hand"), "{page}");
+    let again = post(&mut sup, &format!("/calls/{id}/end"), vec![("csrf", csrf)]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.text().contains("has ended already"));
+}
+
 #[tokio::test]
 async fn an_admin_downloads_a_backup_and_a_viewer_may_not() {
     let mut server = TestServer::start().await;

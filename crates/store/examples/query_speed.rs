@@ -28,8 +28,8 @@ fn fill(dir: &std::path::Path, legs: u64) -> rusqlite::Result<()> {
     let mut call = conn.prepare(
         "INSERT INTO calls (id, source, sender, kind, caller, dialed, destination, direction, started_at, \
          answered_at, ended_at, duration_s, talk_s, disposition, cause, media, legs, legs_completed, \
-         max_active_legs, flags, details, records) VALUES (?1, 'cms', ?2, 'conference', ?3, ?4, ?5, ?6, ?7, \
-         ?8, ?9, ?10, ?11, ?12, NULL, 'audio', 5, 5, 5, '[]', '{}', '[]')",
+         max_active_legs, flags, details, records, parties) VALUES (?1, 'cms', ?2, 'conference', ?3, ?4, ?5, \
+         ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, 'audio', 5, 5, 5, '[]', '{}', '[]', ?13)",
     )?;
     let mut leg = conn.prepare(
         "INSERT INTO legs (call_id, id, source_leg_id, remote_party, local_address, display_name, direction, \
@@ -52,11 +52,19 @@ fn fill(dir: &std::path::Path, legs: u64) -> rusqlite::Result<()> {
             ("no_answer", "ringingTimeout")
         };
         let id = format!("{:012x}-7000-8000-{:012x}", start, i);
+        let caller = format!("sip:user{}@example.com", i % 100_000);
+        let room = format!("room{}@meet.example.com", i % 5_000);
+        let party = |l: i64| format!("sip:party{}@example.com", (i * 5 + l) % 1_000_000);
+        let mut parties = vec![caller.clone(), room.clone(), format!("Room {}", i % 5_000)];
+        for l in 0..5 {
+            parties.push(party(l));
+            parties.push(format!("Party {l}"));
+        }
         call.execute(params![
             id,
             format!("callbridge-{sender}"),
-            format!("sip:user{}@example.com", i % 100_000),
-            format!("room{}@meet.example.com", i % 5_000),
+            caller,
+            room,
             format!("Room {}", i % 5_000),
             if i % 2 == 0 { "in" } else { "out" },
             start * 1000,
@@ -65,13 +73,14 @@ fn fill(dir: &std::path::Path, legs: u64) -> rusqlite::Result<()> {
             duration,
             answer.map(|a| end - a),
             disposition,
+            parties.join("\n"),
         ])?;
         for l in 0..5 {
             leg.execute(params![
                 id,
                 format!("{id}-{l}"),
-                format!("sip:party{}@example.com", (i * 5 + l) % 1_000_000),
-                format!("room{}@meet.example.com", i % 5_000),
+                party(l),
+                room,
                 format!("Party {l}"),
                 start * 1000,
                 answer.map(|a| a * 1000),

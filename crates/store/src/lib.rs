@@ -46,6 +46,10 @@ pub trait Store: Send + Sync + 'static {
         offset: u64,
     ) -> Result<CallSearch, StoreError>;
     fn get_call(&self, id: &str) -> Result<Option<CallDetail>, StoreError>;
+    /// Ends a call whose end records never came, at `at`, on behalf of
+    /// `actor`. The end is kept with the journal, so it survives rebuilding
+    /// the calls; end records that come later take its place.
+    fn force_end(&self, call_id: &str, at: Timestamp, actor: &str) -> Result<ForceEnd, StoreError>;
     /// What is in progress now, this hour so far, and up to `active_limit`
     /// calls in progress.
     fn live_status(&self, now: Timestamp, active_limit: usize) -> Result<LiveStatus, StoreError>;

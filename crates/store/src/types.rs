@@ -454,6 +454,17 @@ pub struct DayStats {
     pub senders: Vec<SenderDayStats>,
 }
 
+/// What came of ending a call by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForceEnd {
+    /// The call is ended, and stays so when calls are rebuilt.
+    Ended,
+    NotFound,
+    /// Its end records had come: there was nothing to end.
+    AlreadyEnded,
+}
+
 /// What is going on now (the console's live status, seed 002 "Diagnostic").
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LiveStatus {

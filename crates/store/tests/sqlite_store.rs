@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use cdrhub_model::{Disposition, Timestamp};
+use cdrhub_model::{Disposition, FORCED_END_FLAG, Timestamp};
 use cdrhub_protocols::cms;
 use cdrhub_store::{
-    CallFilter, CmsIngest, GapFilter, IngestBatch, IngestOutcome, IngestPayload, SqliteOptions,
-    SqliteStore, Store, StoreError,
+    CallFilter, CmsIngest, ForceEnd, GapFilter, IngestBatch, IngestOutcome, IngestPayload,
+    SqliteOptions, SqliteStore, Store, StoreError,
 };
 
 fn rt() -> tokio::runtime::Runtime {
@@ -409,6 +409,66 @@ fn calls_db_is_rebuilt_from_the_journal() {
     // A record sent again after the rebuild is still known to the journal.
     let again = submit(&store, "/r", fixture("seed-000-post1.xml")).unwrap();
     assert_eq!((again.stored, again.duplicates), (0, 1));
+}
+
+/// A call whose end records never came is ended by hand: it ends, is
+/// flagged and shows the operator in its timeline; the end survives a
+/// rebuild of the calls from the journal; the real end, when it comes after
+/// all, takes its place.
+#[test]
+fn a_call_ended_by_hand_stays_ended_until_its_real_end_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let posts = seed_posts();
+    let forced_at = Timestamp::parse_rfc3339("2015-07-23T08:00:00Z").unwrap();
+    let id = {
+        let store = open(dir.path());
+        for post in &posts[..5] {
+            submit(&store, "/r", post.clone()).unwrap();
+        }
+        let calls = all_calls(&store);
+        assert_eq!(calls[0].ended_at, None, "no callEnd yet");
+        assert_eq!(
+            store.force_end("no-such-call", forced_at, "op").unwrap(),
+            ForceEnd::NotFound
+        );
+        assert_eq!(
+            store.force_end(&calls[0].id, forced_at, "op").unwrap(),
+            ForceEnd::Ended
+        );
+        assert_eq!(
+            store.force_end(&calls[0].id, forced_at, "op").unwrap(),
+            ForceEnd::AlreadyEnded
+        );
+        let detail = store.get_call(&calls[0].id).unwrap().unwrap();
+        assert_eq!(detail.call.ended_at, Some(forced_at));
+        assert_eq!(detail.call.flags, vec![FORCED_END_FLAG]);
+        let last = detail.events.last().unwrap();
+        assert_eq!(
+            (last.event_type.as_str(), &last.record["by"]),
+            ("forcedEnd", &serde_json::json!("op"))
+        );
+        calls[0].id.clone()
+    };
+    for file in ["calls.db", "calls.db-wal", "calls.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(file));
+    }
+    let store = open(dir.path());
+    let rebuilt = all_calls(&store);
+    assert_ne!(rebuilt[0].id, id, "call ids are new after a rebuild");
+    assert_eq!(rebuilt[0].ended_at, Some(forced_at), "the end is kept");
+    assert_eq!(rebuilt[0].flags, vec![FORCED_END_FLAG]);
+    assert_eq!(
+        store.live_status(forced_at, 10).unwrap().active_calls.len(),
+        0
+    );
+
+    submit(&store, "/r", posts[5].clone()).unwrap();
+    let ended = all_calls(&store);
+    assert_eq!(
+        ended[0].ended_at,
+        Some(Timestamp::parse_rfc3339("2015-07-23T07:33:05Z").unwrap())
+    );
+    assert!(ended[0].flags.is_empty(), "{:?}", ended[0].flags);
 }
 
 /// The seed's conference as its six POSTs.

@@ -8,10 +8,11 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use cdrhub_model::{Call, Role, Timestamp};
-use cdrhub_store::{CallCursor, CallDetail, CallFilter, CallPage};
+use cdrhub_store::{AuditEntry, CallCursor, CallDetail, CallFilter, CallPage, ForceEnd};
 
-use super::{ApiError, blocking};
+use super::{ApiError, blocking, blocking_api};
 use crate::auth::Principal;
+use crate::console::Client;
 use crate::{AppState, spreadsheet};
 
 const DEFAULT_LIMIT: usize = 100;
@@ -93,6 +94,52 @@ pub(crate) async fn get_one(
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no call with id {id:?}")))
 }
+
+/// Ends a call whose end records never came, and audits it as `entry`
+/// says. Blocking.
+pub(crate) fn force_end_call(
+    store: &dyn cdrhub_store::Store,
+    id: &str,
+    entry: &AuditEntry,
+) -> Result<(), ApiError> {
+    match store.force_end(id, Timestamp::now(), &entry.actor)? {
+        ForceEnd::Ended => Ok(store.accounts().audit(entry)?),
+        ForceEnd::NotFound => Err(ApiError::NotFound(format!("no call with id {id:?}"))),
+        ForceEnd::AlreadyEnded => Err(ApiError::Conflict(format!(
+            "call {id} has ended already; only a call in progress can be ended by hand"
+        ))),
+    }
+}
+
+/// `POST /api/v1/calls/{id}/end`: ends a call whose end records never came
+/// (supervisor or admin; audited) and answers the call as it is now.
+pub(crate) async fn force_end(
+    State(app): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Json<CallDetail>, ApiError> {
+    principal.require(Role::Supervisor, "ending a call by hand")?;
+    let entry = AuditEntry {
+        actor: principal.name,
+        role: Some(principal.role),
+        client_ip: Some(client.ip),
+        operation: FORCE_END_OPERATION.into(),
+        target: Some(id.clone()),
+    };
+    let store = app.store.clone();
+    blocking_api(move || {
+        force_end_call(&*store, &id, &entry)?;
+        store
+            .get_call(&id)?
+            .ok_or_else(|| ApiError::NotFound(format!("no call with id {id:?}")))
+    })
+    .await
+    .map(Json)
+}
+
+/// The audit log's name for ending a call by hand.
+pub(crate) const FORCE_END_OPERATION: &str = "force call end";
 
 const CSV_COLUMNS: [&str; 18] = [
     "id",

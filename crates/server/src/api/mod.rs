@@ -7,7 +7,7 @@ pub(crate) mod openapi;
 mod status;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 pub(crate) use error::ApiError;
 
@@ -18,6 +18,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/calls", get(calls::list))
         .route("/api/v1/calls.csv", get(calls::csv))
         .route("/api/v1/calls/{id}", get(calls::get_one))
+        .route("/api/v1/calls/{id}/end", post(calls::force_end))
         .route("/api/v1/sources", get(status::sources))
         .route("/api/v1/gaps", get(status::gaps))
         .route("/api/v1/stats", get(status::stats))
@@ -32,4 +33,13 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(ApiError::from)
+}
+
+/// As [`blocking`], for work that answers with an API error of its own.
+pub(crate) async fn blocking_api<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
 }

@@ -80,6 +80,7 @@ fn call_detail_schema() -> Value {
 pub(crate) fn spec(cms_path: &str, metrics_token: bool) -> Value {
     let mut spec = operations(cms_path);
     spec["paths"]["/api/v1/stats"] = stats_operation();
+    spec["paths"]["/api/v1/calls/{id}/end"] = force_end_operation();
     spec["components"]["schemas"]["DayStats"] = day_stats_schema();
     spec["security"] = json!([{"bearer": []}]);
     spec["components"]["securitySchemes"] = json!({"bearer": {"type": "http", "scheme": "bearer", "description": "An API token from `cdrhub token create`. Roles: viewer (reports), supervisor (and exports), admin (everything)."}});
@@ -110,6 +111,22 @@ pub(crate) fn spec(cms_path: &str, metrics_token: bool) -> Value {
 /// The answer of a refused request: one sentence naming the problem.
 fn error_response() -> Value {
     json!({"description": "One sentence naming the problem.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+/// `POST /api/v1/calls/{id}/end`.
+fn force_end_operation() -> Value {
+    let error = error_response();
+    json!({"post": {
+        "summary": "End a call whose end records never came (supervisor or admin; audited)",
+        "description": "The call ends now: its parts and legs without an end of their own end with the reason forcedEnd, and the call gets the flag forced_end. The end is kept with the journal, so it survives rebuilding the calls; end records that arrive later take its place.",
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {
+            "200": {"description": "The call as it is now.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CallDetail"}}}},
+            "403": error.clone(),
+            "404": error.clone(),
+            "409": {"description": "The call has ended already.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+    }})
 }
 
 /// `GET /api/v1/stats` (apart: one `json!` of everything is too deep).

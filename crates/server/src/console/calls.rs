@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cdrhub_model::{Call, Leg, Role, Timestamp};
+use cdrhub_model::{Call, FORCED_END_FLAG, Leg, Role, Timestamp};
 use cdrhub_store::{CallFilter, CallSort, CallType};
 use maud::{Markup, html};
 use serde_json::Value;
@@ -335,7 +335,13 @@ pub(crate) async fn call_page(
             tr { th { (t(l, "calls_destination")) } td { (c.destination.as_deref().unwrap_or("")) } }
             tr { th { (t(l, "calls_started")) } td { (c.started_at.to_rfc3339()) } }
             tr { th { (t(l, "calls_answered")) } td { (time(c.answered_at)) } }
-            tr { th { (t(l, "calls_ended")) } td { (time(c.ended_at)) } }
+            tr { th { (t(l, "calls_ended")) } td {
+                (time(c.ended_at))
+                @if c.flags.iter().any(|f| f == FORCED_END_FLAG) { " (" (t(l, "force_end_done")) ")" }
+                @if c.ended_at.is_none() && signed.user.role.allows(Role::Supervisor) {
+                    " " (super::live::force_end_form(l, &signed.csrf, &c.id))
+                }
+            } }
             tr { th { (t(l, "calls_duration")) } td { (c.duration_s.map(|d| d.to_string()).unwrap_or_default()) } }
             tr { th { (t(l, "calls_disposition")) } td { (c.disposition.map(|d| d.as_str()).unwrap_or("")) " " (c.cause.as_deref().unwrap_or("")) } }
         }

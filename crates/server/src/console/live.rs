@@ -2,17 +2,19 @@
 //! in progress now, this hour so far and the calls in progress, refreshed
 //! every 3 seconds. Supervisors and admins.
 
+use axum::Form;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use cdrhub_model::{Role, Timestamp};
 use cdrhub_store::LiveStatus;
-use maud::{PreEscaped, html};
+use maud::{Markup, PreEscaped, html};
 use serde_json::{Value, json};
 
-use super::{Signed, page, t};
+use super::{Signed, page, redirect_after, t};
 use crate::AppState;
-use crate::api::blocking;
+use crate::api::calls::{FORCE_END_OPERATION, force_end_call};
+use crate::api::{blocking, blocking_api};
 
 /// Calls in progress listed at most.
 const ACTIVE_CALLS: usize = 50;
@@ -81,6 +83,11 @@ async function refresh() {
         td.textContent = v;
         tr.appendChild(td);
       }
+      const end = document.getElementById('force-end-template').content.cloneNode(true);
+      end.querySelector('form').action = '/calls/' + encodeURIComponent(c.id) + '/end';
+      const td = document.createElement('td');
+      td.appendChild(end);
+      tr.appendChild(td);
       return tr;
     }));
   } catch (e) {}
@@ -121,7 +128,7 @@ pub(crate) async fn view(State(app): State<AppState>, signed: Signed) -> Respons
             thead { tr {
                 th { (t(l, "leg_setup")) } th { (t(l, "calls_sender")) } th { (t(l, "calls_kind")) } th { (t(l, "calls_caller")) }
                 th { (t(l, "calls_dialed")) } th { (t(l, "calls_destination")) } th { (t(l, "live_state")) }
-                th { (t(l, "leg_connect")) } th { (t(l, "calls_legs")) }
+                th { (t(l, "leg_connect")) } th { (t(l, "calls_legs")) } th {}
             } }
             tbody #active-rows {
                 @for c in s["active_calls"].as_array().into_iter().flatten() {
@@ -129,14 +136,67 @@ pub(crate) async fn view(State(app): State<AppState>, signed: Signed) -> Respons
                         @for k in ["started_at", "sender", "kind", "caller", "dialed", "destination", "state", "answered_at", "legs"] {
                             td { (c[k].as_str().map(str::to_owned).unwrap_or_else(|| if c[k].is_null() { String::new() } else { c[k].to_string() })) }
                         }
+                        td { (force_end_form(l, &signed.csrf, c["id"].as_str().unwrap_or_default())) }
                     }
                 }
             }
         }
-        p.help { (t(l, "live_help")) }
+        // What the refresh puts in each row, its action set to the call.
+        template #force-end-template { (force_end_form(l, &signed.csrf, "")) }
+        p.help { (t(l, "live_help")) " " (t(l, "force_end_help")) }
         script { (PreEscaped(REFRESH)) }
     };
     page(l, t(l, "live_title"), Some(&signed), body).into_response()
+}
+
+/// The button that ends a call whose end records never came, after the
+/// user confirms it.
+pub(crate) fn force_end_form(l: &str, csrf: &str, call_id: &str) -> Markup {
+    let confirm = format!(
+        "return confirm({})",
+        serde_json::Value::from(t(l, "force_end_confirm"))
+    );
+    html! {
+        form.inline.force-end method="post" action={ "/calls/" (urlencoding(call_id)) "/end" } onsubmit=(confirm) {
+            input type="hidden" name="csrf" value=(csrf);
+            button type="submit" title=(t(l, "force_end_help")) { (t(l, "force_end")) }
+        }
+    }
+}
+
+/// A call id as a URL path segment (ids are UUIDs; anything else is escaped).
+fn urlencoding(id: &str) -> String {
+    id.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct ForceEndForm {
+    csrf: String,
+}
+
+/// Ends a call whose end records never came (supervisors and admins;
+/// audited), then back to the live status.
+pub(crate) async fn force_end(
+    State(app): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<ForceEndForm>,
+) -> Response {
+    if let Err(refused) = signed.may_change(Role::Supervisor, &form.csrf) {
+        return *refused;
+    }
+    let store = app.store.clone();
+    let entry = signed.audit(FORCE_END_OPERATION, Some(&id));
+    let done = blocking_api(move || force_end_call(&*store, &id, &entry)).await;
+    redirect_after(done, "/live")
 }
 
 /// The columns of seed 001's real-time event view for a CMS record: call

@@ -57,6 +57,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/stats.csv", get(stats::export))
         .route("/calls", get(calls::search))
         .route("/calls/{id}", get(calls::call_page))
+        .route("/calls/{id}/end", post(live::force_end))
         .route("/audit", get(audit::page_view))
         .route("/audit.csv", get(audit::export))
 }

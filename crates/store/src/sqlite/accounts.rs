@@ -52,7 +52,10 @@ impl SqliteAccounts {
             .map_err(|_| StoreError::Unavailable("the accounts connection is poisoned".into()))
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+    pub(super) fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
         Ok(f(&*self.conn()?)?)
     }
 }

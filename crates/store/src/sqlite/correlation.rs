@@ -12,12 +12,12 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 use std::time::{Duration, Instant};
 
-use cdrhub_correlate::cms::{self, CallKey, CmsCallGroup, Detail, KeyKind, Touched};
+use cdrhub_correlate::cms::{self, CallKey, CmsCallGroup, Detail, Touched};
 
 use super::key_filter::KeyFilter;
 use super::records;
 use super::rollup::{CONTRIBUTION_COLUMNS, Contribution, Rollup};
-use cdrhub_model::{Call, Leg};
+use cdrhub_model::{Call, Leg, Timestamp};
 use cdrhub_protocols::cms::CmsRecord;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -109,6 +109,9 @@ pub(crate) struct Correlation {
     last_sweep: Option<Instant>,
     /// Which keys may be in `call_keys`; others are not looked up.
     filter: KeyFilter,
+    /// Ends forced by operators, by source key (`forced_ends` of the journal
+    /// database): applied to every call written that has one of the keys.
+    forced: FastMap<i64, Timestamp>,
 }
 
 struct Resolved {
@@ -128,9 +131,85 @@ impl Correlation {
     }
 
     /// Empties the cache (it is rebuilt from the journal), keeping the key
-    /// filter: it may only hold more keys than `call_keys`, never fewer.
+    /// filter (it may only hold more keys than `call_keys`, never fewer) and
+    /// the forced ends.
     pub(crate) fn reset(&mut self) {
+        let forced = std::mem::take(&mut self.forced);
         *self = Correlation::new(std::mem::take(&mut self.filter));
+        self.forced = forced;
+    }
+
+    /// Takes the forced ends kept in the journal database.
+    pub(crate) fn load_forced(&mut self, journal: &Connection) -> rusqlite::Result<()> {
+        self.forced = records::forced_ends(journal)?.into_iter().collect();
+        Ok(())
+    }
+
+    /// Ends the call that `keys` name at `at` (an operator forced it; the
+    /// end is already kept in the journal database). Whether a call was found.
+    pub(crate) fn force_end(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+        keys: &[i64],
+        at: Timestamp,
+    ) -> rusqlite::Result<bool> {
+        for key in keys {
+            let kept = self.forced.entry(*key).or_insert(at);
+            *kept = (*kept).min(at);
+        }
+        let Some(resolved) = self.resolve(tx, keys)? else {
+            return Ok(false);
+        };
+        if resolved.new {
+            return Ok(false);
+        }
+        self.load_group(tx, journal, &resolved.target, "")?;
+        for other in &resolved.merge {
+            self.merge_into(tx, journal, other, &resolved.target)?;
+        }
+        let entry = self
+            .groups
+            .get_mut(&resolved.target)
+            .expect("group loaded above");
+        entry.group.forced_end = Some(entry.group.forced_end.map_or(at, |f| f.min(at)));
+        entry.dirty_legs = entry.group.legs.iter().map(|l| l.id.clone()).collect();
+        if entry.dirty.is_none() {
+            self.dirty_groups += 1;
+        }
+        // No journal record to replay: the forced end is in `forced_ends`.
+        entry.dirty = Dirty::join(
+            entry.dirty,
+            Some(Dirty {
+                since: Instant::now(),
+                first_record: i64::MAX,
+            }),
+        );
+        Ok(true)
+    }
+
+    /// Ends again the calls still open that have a forced end: the server
+    /// stopped after keeping the end and before writing the call.
+    pub(crate) fn reapply_forced(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+    ) -> rusqlite::Result<usize> {
+        let forced: Vec<(i64, Timestamp)> = self.forced.iter().map(|(k, t)| (*k, *t)).collect();
+        let mut ended = 0;
+        for (key, at) in forced {
+            let open: Option<String> = tx
+                .prepare_cached(
+                    "SELECT c.id FROM call_keys k JOIN calls c ON c.id = k.call_id \
+                     WHERE k.key = ?1 AND c.ended_at IS NULL",
+                )?
+                .query_row([key], |r| r.get(0))
+                .optional()?;
+            if open.is_some() && self.force_end(tx, journal, &[key], at)? {
+                ended += 1;
+            }
+        }
+        Ok(ended)
     }
 
     /// Loads the key filter anew, larger, once it holds more keys than it
@@ -304,7 +383,7 @@ impl Correlation {
         let (group, sender, written) = match row {
             Some((ids, sender, written)) => {
                 let ids = records::parse_ids(&ids);
-                let group = records::rebuild(&records::load(journal, &ids)?);
+                let group = records::rebuild(journal, &records::load(journal, &ids)?)?;
                 (group, sender, Some(written))
             }
             None => (CmsCallGroup::default(), sender.to_owned(), None),
@@ -338,7 +417,7 @@ impl Correlation {
             .expect("target loaded before merging");
         // The absorbed call's keys now lead to the surviving call, in the
         // key cache at once and in `call_keys` when the target is written.
-        for key in group_keys(&absorbed.group) {
+        for key in absorbed.group.keys() {
             self.keys.insert(key, into.to_owned());
             target.new_keys.push(key);
         }
@@ -400,8 +479,18 @@ impl Correlation {
                 tx.prepare_cached("DELETE FROM legs WHERE call_id = ?1")?
                     .execute([from])?;
             }
+            if !self.forced.is_empty() {
+                let forced = entry
+                    .group
+                    .keys()
+                    .filter_map(|k| self.forced.get(&k).copied())
+                    .min();
+                if let Some(at) = forced {
+                    entry.group.forced_end = Some(entry.group.forced_end.map_or(at, |f| f.min(at)));
+                }
+            }
             let (call, legs) = entry.group.summarize(&id, &entry.sender, Detail::Columns);
-            write_call(tx, &call, &entry.group)?;
+            write_call(tx, &call, &legs, &entry.group)?;
             let now = Contribution::of(&call);
             if entry.written.as_ref() != Some(&now) {
                 if let Some(before) = &entry.written {
@@ -490,7 +579,7 @@ impl Correlation {
         let Some(e) = self.groups.remove(id) else {
             return;
         };
-        for key in group_keys(&e.group) {
+        for key in e.group.keys() {
             if self.keys.get(&key).is_some_and(|k| k == id) {
                 self.keys.remove(&key);
             }
@@ -498,51 +587,50 @@ impl Correlation {
     }
 }
 
-/// The keys under which a call's CMS ids are known (as `record_keys` makes them).
-fn group_keys(group: &CmsCallGroup) -> impl Iterator<Item = i64> + '_ {
-    let key = |kind, id: &str| CallKey { kind, id }.hash();
-    let calls = group.calls.iter().flat_map(move |c| {
-        let corr = c
-            .start
-            .as_ref()
-            .and_then(|s| s.call_correlator.as_deref())
-            .filter(|x| !x.is_empty())
-            .map(|x| key(KeyKind::Correlator, x));
-        std::iter::once(key(KeyKind::Call, &c.id)).chain(corr)
-    });
-    let legs = group.legs.iter().map(move |l| key(KeyKind::Leg, &l.id));
-    let media = group.media_sessions.iter().map(move |m| {
-        let kind = if m.kind == "recording" {
-            KeyKind::Recording
-        } else {
-            KeyKind::Streaming
-        };
-        key(kind, &m.id)
-    });
-    calls.chain(legs).chain(media)
-}
-
 /// A call whose every part and leg has ended is unlikely to change again.
 fn is_finished(group: &CmsCallGroup) -> bool {
-    !group.calls.is_empty()
-        && group.calls.iter().all(|c| c.end.is_some())
-        && group.legs.iter().all(|l| l.end.is_some())
+    group.forced_end.is_some()
+        || !group.calls.is_empty()
+            && group.calls.iter().all(|c| c.end.is_some())
+            && group.legs.iter().all(|l| l.end.is_some())
 }
 
-fn write_call(tx: &Transaction, call: &Call, group: &CmsCallGroup) -> rusqlite::Result<()> {
+/// Every party name and address of a call and its legs, one a line: the
+/// party search reads this one column of the call instead of its legs.
+fn parties(call: &Call, legs: &[Leg]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    let of_call = [&call.caller, &call.dialed, &call.destination];
+    let of_legs = legs
+        .iter()
+        .flat_map(|l| [&l.remote_party, &l.local_address, &l.display_name]);
+    for p in of_call.into_iter().chain(of_legs).flatten() {
+        if !p.is_empty() && !seen.contains(&p.as_str()) {
+            seen.push(p);
+        }
+    }
+    seen.join("\n")
+}
+
+fn write_call(
+    tx: &Transaction,
+    call: &Call,
+    legs: &[Leg],
+    group: &CmsCallGroup,
+) -> rusqlite::Result<()> {
     let records = serde_json::to_string(&records::group_ids(group)).unwrap_or_else(|_| "[]".into());
     tx.prepare_cached(
         "INSERT INTO calls (id, source, sender, kind, caller, dialed, destination, direction, started_at, \
          answered_at, ended_at, duration_s, talk_s, disposition, cause, media, legs, legs_completed, \
-         max_active_legs, flags, details, records) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
+         max_active_legs, flags, details, records, parties) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23) \
          ON CONFLICT(id) DO UPDATE SET source = excluded.source, sender = excluded.sender, kind = excluded.kind, \
          caller = excluded.caller, dialed = excluded.dialed, destination = excluded.destination, \
          direction = excluded.direction, started_at = excluded.started_at, answered_at = excluded.answered_at, \
          ended_at = excluded.ended_at, duration_s = excluded.duration_s, talk_s = excluded.talk_s, \
          disposition = excluded.disposition, cause = excluded.cause, media = excluded.media, legs = excluded.legs, \
          legs_completed = excluded.legs_completed, max_active_legs = excluded.max_active_legs, \
-         flags = excluded.flags, details = excluded.details, records = excluded.records",
+         flags = excluded.flags, details = excluded.details, records = excluded.records, \
+         parties = excluded.parties",
     )?
     .execute(params![
         call.id,
@@ -567,6 +655,7 @@ fn write_call(tx: &Transaction, call: &Call, group: &CmsCallGroup) -> rusqlite::
         serde_json::to_string(&call.flags).unwrap_or_else(|_| "[]".into()),
         group.details().to_string(),
         records,
+        parties(call, legs),
     ])?;
     Ok(())
 }

@@ -21,6 +21,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use cdrhub_model::Timestamp;
 use cdrhub_protocols::cms::{self, CmsRecord};
 use rusqlite::{Connection, Transaction, params};
 use tokio::sync::oneshot;
@@ -50,6 +51,14 @@ pub(crate) enum CorrelatorMsg {
     Flush {
         upto: i64,
         done: oneshot::Sender<()>,
+    },
+    /// End the call that `keys` name at `at` (an operator forced it; the end
+    /// is kept in `forced_ends` already), write it, then answer whether a
+    /// call was found.
+    ForceEnd {
+        keys: Vec<i64>,
+        at: Timestamp,
+        done: oneshot::Sender<bool>,
     },
 }
 
@@ -133,6 +142,16 @@ impl CorrelatorHandle {
         let _ = self.tx.send(msg);
     }
 
+    /// Ends the call that `keys` name, and blocks until it is written.
+    /// Whether a call was found.
+    pub(crate) fn force_end(&self, keys: Vec<i64>, at: Timestamp) -> bool {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(CorrelatorMsg::ForceEnd { keys, at, done })
+            .is_ok()
+            && wait.blocking_recv().unwrap_or(false)
+    }
+
     /// Blocks until calls and legs reflect every journaled record.
     pub(crate) fn catch_up(&self) {
         let upto = self.progress.journaled.load(Ordering::Acquire);
@@ -190,8 +209,12 @@ pub(crate) fn spawn_correlator(
                 warn!(error = %e, "cannot load the call key filter; every new id is looked up");
                 KeyFilter::default()
             });
+            let mut correlation = Correlation::new(filter);
+            if let Err(e) = correlation.load_forced(&journal) {
+                warn!(error = %e, "cannot read the calls ended by hand; they are ended again at the next start");
+            }
             Correlator {
-                correlation: Correlation::new(filter),
+                correlation,
                 applied: 0,
                 needs_replay: true,
                 last_flush: Instant::now(),
@@ -225,6 +248,9 @@ impl Drop for Correlator {
 impl Correlator {
     fn run(mut self, calls: &Connection, journal: &Connection, rx: Receiver<CorrelatorMsg>) {
         self.replay_or_warn(calls, journal);
+        if let Err(e) = self.reapply_forced(calls, journal) {
+            warn!(error = %e, "cannot end again the calls ended by hand; they stay as written");
+        }
         self.progress.ready.store(true, Ordering::Release);
         loop {
             let first = if self.correlation.dirty_groups() > 0 {
@@ -265,6 +291,23 @@ impl Correlator {
         self.round(calls, journal, vec![CorrelatorMsg::Flush { upto, done }]);
     }
 
+    /// Writes the forced ends of calls still open (see
+    /// `Correlation::reapply_forced`).
+    fn reapply_forced(&mut self, calls: &Connection, journal: &Connection) -> rusqlite::Result<()> {
+        let tx = begin(calls)?;
+        let ended = self.correlation.reapply_forced(&tx, journal)?;
+        if ended > 0 {
+            self.correlation.flush(&tx, FlushMode::All)?;
+            info!(
+                calls = ended,
+                "ended again the calls an operator ended by hand"
+            );
+        }
+        tx.commit()?;
+        self.correlation.committed();
+        Ok(())
+    }
+
     /// How old a call's changes must be before it is written: `FLUSH_AGE`,
     /// or any age once too many calls wait.
     fn due_age(&self) -> Duration {
@@ -293,6 +336,7 @@ impl Correlator {
             self.replay_or_warn(calls, journal);
         }
         let mut waiters = Vec::new();
+        let mut forced_waiters = Vec::new();
         let started = Instant::now();
         let applied_before = self.applied;
         let result = (|| {
@@ -328,6 +372,12 @@ impl Correlator {
                             self.apply_journal(&tx, journal, upto)?;
                             flush = true;
                         }
+                    }
+                    CorrelatorMsg::ForceEnd { keys, at, done } => {
+                        let found = !self.needs_replay
+                            && self.correlation.force_end(&tx, journal, &keys, at)?;
+                        forced_waiters.push((done, found));
+                        flush = true;
                     }
                 }
             }
@@ -379,6 +429,10 @@ impl Correlator {
         // A reader waiting for a flush that failed reads what there is.
         for done in waiters {
             let _ = done.send(());
+        }
+        // A forced end not written is still kept: the next start writes it.
+        for (done, found) in forced_waiters {
+            let _ = done.send(found);
         }
     }
 
@@ -454,7 +508,7 @@ impl CorrelatorMsg {
     fn records(&self) -> usize {
         match self {
             CorrelatorMsg::Records { batches, .. } => batches.iter().map(|b| b.records.len()).sum(),
-            CorrelatorMsg::Flush { .. } => 0,
+            CorrelatorMsg::Flush { .. } | CorrelatorMsg::ForceEnd { .. } => 0,
         }
     }
 }

@@ -484,6 +484,32 @@ impl Store for SqliteStore {
         self.with_reader(|c| read::get_call(c, id))
     }
 
+    fn force_end(
+        &self,
+        call_id: &str,
+        at: cdrhub_model::Timestamp,
+        actor: &str,
+    ) -> Result<crate::ForceEnd, StoreError> {
+        self.catch_up();
+        let keys = match self.with_reader(|c| read::keys_of_open_call(c, call_id))? {
+            None => return Ok(crate::ForceEnd::NotFound),
+            Some(None) => return Ok(crate::ForceEnd::AlreadyEnded),
+            Some(Some(keys)) => keys,
+        };
+        // Kept first: from then on every rebuild of the call ends it.
+        self.accounts
+            .with(|c| records::record_forced_end(c, &keys, at, actor))?;
+        let written = self
+            .correlator
+            .as_ref()
+            .is_some_and(|c| c.force_end(keys, at));
+        Ok(if written {
+            crate::ForceEnd::Ended
+        } else {
+            crate::ForceEnd::NotFound
+        })
+    }
+
     fn senders(&self) -> Result<Vec<SenderStats>, StoreError> {
         let mut list = self.with_reader(read::senders)?;
         let now_s = cdrhub_model::Timestamp::now().0.div_euclid(1000);

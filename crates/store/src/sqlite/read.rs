@@ -1,6 +1,6 @@
 //! Read queries. Every value reaches SQL as a bound parameter.
 
-use cdrhub_correlate::cms::Detail;
+use cdrhub_correlate::cms::{self, Detail};
 use cdrhub_model::{Call, CallEvent, Timestamp};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -96,16 +96,7 @@ fn filter_clauses(f: &CallFilter) -> Clauses {
     }
     if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
         let p = w.bind(contains_pattern(q));
-        let like = |col: &str| format!("{col} LIKE {p} ESCAPE '\\'");
-        w.and(&format!(
-            "({} OR {} OR {} OR EXISTS (SELECT 1 FROM legs WHERE legs.call_id = calls.id AND ({} OR {} OR {})))",
-            like("caller"),
-            like("dialed"),
-            like("destination"),
-            like("remote_party"),
-            like("local_address"),
-            like("display_name"),
-        ));
+        w.and(&format!("parties LIKE {p} ESCAPE '\\'"));
     }
     w
 }
@@ -119,28 +110,39 @@ pub(crate) fn search_calls(
     offset: u64,
 ) -> Result<CallSearch, StoreError> {
     let w = filter_clauses(f);
+    // Every call counts as one attempt in the hourly rollups: a few thousand
+    // rows to add instead of millions of calls to count.
     let total: i64 = conn
-        .prepare_cached("SELECT count(*) FROM calls")?
+        .prepare_cached("SELECT coalesce(sum(attempts), 0) FROM stats_hourly")?
         .query_row([], |r| r.get(0))?;
-    let matching: i64 = conn
-        .prepare_cached(&format!("SELECT count(*) FROM calls WHERE 1=1{}", w.sql))?
-        .query_row(rusqlite::params_from_iter(w.args.iter()), |r| r.get(0))?;
     // The column comes from a fixed list, never from the request.
     let order = if descending { "DESC" } else { "ASC" };
+    let limit = f.limit.clamp(1, 10_000);
+    let offset = offset.min(i64::MAX as u64);
     let sql = format!(
-        "SELECT {CALL_COLUMNS} FROM calls WHERE 1=1{} ORDER BY {} {order} NULLS LAST, id {order} LIMIT {} OFFSET {}",
+        "SELECT {CALL_COLUMNS} FROM calls WHERE 1=1{} ORDER BY {} {order} NULLS LAST, id {order} LIMIT {limit} OFFSET {offset}",
         w.sql,
         sort.as_str(),
-        f.limit.clamp(1, 10_000),
-        offset.min(i64::MAX as u64)
     );
     let calls = conn
         .prepare_cached(&sql)?
-        .query_map(rusqlite::params_from_iter(w.args), call_from_row)?
+        .query_map(rusqlite::params_from_iter(w.args.iter()), call_from_row)?
         .collect::<Result<Vec<_>, _>>()?;
+    // A short page that starts within the matches is their end: no second
+    // pass over them to count (a party search that finds a few calls).
+    let matching = if w.sql.is_empty() {
+        total.max(0) as u64
+    } else if calls.len() < limit && (offset == 0 || !calls.is_empty()) {
+        offset + calls.len() as u64
+    } else {
+        let n: i64 = conn
+            .prepare_cached(&format!("SELECT count(*) FROM calls WHERE 1=1{}", w.sql))?
+            .query_row(rusqlite::params_from_iter(w.args.iter()), |r| r.get(0))?;
+        n.max(0) as u64
+    };
     Ok(CallSearch {
         calls,
-        matching: matching.max(0) as u64,
+        matching,
         total: total.max(0) as u64,
     })
 }
@@ -277,7 +279,7 @@ pub(crate) fn get_call(conn: &Connection, id: &str) -> Result<Option<CallDetail>
     };
     // The full call is rebuilt from its records, as the writer built its columns.
     let journaled = records::load(conn, &records::parse_ids(&ids))?;
-    let group = records::rebuild(&journaled);
+    let group = records::rebuild(conn, &journaled)?;
     let (mut call, legs) = group.summarize(id, &sender, Detail::Full);
     call.flags = serde_json::from_str(&flags).unwrap_or_default();
 
@@ -301,12 +303,47 @@ pub(crate) fn get_call(conn: &Connection, id: &str) -> Result<Option<CallDetail>
             (order, event)
         })
         .collect();
+    if let Some(forced) = records::forced_end(conn, &group)? {
+        events.push((
+            (forced.at, None, i64::MAX),
+            CallEvent {
+                time: forced.at,
+                received_at: forced.at,
+                event_type: cms::FORCED_END_REASON.to_owned(),
+                source_leg_id: None,
+                record: serde_json::json!({ "by": forced.actor }),
+            },
+        ));
+    }
     events.sort_by_key(|(order, _)| *order);
     Ok(Some(CallDetail {
         call,
         leg_list: legs,
         events: events.into_iter().map(|(_, e)| e).collect(),
     }))
+}
+
+/// The source keys of a call in progress: `None` without such a call,
+/// `Some(None)` when it has ended.
+pub(crate) fn keys_of_open_call(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<Option<Vec<i64>>>, StoreError> {
+    let row: Option<(String, Option<i64>)> = conn
+        .prepare_cached("SELECT records, ended_at FROM calls WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        None => None,
+        Some((_, Some(_))) => Some(None),
+        Some((ids, None)) => {
+            let group = records::rebuild(conn, &records::load(conn, &records::parse_ids(&ids))?)?;
+            let mut keys: Vec<i64> = group.keys().collect();
+            keys.sort_unstable();
+            keys.dedup();
+            Some(Some(keys))
+        }
+    })
 }
 
 pub(crate) fn senders(conn: &Connection) -> Result<Vec<SenderStats>, StoreError> {

@@ -4,7 +4,7 @@
 use cdrhub_correlate::cms::CmsCallGroup;
 use cdrhub_model::Timestamp;
 use cdrhub_protocols::cms::{self, CmsRecord};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use tracing::warn;
 
 /// A journaled record, decoded, with what its stream says of it.
@@ -51,13 +51,74 @@ pub(crate) fn load(conn: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Journ
     Ok(out)
 }
 
-/// A call's correlation state, rebuilt by applying its records again.
-pub(crate) fn rebuild(records: &[JournalRecord]) -> CmsCallGroup {
+/// A call's correlation state, rebuilt by applying its records again, with
+/// the end an operator forced on it, if any. `conn` reads `cdrhub.db`.
+pub(crate) fn rebuild(
+    conn: &Connection,
+    records: &[JournalRecord],
+) -> rusqlite::Result<CmsCallGroup> {
     let mut group = CmsCallGroup::default();
     for r in records {
         group.apply(&r.record, r.call_bridge.as_deref(), r.id);
     }
-    group
+    group.forced_end = forced_end(conn, &group)?.map(|f| f.at);
+    Ok(group)
+}
+
+/// An operator's end of a call whose end records never came.
+pub(crate) struct ForcedEnd {
+    pub at: Timestamp,
+    pub actor: String,
+}
+
+/// The earliest end forced on any of the call's source ids.
+pub(crate) fn forced_end(
+    conn: &Connection,
+    group: &CmsCallGroup,
+) -> rusqlite::Result<Option<ForcedEnd>> {
+    let mut stmt = conn.prepare_cached("SELECT at, actor FROM forced_ends WHERE key = ?1")?;
+    let mut found: Option<ForcedEnd> = None;
+    for key in group.keys() {
+        if let Some((at, actor)) = stmt
+            .query_row([key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .optional()?
+            && found.as_ref().is_none_or(|f| at < f.at.0)
+        {
+            found = Some(ForcedEnd {
+                at: Timestamp(at),
+                actor,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Keeps an operator's end of the call named by `keys` (the first end forced
+/// on a key stays). `conn` writes `cdrhub.db`.
+pub(crate) fn record_forced_end(
+    conn: &Connection,
+    keys: &[i64],
+    at: Timestamp,
+    actor: &str,
+) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO forced_ends (key, at, actor) VALUES (?1, ?2, ?3)",
+        )?;
+        for key in keys {
+            stmt.execute(rusqlite::params![key, at.0, actor])?;
+        }
+    }
+    tx.commit()
+}
+
+/// Every forced end, by key: the correlator applies them to calls it
+/// rebuilds from the journal.
+pub(crate) fn forced_ends(conn: &Connection) -> rusqlite::Result<Vec<(i64, Timestamp)>> {
+    conn.prepare("SELECT key, at FROM forced_ends")?
+        .query_map([], |r| Ok((r.get(0)?, Timestamp(r.get(1)?))))?
+        .collect()
 }
 
 /// The journal ids a call row lists.
