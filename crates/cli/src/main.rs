@@ -167,6 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 store: Arc::new(store) as Arc<dyn Store>,
                 config: Arc::new(config),
                 metrics: Arc::new(Metrics::default()),
+                retention: Default::default(),
             };
             runtime()?.block_on(async move {
                 let server = BoundServer::bind(state).await?;

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 mod console;
 mod metrics;
+pub mod retention;
 pub mod sources;
 mod spreadsheet;
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
+    /// The data removal job and its alarms.
+    pub retention: Arc<retention::Retention>,
 }
 
 /// The whole HTTP application.
@@ -119,6 +122,7 @@ impl BoundServer {
             let _ = stop_tx.send(true);
         });
 
+        tokio::spawn(retention::run_daily(self.state.clone(), stop_rx.clone()));
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(listener) = self.http {
             let addr = listener.local_addr()?;

@@ -130,6 +130,41 @@ pub(crate) async fn render(State(app): State<AppState>) -> Response {
             );
         }
     }
+    let job = app.retention.view();
+    if let Some(s) = job.storage {
+        for (name, help, value) in [
+            (
+                "cdrhub_journal_db_bytes",
+                "Size of cdrhub.db and its write-ahead log.",
+                s.journal_bytes,
+            ),
+            (
+                "cdrhub_calls_db_bytes",
+                "Size of calls.db and its write-ahead log.",
+                s.calls_bytes,
+            ),
+            (
+                "cdrhub_disk_free_bytes",
+                "Free space of the data directory's file system.",
+                s.disk_free_bytes,
+            ),
+            (
+                "cdrhub_disk_size_bytes",
+                "Size of the data directory's file system.",
+                s.disk_total_bytes,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP cdrhub_alarms Alarms the console shows (a failed data removal, a disk nearly full).\n# TYPE cdrhub_alarms gauge\ncdrhub_alarms {}",
+        job.alarms.len()
+    );
     let mut r = out.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -987,3 +987,139 @@ async fn the_api_serves_the_same_day_statistics() {
         StatusCode::BAD_REQUEST
     );
 }
+
+/// Waits until the data page shows no removal running.
+async fn removal_finished(admin: &mut Client) -> String {
+    for _ in 0..200 {
+        let page = admin.get("/admin/data").await.text();
+        if !page.contains(r#"id="running""#) {
+            return page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the data removal did not finish");
+}
+
+/// Data management: keeping days saved and audited, Clear History Data by
+/// category and age (the seed's 2015 call goes, with its counts in the
+/// audit log), a viewer may not, and a backup uploaded in the console is
+/// checked and kept for the next start while a file that is not one is
+/// refused.
+#[tokio::test]
+async fn an_admin_sets_keeping_days_clears_history_and_stages_a_restore() {
+    let mut server = TestServer::start().await;
+    for doc in common::seeds() {
+        server.ingest(common::CMS, doc).await;
+    }
+    assert_eq!(server.calls().await.len(), 1);
+    add_user(&server, "ann", Role::Admin, "ann's long password");
+    add_user(&server, "vic", Role::Viewer, "vic's long password");
+    let mut viewer = signed_in(&server, "vic", "vic's long password").await;
+    assert_eq!(
+        viewer.get("/admin/data").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let csrf = csrf_of(&viewer.get("/calls").await.text());
+    let refused = post(
+        &mut viewer,
+        "/admin/data/clear",
+        vec![("csrf", csrf), ("calls", "on".into())],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let mut admin = signed_in(&server, "ann", "ann's long password").await;
+    let page = admin.get("/admin/data").await.text();
+    assert!(
+        page.contains(r#"name="cdr_days""#) && page.contains(r#"value="180""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"id="disk-free""#) || page.contains("Not run yet"),
+        "{page}"
+    );
+    let csrf = csrf_of(&page);
+    let saved = post(
+        &mut admin,
+        "/admin/data/keeping",
+        vec![
+            ("csrf", csrf.clone()),
+            ("cdr_days", "90".into()),
+            ("log_days", "30".into()),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let page = admin.get("/admin/data").await.text();
+    assert!(page.contains(r#"value="90""#) && page.contains(r#"value="30""#));
+    let bad = post(
+        &mut admin,
+        "/admin/data/keeping",
+        vec![
+            ("csrf", csrf.clone()),
+            ("cdr_days", "0".into()),
+            ("log_days", "x".into()),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    let cleared = post(
+        &mut admin,
+        "/admin/data/clear",
+        vec![
+            ("csrf", csrf.clone()),
+            ("calls", "on".into()),
+            ("calls_days", "60".into()),
+        ],
+    )
+    .await;
+    assert_eq!(cleared.status, StatusCode::SEE_OTHER);
+    let page = removal_finished(&mut admin).await;
+    assert!(page.contains("1 calls, 2 legs, 8 records"), "{page}");
+    assert!(server.calls().await.is_empty());
+    let audit = audit_log(&server);
+    assert!(
+        audit.contains(&("clear history data".to_owned(), "ann".to_owned())),
+        "{audit:?}"
+    );
+    assert!(
+        audit.contains(&("change settings".to_owned(), "ann".to_owned())),
+        "{audit:?}"
+    );
+
+    let backup = admin.get("/admin/backup").await;
+    assert_eq!(backup.status, StatusCode::OK);
+    let junk = admin
+        .post_multipart(
+            "/admin/data/restore",
+            &[("csrf", &csrf)],
+            ("backup", "x.db", b"not a backup"),
+        )
+        .await;
+    assert_eq!(junk.status, StatusCode::BAD_REQUEST);
+    assert!(
+        junk.text().contains("is not a cdrhub backup"),
+        "{}",
+        junk.text()
+    );
+    let forged = admin
+        .post_multipart(
+            "/admin/data/restore",
+            &[("csrf", "x")],
+            ("backup", "b.db", &backup.body),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let staged = admin
+        .post_multipart(
+            "/admin/data/restore",
+            &[("csrf", &csrf)],
+            ("backup", "b.db", &backup.body),
+        )
+        .await;
+    assert_eq!(staged.status, StatusCode::SEE_OTHER, "{}", staged.text());
+    let page = admin.get("/admin/data").await.text();
+    assert!(page.contains("A backup waits to be restored"), "{page}");
+    assert!(audit_log(&server).contains(&("restore staged".to_owned(), "ann".to_owned())));
+}

@@ -14,7 +14,8 @@ mod types;
 
 pub use error::StoreError;
 pub use sqlite::{
-    BackupSummary, SqliteAccounts, SqliteOptions, SqliteStore, Synchronous, backup, restore,
+    BackupSummary, SqliteAccounts, SqliteOptions, SqliteStore, Synchronous, backup,
+    pending_restore, restore, stage_restore,
 };
 pub use types::*;
 
@@ -68,6 +69,15 @@ pub trait Store: Send + Sync + 'static {
         sender: Option<&str>,
     ) -> Result<DayStats, StoreError>;
     fn senders(&self) -> Result<Vec<SenderStats>, StoreError>;
+    /// Removes what `request` names, a little at a time so ingest goes on,
+    /// calling `progress` with the counts so far after each step.
+    fn prune(
+        &self,
+        request: &PruneRequest,
+        progress: &mut dyn FnMut(&PruneReport),
+    ) -> Result<PruneReport, StoreError>;
+    /// Sizes of the databases and the free space beside them.
+    fn storage(&self) -> Result<StorageStatus, StoreError>;
     fn gaps(&self, filter: &GapFilter) -> Result<Vec<Gap>, StoreError>;
     /// Totals for `/metrics`.
     fn totals(&self) -> Result<StoreTotals, StoreError>;
@@ -79,6 +89,18 @@ pub trait Store: Send + Sync + 'static {
     /// [`backup`]), as an open file already removed from the directory it
     /// was written in: reading it is all that is left to do.
     fn backup_file(&self) -> Result<(std::fs::File, BackupSummary), StoreError>;
+    /// A new file beside the database for a backup being uploaded (on the
+    /// disk that will hold it).
+    fn restore_upload_path(&self) -> std::path::PathBuf;
+    /// Checks an uploaded backup (written to a `restore_upload_path`) and
+    /// keeps it to be restored at the next start, on behalf of `actor`.
+    fn stage_restore(
+        &self,
+        upload: &std::path::Path,
+        actor: &str,
+    ) -> Result<BackupSummary, StoreError>;
+    /// Whether a backup waits to be restored at the next start.
+    fn restore_pending(&self) -> bool;
 }
 
 /// Console and API accounts. Blocking calls, like the reads of [`Store`].

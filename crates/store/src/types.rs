@@ -3,7 +3,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use cdrhub_model::{Call, CallEvent, Direction, Disposition, Leg, Timestamp};
 use cdrhub_protocols::cms::CmsBatch;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
 
@@ -452,6 +452,54 @@ pub struct DayStats {
     pub day: Timestamp,
     pub hours: Vec<HourStats>,
     pub senders: Vec<SenderDayStats>,
+}
+
+/// What to remove (issue 3, point 7): everything older than each time given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneRequest {
+    /// Calls that started before this, their legs and statistics, and
+    /// journaled records received before it. Rounded down to the start of
+    /// its UTC day, so the hourly statistics go with their calls.
+    pub calls_before: Option<Timestamp>,
+    /// Audit entries made before this.
+    pub audit_before: Option<Timestamp>,
+    /// Sequence gaps detected before this.
+    pub gaps_before: Option<Timestamp>,
+}
+
+/// What a prune removed, counted as it goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneReport {
+    pub calls: u64,
+    pub legs: u64,
+    pub records: u64,
+    pub statistics_rows: u64,
+    pub audit_entries: u64,
+    pub gaps: u64,
+}
+
+impl PruneReport {
+    pub fn total(&self) -> u64 {
+        self.calls
+            + self.legs
+            + self.records
+            + self.statistics_rows
+            + self.audit_entries
+            + self.gaps
+    }
+}
+
+/// The size of the store on disk and the room left beside it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StorageStatus {
+    /// `cdrhub.db` with its write-ahead log: journal, accounts, audit.
+    pub journal_bytes: u64,
+    /// `calls.db` with its write-ahead log: calls, legs, statistics.
+    pub calls_bytes: u64,
+    /// Free space of the file system holding the data directory, for
+    /// cdrhub's user.
+    pub disk_free_bytes: u64,
+    pub disk_total_bytes: u64,
 }
 
 /// What came of ending a call by hand.

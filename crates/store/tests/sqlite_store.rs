@@ -7,8 +7,8 @@ use std::time::Duration;
 use cdrhub_model::{Disposition, FORCED_END_FLAG, Timestamp};
 use cdrhub_protocols::cms;
 use cdrhub_store::{
-    CallFilter, CmsIngest, ForceEnd, GapFilter, IngestBatch, IngestOutcome, IngestPayload,
-    SqliteOptions, SqliteStore, Store, StoreError,
+    CallFilter, CallSort, CmsIngest, ForceEnd, GapFilter, IngestBatch, IngestOutcome,
+    IngestPayload, PruneRequest, SqliteOptions, SqliteStore, Store, StoreError,
 };
 
 fn rt() -> tokio::runtime::Runtime {
@@ -23,10 +23,20 @@ fn open(dir: &Path) -> SqliteStore {
 }
 
 fn submit(store: &SqliteStore, receiver: &str, body: Vec<u8>) -> Result<IngestOutcome, StoreError> {
+    submit_at(store, receiver, body, Timestamp::now())
+}
+
+/// As `submit`, as if it had been received at `received_at`.
+fn submit_at(
+    store: &SqliteStore,
+    receiver: &str,
+    body: Vec<u8>,
+    received_at: Timestamp,
+) -> Result<IngestOutcome, StoreError> {
     let batch = cms::decode(&body).unwrap();
     let ingest = IngestBatch {
         sender: "cb".into(),
-        received_at: Timestamp::now(),
+        received_at,
         payload: IngestPayload::Cms(CmsIngest {
             receiver: receiver.into(),
             body: body.into(),
@@ -471,11 +481,164 @@ fn a_call_ended_by_hand_stays_ended_until_its_real_end_comes() {
     assert!(ended[0].flags.is_empty(), "{:?}", ended[0].flags);
 }
 
+/// Removing what is older than a day takes the calls, their legs,
+/// statistics and records, and nothing newer; a rebuild from the journal
+/// brings back only what was kept, and the audit log is pruned on its own.
+#[test]
+fn old_calls_go_with_their_records_and_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_day = Timestamp::parse_rfc3339("2015-07-23T12:00:00Z").unwrap();
+    let new_day = Timestamp::parse_rfc3339("2026-03-01T12:00:00Z").unwrap();
+    let kept = {
+        let store = open(dir.path());
+        for post in seed_posts() {
+            submit_at(&store, "/r", post, old_day).unwrap();
+        }
+        let call = one_leg_call(
+            &mut 0,
+            "kept",
+            "2026-03-01T10:00:00Z",
+            Some("2026-03-01T10:00:05Z"),
+            Some("2026-03-01T10:05:00Z"),
+            "clientInitiatedTeardown",
+            false,
+        );
+        submit_at(&store, "/r2", doc("S2", None, &call), new_day).unwrap();
+        assert_eq!(all_calls(&store).len(), 2);
+        assert_eq!(
+            store.day_stats(old_day, None, None).unwrap().hours[7].attempts,
+            1
+        );
+        store
+            .accounts()
+            .audit(&cdrhub_store::AuditEntry {
+                actor: "ann".into(),
+                role: None,
+                client_ip: None,
+                operation: "login".into(),
+                target: None,
+            })
+            .unwrap();
+
+        let mut steps = 0;
+        let report = store
+            .prune(
+                &PruneRequest {
+                    calls_before: Some(Timestamp::parse_rfc3339("2020-01-01T08:00:00Z").unwrap()),
+                    ..Default::default()
+                },
+                &mut |_| steps += 1,
+            )
+            .unwrap();
+        assert!(steps >= 3, "progress after each step");
+        assert_eq!((report.calls, report.legs, report.records), (1, 2, 8));
+        assert!(report.statistics_rows >= 3, "{report:?}");
+        assert_eq!(report.audit_entries, 0, "the audit log was not asked for");
+        let calls = all_calls(&store);
+        assert_eq!(calls.len(), 1);
+        assert_eq!(
+            store.day_stats(old_day, None, None).unwrap().hours[7].attempts,
+            0
+        );
+        let search = store
+            .search_calls(
+                &CallFilter {
+                    limit: 15,
+                    ..Default::default()
+                },
+                CallSort::StartedAt,
+                true,
+                0,
+            )
+            .unwrap();
+        assert_eq!((search.total, search.matching), (1, 1), "the total follows");
+
+        let report = store
+            .prune(
+                &PruneRequest {
+                    audit_before: Some(Timestamp(Timestamp::now().0 + 1000)),
+                    ..Default::default()
+                },
+                &mut |_| {},
+            )
+            .unwrap();
+        assert_eq!(report.audit_entries, 1);
+        calls[0].destination.clone()
+    };
+    for file in ["calls.db", "calls.db-wal", "calls.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(file));
+    }
+    let store = open(dir.path());
+    let rebuilt = all_calls(&store);
+    assert_eq!(rebuilt.len(), 1, "the removed call's records are gone too");
+    assert_eq!(rebuilt[0].destination, kept);
+    let storage = store.storage().unwrap();
+    assert!(storage.journal_bytes > 0 && storage.calls_bytes > 0);
+    assert!(storage.disk_total_bytes >= storage.disk_free_bytes && storage.disk_free_bytes > 0);
+}
+
 /// The seed's conference as its six POSTs.
 fn seed_posts() -> Vec<Vec<u8>> {
     (1..=6)
         .map(|i| fixture(&format!("seed-000-post{i}.xml")))
         .collect()
+}
+
+/// A backup uploaded in the console is checked, kept, and restored when
+/// the store next opens, audited as the uploader's; a file that is not a
+/// backup is refused and not kept.
+#[test]
+fn an_uploaded_backup_is_restored_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let posts = seed_posts();
+    {
+        let store = open(&data);
+        for body in &posts[..3] {
+            submit(&store, "/r", body.clone()).unwrap();
+        }
+        let (mut file, summary) = store.backup_file().unwrap();
+        for body in &posts[3..] {
+            submit(&store, "/r", body.clone()).unwrap();
+        }
+        let junk = store.restore_upload_path();
+        std::fs::write(&junk, b"not a database").unwrap();
+        let refused = store.stage_restore(&junk, "ann").unwrap_err();
+        assert!(
+            refused.to_string().contains("is not a cdrhub backup"),
+            "{refused}"
+        );
+        assert!(!junk.exists() && !store.restore_pending());
+
+        let upload = store.restore_upload_path();
+        std::io::copy(&mut file, &mut std::fs::File::create(&upload).unwrap()).unwrap();
+        let staged = store.stage_restore(&upload, "ann").unwrap();
+        assert_eq!(staged.records, summary.records);
+        assert!(store.restore_pending());
+        assert!(
+            all_calls(&store)[0].ended_at.is_some(),
+            "nothing changes yet"
+        );
+    }
+    let store = open(&data);
+    assert!(!store.restore_pending());
+    let calls = all_calls(&store);
+    assert_eq!(calls[0].ended_at, None, "the call as it was at the backup");
+    let audit = store
+        .accounts()
+        .audit_log(&cdrhub_store::AuditFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(
+        audit
+            .entries
+            .iter()
+            .any(|e| e.operation == "restore" && e.actor == "console: ann"),
+        "{:?}",
+        audit.entries
+    );
 }
 
 /// A backup taken while the store runs is one consistent moment; restoring

@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod calls;
+mod data;
 mod i18n;
 mod live;
 mod login;
@@ -42,6 +43,15 @@ pub(crate) fn routes() -> Router<AppState> {
             get(admin::settings).post(admin::save_settings),
         )
         .route("/admin/backup", get(admin::download_backup))
+        .route("/admin/data", get(data::view))
+        .route("/admin/data/keeping", post(data::save_keeping))
+        .route("/admin/data/run", post(data::run_now))
+        .route("/admin/data/clear", post(data::clear))
+        .route(
+            "/admin/data/restore",
+            // A backup is as large as the journal: streamed to disk, no limit.
+            post(data::restore).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/admin/users", get(users::list))
         .route("/admin/users/add", post(users::add))
         .route("/admin/users/disable", post(users::disable))
@@ -134,6 +144,8 @@ pub(crate) struct Signed {
     pub csrf: String,
     pub id_hash: Vec<u8>,
     pub client: Client,
+    /// What every page shows on top: a failed data removal, a disk nearly full.
+    pub alarms: Vec<String>,
 }
 
 impl Signed {
@@ -199,6 +211,7 @@ impl FromRequestParts<AppState> for Signed {
             csrf: session.csrf,
             id_hash,
             client: Client::of(parts),
+            alarms: app.retention.alarms(),
         })
     }
 }
@@ -251,7 +264,7 @@ pub(crate) fn page(lang: &str, title: &str, signed: Option<&Signed>, body: Marku
                             a href="/admin/blocked" { (t(lang, "nav_blocked")) }
                             a href="/admin/settings" { (t(lang, "nav_settings")) }
                             a href="/audit" { (t(lang, "nav_audit")) }
-                            a href="/admin/backup" { (t(lang, "nav_backup")) }
+                            a href="/admin/data" { (t(lang, "nav_data")) }
                         }
                         span.who { (t(lang, "signed_in_as")) " " a href="/account" { b { (s.user.name) } } " (" (s.user.role) ")" }
                         form.inline method="post" action="/logout" {
@@ -259,6 +272,9 @@ pub(crate) fn page(lang: &str, title: &str, signed: Option<&Signed>, body: Marku
                             button type="submit" { (t(lang, "nav_logout")) }
                         }
                     }
+                }
+                @if let Some(s) = signed {
+                    @for alarm in &s.alarms { p.banner role="alert" { (alarm) } }
                 }
                 main {
                     h1 { (title) }
@@ -288,6 +304,7 @@ form.filters { margin-bottom: 1em; }
 td.num { text-align: right; }
 td.media div { white-space: nowrap; font-size: .9em; }
 .alarm { color: #8a5300; }
+.banner { margin: 0; padding: .6em 1.5em; background: #fff1d6; color: #6b3d00; border-bottom: 1px solid #e0b45c; }
 @media print { nav, .noprint { display: none; } body { background: #fff; } }
 .error { color: #a8071a; }
 .ok { color: #1c6b2a; }

@@ -174,6 +174,41 @@ impl Client {
         .unwrap_or_else(|e| panic!("POST {path} failed: {e}"))
     }
 
+    /// POSTs a `multipart/form-data` form of text fields and then one file.
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, &[u8]),
+    ) -> Reply {
+        let boundary = "cdrhub-test-boundary-7d3f";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        let (name, filename, bytes) = file;
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        self.try_request_as(
+            Method::POST,
+            path,
+            &format!("multipart/form-data; boundary={boundary}"),
+            Bytes::from(body),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("POST {path} failed: {e}"))
+    }
+
     /// The value of a cookie the server set.
     pub fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies
@@ -332,6 +367,7 @@ impl TestServer {
             store: store.clone(),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
+            retention: Default::default(),
         };
         let server = BoundServer::bind(state).await.expect("the server binds");
         let http_addr = server.http_addr().expect("an HTTP listener");

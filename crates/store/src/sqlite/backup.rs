@@ -133,6 +133,11 @@ fn check_backup(src: &Path) -> Result<Connection, StoreError> {
 /// `cdrhub-before-restore.db`; `calls.db` is removed, and the next start
 /// rebuilds calls and legs from the restored journal.
 pub fn restore(data_dir: &Path, src: &Path) -> Result<BackupSummary, StoreError> {
+    restore_by(data_dir, src, "cli")
+}
+
+/// As [`restore`], audited as done by `actor`.
+fn restore_by(data_dir: &Path, src: &Path, actor: &str) -> Result<BackupSummary, StoreError> {
     let backup_conn = check_backup(src)?;
     std::fs::create_dir_all(data_dir)
         .map_err(|e| StoreError::Open(format!("cannot create {}: {e}", data_dir.display())))?;
@@ -170,7 +175,7 @@ pub fn restore(data_dir: &Path, src: &Path) -> Result<BackupSummary, StoreError>
     std::fs::rename(&incoming, &path).map_err(|e| io("put the backup in place", e))?;
     let accounts = SqliteAccounts::open(data_dir)?;
     accounts.audit(&AuditEntry {
-        actor: "cli".into(),
+        actor: actor.into(),
         role: None,
         client_ip: None,
         operation: "restore".into(),
@@ -183,4 +188,59 @@ pub fn restore(data_dir: &Path, src: &Path) -> Result<BackupSummary, StoreError>
         records: restored,
         bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
     })
+}
+
+/// Where a backup uploaded in the console waits for the next start.
+const PENDING: &str = "restore-pending.db";
+/// Who uploaded it, for the audit log of the restored database.
+const PENDING_BY: &str = "restore-pending.by";
+
+/// Checks an uploaded backup and keeps it in `data_dir` to be restored at
+/// the next start (a running server cannot swap its database). `upload`
+/// is moved, so it must be in `data_dir` already.
+pub fn stage_restore(
+    data_dir: &Path,
+    upload: &Path,
+    actor: &str,
+) -> Result<BackupSummary, StoreError> {
+    let checked = check_backup(upload);
+    let conn = match checked {
+        Ok(conn) => conn,
+        Err(e) => {
+            let _ = std::fs::remove_file(upload);
+            return Err(e);
+        }
+    };
+    let records = records(&conn).unwrap_or(0);
+    drop(conn);
+    let io = |e: std::io::Error| StoreError::Unavailable(format!("cannot keep the upload: {e}"));
+    std::fs::write(data_dir.join(PENDING_BY), actor).map_err(io)?;
+    std::fs::rename(upload, data_dir.join(PENDING)).map_err(io)?;
+    Ok(BackupSummary {
+        records,
+        bytes: std::fs::metadata(data_dir.join(PENDING))
+            .map(|m| m.len())
+            .unwrap_or(0),
+    })
+}
+
+/// The backup waiting to be restored at the next start, if any.
+pub fn pending_restore(data_dir: &Path) -> Option<PathBuf> {
+    let path = data_dir.join(PENDING);
+    path.exists().then_some(path)
+}
+
+/// Restores the backup staged in the console, if there is one: done at
+/// start, before the store opens.
+pub(crate) fn apply_staged_restore(data_dir: &Path) -> Result<Option<BackupSummary>, StoreError> {
+    let Some(pending) = pending_restore(data_dir) else {
+        return Ok(None);
+    };
+    let actor = std::fs::read_to_string(data_dir.join(PENDING_BY))
+        .map(|by| format!("console: {}", by.trim()))
+        .unwrap_or_else(|_| "console".into());
+    let summary = restore_by(data_dir, &pending, &actor)?;
+    let _ = std::fs::remove_file(&pending);
+    let _ = std::fs::remove_file(data_dir.join(PENDING_BY));
+    Ok(Some(summary))
 }

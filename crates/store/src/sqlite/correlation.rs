@@ -225,6 +225,11 @@ impl Correlation {
         Ok(())
     }
 
+    /// Whether the call is in the cache: in use, so not to be removed.
+    pub(crate) fn holds(&self, id: &str) -> bool {
+        self.groups.contains_key(id) || self.aliases.contains_key(id)
+    }
+
     pub(crate) fn dirty_groups(&self) -> usize {
         self.dirty_groups
     }

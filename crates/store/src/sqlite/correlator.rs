@@ -29,6 +29,7 @@ use tracing::{info, trace, warn};
 
 use super::correlation::{Correlation, FlushMode};
 use super::key_filter::KeyFilter;
+use super::prune::{self, CallsStep, StepDone};
 use super::writer::{begin, retry_soon, set_busy_wait_limit};
 
 /// The records of one submission, as the journal committed them.
@@ -59,6 +60,11 @@ pub(crate) enum CorrelatorMsg {
         keys: Vec<i64>,
         at: Timestamp,
         done: oneshot::Sender<bool>,
+    },
+    /// Remove old rows, one step in a transaction of its own.
+    Prune {
+        step: CallsStep,
+        done: oneshot::Sender<rusqlite::Result<StepDone>>,
     },
 }
 
@@ -150,6 +156,21 @@ impl CorrelatorHandle {
             .send(CorrelatorMsg::ForceEnd { keys, at, done })
             .is_ok()
             && wait.blocking_recv().unwrap_or(false)
+    }
+
+    /// Every journal id up to this is reflected in calls and legs.
+    pub(crate) fn correlated(&self) -> i64 {
+        self.progress.correlated.load(Ordering::Acquire)
+    }
+
+    /// Runs one step of removing old rows and blocks until it is committed.
+    pub(crate) fn prune(&self, step: CallsStep) -> rusqlite::Result<StepDone> {
+        let (done, wait) = oneshot::channel();
+        let gone = || rusqlite::Error::InvalidParameterName("the correlator has stopped".into());
+        self.tx
+            .send(CorrelatorMsg::Prune { step, done })
+            .map_err(|_| gone())?;
+        wait.blocking_recv().map_err(|_| gone())?
     }
 
     /// Blocks until calls and legs reflect every journaled record.
@@ -291,6 +312,15 @@ impl Correlator {
         self.round(calls, journal, vec![CorrelatorMsg::Flush { upto, done }]);
     }
 
+    /// One step of removing old rows, in a transaction of its own: a failure
+    /// leaves the cache as it was.
+    fn prune(&mut self, calls: &Connection, step: CallsStep) -> rusqlite::Result<StepDone> {
+        let tx = begin(calls)?;
+        let done = prune::calls_step(&self.correlation, &tx, step)?;
+        tx.commit()?;
+        Ok(done)
+    }
+
     /// Writes the forced ends of calls still open (see
     /// `Correlation::reapply_forced`).
     fn reapply_forced(&mut self, calls: &Connection, journal: &Connection) -> rusqlite::Result<()> {
@@ -337,6 +367,7 @@ impl Correlator {
         }
         let mut waiters = Vec::new();
         let mut forced_waiters = Vec::new();
+        let mut prunes = Vec::new();
         let started = Instant::now();
         let applied_before = self.applied;
         let result = (|| {
@@ -373,6 +404,8 @@ impl Correlator {
                             flush = true;
                         }
                     }
+                    // After this round's commit, each in a transaction of its own.
+                    CorrelatorMsg::Prune { step, done } => prunes.push((step, done)),
                     CorrelatorMsg::ForceEnd { keys, at, done } => {
                         let found = !self.needs_replay
                             && self.correlation.force_end(&tx, journal, &keys, at)?;
@@ -433,6 +466,9 @@ impl Correlator {
         // A forced end not written is still kept: the next start writes it.
         for (done, found) in forced_waiters {
             let _ = done.send(found);
+        }
+        for (step, done) in prunes {
+            let _ = done.send(self.prune(calls, step));
         }
     }
 
@@ -508,7 +544,9 @@ impl CorrelatorMsg {
     fn records(&self) -> usize {
         match self {
             CorrelatorMsg::Records { batches, .. } => batches.iter().map(|b| b.records.len()).sum(),
-            CorrelatorMsg::Flush { .. } | CorrelatorMsg::ForceEnd { .. } => 0,
+            CorrelatorMsg::Flush { .. }
+            | CorrelatorMsg::ForceEnd { .. }
+            | CorrelatorMsg::Prune { .. } => 0,
         }
     }
 }

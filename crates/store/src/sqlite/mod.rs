@@ -9,6 +9,7 @@ mod backup;
 mod correlation;
 mod correlator;
 mod key_filter;
+mod prune;
 mod read;
 mod records;
 mod rollup;
@@ -17,7 +18,7 @@ mod stats;
 mod writer;
 
 pub use accounts::SqliteAccounts;
-pub use backup::{BackupSummary, backup, restore};
+pub use backup::{BackupSummary, backup, pending_restore, restore, stage_restore};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -138,6 +139,12 @@ impl SqliteStore {
                 data_dir.display()
             ))
         })?;
+        if let Some(restored) = backup::apply_staged_restore(data_dir)? {
+            tracing::warn!(
+                records = restored.records,
+                "restored the backup uploaded in the console; calls are rebuilt from it now"
+            );
+        }
         let lock = lock_data_dir(data_dir)?;
         let path = data_dir.join("cdrhub.db");
         let calls_path = data_dir.join("calls.db");
@@ -510,6 +517,122 @@ impl Store for SqliteStore {
         })
     }
 
+    fn prune(
+        &self,
+        request: &crate::PruneRequest,
+        progress: &mut dyn FnMut(&crate::PruneReport),
+    ) -> Result<crate::PruneReport, StoreError> {
+        use prune::CallsStep;
+        let mut report = crate::PruneReport::default();
+        let failed = |what: &str, e: rusqlite::Error| {
+            StoreError::Unavailable(format!("removing old {what} failed: {e}"))
+        };
+        if let Some(before) = request.calls_before {
+            let correlator = self
+                .correlator
+                .as_ref()
+                .ok_or_else(|| StoreError::Unavailable("the correlator has stopped".into()))?;
+            // Whole days, so each hour's statistics go with its calls.
+            const DAY_MS: i64 = 86_400_000;
+            let before_ms = before.0.div_euclid(DAY_MS) * DAY_MS;
+            self.catch_up();
+            let mut step = Some(CallsStep::Calls {
+                before_ms,
+                after: None,
+            });
+            while let Some(this) = step.take() {
+                let done = correlator
+                    .prune(this.clone())
+                    .map_err(|e| failed("calls", e))?;
+                step = done.next.or(match this {
+                    CallsStep::Calls { .. } => Some(CallsStep::Statistics {
+                        before_s: before_ms / 1000,
+                    }),
+                    // Keys of removed calls lead nowhere: they go too.
+                    CallsStep::Statistics { .. } if report.calls > 0 => {
+                        Some(CallsStep::Keys { after: None })
+                    }
+                    _ => None,
+                });
+                match this {
+                    CallsStep::Calls { .. } => {
+                        report.calls += done.removed;
+                        report.legs += done.legs;
+                        report.records += self
+                            .accounts
+                            .with(|c| prune::remove_records(c, &done.records))
+                            .map_err(|e| {
+                                StoreError::Unavailable(format!(
+                                    "removing the records of old calls failed: {e}"
+                                ))
+                            })?;
+                    }
+                    CallsStep::Statistics { .. } => report.statistics_rows += done.removed,
+                    CallsStep::Keys { .. } => {}
+                }
+                progress(&report);
+            }
+            // Records of no call (or received long after their call) by age.
+            let correlated = correlator.correlated();
+            loop {
+                let (removed, more) = self
+                    .accounts
+                    .with(|c| prune::journal_step(c, before_ms, correlated))
+                    .map_err(|e| {
+                        StoreError::Unavailable(format!("removing old records failed: {e}"))
+                    })?;
+                report.records += removed;
+                progress(&report);
+                if !more {
+                    break;
+                }
+            }
+        }
+        if let Some(before) = request.audit_before {
+            loop {
+                let (removed, more) = self.accounts.with(|c| prune::audit_step(c, before.0))?;
+                report.audit_entries += removed;
+                progress(&report);
+                if !more {
+                    break;
+                }
+            }
+        }
+        if let Some(before) = request.gaps_before {
+            report.gaps += self.accounts.with(|c| prune::remove_gaps(c, before.0))?;
+            progress(&report);
+        }
+        let now = cdrhub_model::Timestamp::now().0;
+        self.accounts
+            .with(|c| prune::remove_housekeeping(c, request.calls_before.map(|t| t.0), now))?;
+        Ok(report)
+    }
+
+    fn storage(&self) -> Result<crate::StorageStatus, StoreError> {
+        let size = |path: &Path| -> u64 {
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            [path, Path::new(&wal)]
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum()
+        };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let fs = rustix::fs::statvfs(dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot read the free space of {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Ok(crate::StorageStatus {
+            journal_bytes: size(&self.path),
+            calls_bytes: size(&self.calls_path),
+            disk_free_bytes: fs.f_bavail.saturating_mul(fs.f_frsize),
+            disk_total_bytes: fs.f_blocks.saturating_mul(fs.f_frsize),
+        })
+    }
+
     fn senders(&self) -> Result<Vec<SenderStats>, StoreError> {
         let mut list = self.with_reader(read::senders)?;
         let now_s = cdrhub_model::Timestamp::now().0.div_euclid(1000);
@@ -548,6 +671,19 @@ impl Store for SqliteStore {
 
     fn accounts(&self) -> &dyn crate::Accounts {
         &self.accounts
+    }
+
+    fn restore_upload_path(&self) -> PathBuf {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        dir.join(format!(".restore-upload-{}.db", uuid::Uuid::new_v4()))
+    }
+
+    fn stage_restore(&self, upload: &Path, actor: &str) -> Result<BackupSummary, StoreError> {
+        backup::stage_restore(self.path.parent().unwrap_or(Path::new(".")), upload, actor)
+    }
+
+    fn restore_pending(&self) -> bool {
+        backup::pending_restore(self.path.parent().unwrap_or(Path::new("."))).is_some()
     }
 
     fn backup_file(&self) -> Result<(std::fs::File, BackupSummary), StoreError> {
