@@ -207,4 +207,26 @@ async fn the_live_view_follows_calls_as_they_are_posted() {
     }
     assert!(browser.text("#active-rows").await.contains("Room 2"));
     screenshot(&browser, "console-live.png").await;
+
+    // The newest call's end never comes: an operator ends it by hand, after
+    // the confirmation, and the live view follows.
+    browser
+        .click_fresh("#active-rows form.force-end button")
+        .await;
+    browser.accept_alert().await;
+    browser.wait_for_text("#now-attempts", "2").await;
+    assert!(!browser.text("#active-rows").await.contains("Room 2"));
+
+    // Clear History Data: every call, with its records and statistics.
+    browser.goto(&format!("{base}/admin/data")).await;
+    browser.click("#clear input[name=calls]").await;
+    browser
+        .click("#clear select[name=calls_days] option[value='0']")
+        .await;
+    browser.click("#clear button[type=submit]").await;
+    browser.wait_for_text("#last-run", "3 calls").await;
+    assert!(browser.text("#disk-free").await.contains("GiB"));
+    screenshot(&browser, "console-data.png").await;
+    browser.goto(&format!("{base}/live")).await;
+    assert_eq!(browser.text("#now-attempts").await, "0");
 }

@@ -208,6 +208,52 @@ impl Browser {
             .await;
     }
 
+    /// Clicks the first element matching `css`, finding it again while it
+    /// goes stale (a page that redraws itself) for at most 10 s.
+    pub async fn click_fresh(&self, css: &str) {
+        let session = format!("/session/{}", self.session);
+        let start = Instant::now();
+        loop {
+            let by = json!({"using": "css selector", "value": css});
+            let clicked = match self
+                .call("POST", &format!("{session}/element"), Some(by))
+                .await
+            {
+                Ok(found) => {
+                    let id = found[ELEMENT].as_str().unwrap_or_default().to_owned();
+                    self.call(
+                        "POST",
+                        &format!("{session}/element/{id}/click"),
+                        Some(json!({})),
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            match clicked {
+                Ok(_) => return,
+                Err(e) => assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "cannot click {css}: {e}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Accepts the page's `confirm` dialog, waiting (at most 10 s) for it.
+    pub async fn accept_alert(&self) {
+        let path = format!("/session/{}/alert/accept", self.session);
+        let start = Instant::now();
+        while let Err(e) = self.call("POST", &path, Some(json!({}))).await {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no dialog to accept: {e}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Like [`Browser::text`], with WebDriver's refusals as errors.
     async fn try_text(&self, css: &str) -> Result<String, String> {
         let session = format!("/session/{}", self.session);

@@ -225,9 +225,27 @@ impl Correlation {
         Ok(())
     }
 
-    /// Whether the call is in the cache: in use, so not to be removed.
-    pub(crate) fn holds(&self, id: &str) -> bool {
-        self.groups.contains_key(id) || self.aliases.contains_key(id)
+    /// Whether the call was merged into another whose row is not written
+    /// yet: its records are that call's now.
+    pub(crate) fn is_merged_away(&self, id: &str) -> bool {
+        self.aliases.contains_key(id)
+    }
+
+    /// Drops a call that is being removed from the cache, with its keys;
+    /// the journal ids of its records if it was cached (they may be newer
+    /// than its row's).
+    pub(crate) fn forget(&mut self, id: &str) -> Option<Vec<i64>> {
+        let e = self.groups.remove(id)?;
+        if e.dirty.is_some() {
+            self.dirty_groups -= 1;
+        }
+        for key in e.group.keys() {
+            if self.keys.get(&key).is_some_and(|k| k == id) {
+                self.keys.remove(&key);
+            }
+        }
+        self.written.retain(|w| w != id);
+        Some(records::group_ids(&e.group))
     }
 
     pub(crate) fn dirty_groups(&self) -> usize {

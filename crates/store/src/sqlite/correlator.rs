@@ -312,13 +312,20 @@ impl Correlator {
         self.round(calls, journal, vec![CorrelatorMsg::Flush { upto, done }]);
     }
 
-    /// One step of removing old rows, in a transaction of its own: a failure
-    /// leaves the cache as it was.
+    /// One step of removing old rows, in a transaction of its own.
     fn prune(&mut self, calls: &Connection, step: CallsStep) -> rusqlite::Result<StepDone> {
-        let tx = begin(calls)?;
-        let done = prune::calls_step(&self.correlation, &tx, step)?;
-        tx.commit()?;
-        Ok(done)
+        let result = (|| {
+            let tx = begin(calls)?;
+            let done = prune::calls_step(&mut self.correlation, &tx, step)?;
+            tx.commit()?;
+            Ok(done)
+        })();
+        if result.is_err() {
+            // Calls dropped from the cache may still have rows: rebuild it.
+            self.correlation.reset();
+            self.needs_replay = true;
+        }
+        result
     }
 
     /// Writes the forced ends of calls still open (see

@@ -37,7 +37,7 @@ pub(crate) struct StepDone {
 }
 
 pub(crate) fn calls_step(
-    correlation: &Correlation,
+    correlation: &mut Correlation,
     tx: &Transaction,
     step: CallsStep,
 ) -> rusqlite::Result<StepDone> {
@@ -56,11 +56,15 @@ pub(crate) fn calls_step(
                 .collect::<Result<_, _>>()?;
             let mut done = StepDone::default();
             for (_, id, records) in &found {
-                // A call the correlator holds is in use: it stays.
-                if correlation.holds(id) {
+                // Its records belong to the call it merged into.
+                if correlation.is_merged_away(id) {
                     continue;
                 }
-                done.records.extend(super::records::parse_ids(records));
+                // Even a call in progress goes: it started before the cutoff.
+                let ids = correlation
+                    .forget(id)
+                    .unwrap_or_else(|| super::records::parse_ids(records));
+                done.records.extend(ids);
                 done.removed += tx
                     .prepare_cached("DELETE FROM calls WHERE id = ?1")?
                     .execute([id])? as u64;
@@ -116,7 +120,7 @@ pub(crate) fn calls_step(
                     .query_row([call_id], |_| Ok(()))
                     .optional()?
                     .is_some();
-                if !exists && !correlation.holds(call_id) {
+                if !exists && !correlation.is_merged_away(call_id) {
                     removed += tx
                         .prepare_cached("DELETE FROM call_keys WHERE key = ?1")?
                         .execute([key])? as u64;
