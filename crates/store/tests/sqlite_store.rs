@@ -540,6 +540,15 @@ fn old_calls_go_with_their_records_and_statistics() {
             store.day_stats(old_day, None, None).unwrap().hours[7].attempts,
             0
         );
+        let calls_db = rusqlite::Connection::open(dir.path().join("calls.db")).unwrap();
+        let stale: i64 = calls_db
+            .query_row(
+                "SELECT count(*) FROM call_keys WHERE call_id NOT IN (SELECT id FROM calls)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stale, 0, "the removed call's source ids go with it");
         let search = store
             .search_calls(
                 &CallFilter {

@@ -313,10 +313,15 @@ impl Correlator {
     }
 
     /// One step of removing old rows, in a transaction of its own.
-    fn prune(&mut self, calls: &Connection, step: CallsStep) -> rusqlite::Result<StepDone> {
+    fn prune(
+        &mut self,
+        calls: &Connection,
+        journal: &Connection,
+        step: CallsStep,
+    ) -> rusqlite::Result<StepDone> {
         let result = (|| {
             let tx = begin(calls)?;
-            let done = prune::calls_step(&mut self.correlation, &tx, step)?;
+            let done = prune::calls_step(&mut self.correlation, &tx, journal, step)?;
             tx.commit()?;
             Ok(done)
         })();
@@ -475,7 +480,7 @@ impl Correlator {
             let _ = done.send(found);
         }
         for (step, done) in prunes {
-            let _ = done.send(self.prune(calls, step));
+            let _ = done.send(self.prune(calls, journal, step));
         }
     }
 

@@ -548,11 +548,7 @@ impl Store for SqliteStore {
                     CallsStep::Calls { .. } => Some(CallsStep::Statistics {
                         before_s: before_ms / 1000,
                     }),
-                    // Keys of removed calls lead nowhere: they go too.
-                    CallsStep::Statistics { .. } if report.calls > 0 => {
-                        Some(CallsStep::Keys { after: None })
-                    }
-                    _ => None,
+                    CallsStep::Statistics { .. } => None,
                 });
                 match this {
                     CallsStep::Calls { .. } => {
@@ -568,7 +564,6 @@ impl Store for SqliteStore {
                             })?;
                     }
                     CallsStep::Statistics { .. } => report.statistics_rows += done.removed,
-                    CallsStep::Keys { .. } => {}
                 }
                 progress(&report);
             }

@@ -1,4 +1,5 @@
-//! Removing old data (issue 3, point 7): calls, legs and statistics from
+//! Removing old data (issue 3, point 7): calls, legs, their source keys and
+//! statistics from
 //! `calls.db` in the correlator's thread, records, audit entries and gaps
 //! from `cdrhub.db` beside the writer. Every step removes a bounded number
 //! of rows in one short transaction, so ingest goes on between them.
@@ -6,6 +7,7 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::correlation::Correlation;
+use super::records;
 
 /// Rows removed per step.
 pub(crate) const STEP_ROWS: usize = 2_000;
@@ -21,8 +23,6 @@ pub(crate) enum CallsStep {
     },
     /// Statistics rows of the hours and days before `before_s`.
     Statistics { before_s: i64 },
-    /// Call keys, after `after`, that lead to no call any more.
-    Keys { after: Option<i64> },
 }
 
 /// What one step removed and where the next one starts (`None`: done).
@@ -36,9 +36,12 @@ pub(crate) struct StepDone {
     pub next: Option<CallsStep>,
 }
 
+/// One step; `journal` reads the records of the calls removed, whose
+/// source keys go with them.
 pub(crate) fn calls_step(
     correlation: &mut Correlation,
     tx: &Transaction,
+    journal: &Connection,
     step: CallsStep,
 ) -> rusqlite::Result<StepDone> {
     match step {
@@ -64,6 +67,12 @@ pub(crate) fn calls_step(
                 let ids = correlation
                     .forget(id)
                     .unwrap_or_else(|| super::records::parse_ids(records));
+                let group = records::rebuild(journal, &records::load(journal, &ids)?)?;
+                let mut forget_key =
+                    tx.prepare_cached("DELETE FROM call_keys WHERE key = ?1 AND call_id = ?2")?;
+                for key in group.keys() {
+                    forget_key.execute(params![key, id])?;
+                }
                 done.records.extend(ids);
                 done.removed += tx
                     .prepare_cached("DELETE FROM calls WHERE id = ?1")?
@@ -101,36 +110,6 @@ pub(crate) fn calls_step(
             Ok(StepDone {
                 removed,
                 next: more.then_some(CallsStep::Statistics { before_s }),
-                ..StepDone::default()
-            })
-        }
-        CallsStep::Keys { after } => {
-            let keys: Vec<(i64, String)> = tx
-                .prepare_cached(
-                    "SELECT key, call_id FROM call_keys WHERE key > ?1 ORDER BY key LIMIT ?2",
-                )?
-                .query_map(params![after.unwrap_or(i64::MIN), STEP_ROWS as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
-                .collect::<Result<_, _>>()?;
-            let mut removed = 0;
-            for (key, call_id) in &keys {
-                let exists = tx
-                    .prepare_cached("SELECT 1 FROM calls WHERE id = ?1")?
-                    .query_row([call_id], |_| Ok(()))
-                    .optional()?
-                    .is_some();
-                if !exists && !correlation.is_merged_away(call_id) {
-                    removed += tx
-                        .prepare_cached("DELETE FROM call_keys WHERE key = ?1")?
-                        .execute([key])? as u64;
-                }
-            }
-            Ok(StepDone {
-                removed,
-                next: (keys.len() == STEP_ROWS).then(|| CallsStep::Keys {
-                    after: keys.last().map(|k| k.0),
-                }),
                 ..StepDone::default()
             })
         }
