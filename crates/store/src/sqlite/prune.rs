@@ -4,7 +4,7 @@
 //! from `cdrhub.db` beside the writer. Every step removes a bounded number
 //! of rows in one short transaction, so ingest goes on between them.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, Transaction, params};
 
 use super::correlation::Correlation;
 use super::records;
