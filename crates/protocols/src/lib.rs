@@ -2,3 +2,4 @@
 //! I/O and no clock (DESIGN.md, "Data flow" step 2). A decoder never panics.
 
 pub mod cms;
+pub mod cti;
