@@ -30,6 +30,11 @@ pub enum KeyKind {
     Leg,
     Recording,
     Streaming,
+    /// A CTI call id, scoped by its server: `sender/call id`.
+    CtiCall,
+    /// An outbound contact (campaign and dialing-list entry) of a CTI
+    /// server: its reservation and preview calls are one call.
+    CtiContact,
 }
 
 impl KeyKind {
@@ -40,6 +45,8 @@ impl KeyKind {
             KeyKind::Leg => "leg",
             KeyKind::Recording => "rec",
             KeyKind::Streaming => "stream",
+            KeyKind::CtiCall => "cti-call",
+            KeyKind::CtiContact => "cti-contact",
         }
     }
 }

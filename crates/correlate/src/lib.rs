@@ -3,3 +3,4 @@
 //! state, applies records here, and writes the summary back.
 
 pub mod cms;
+pub mod cti;

@@ -13,6 +13,8 @@ use serde::Serialize;
 
 /// Which family of telephony system a record came from.
 pub const SOURCE_CMS: &str = "cms";
+/// Contact-centre CTI servers (Cisco UCCX, UCCE).
+pub const SOURCE_CTI: &str = "cti";
 
 /// The flag of a call that an operator ended by hand because its end
 /// records never came.

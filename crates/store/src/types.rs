@@ -19,20 +19,52 @@ pub struct IngestBatch {
 #[derive(Debug, Clone)]
 pub enum IngestPayload {
     Cms(CmsIngest),
+    Cti(CtiIngest),
 }
 
 impl IngestPayload {
     pub fn source(&self) -> &'static str {
         match self {
             IngestPayload::Cms(_) => cdrhub_model::SOURCE_CMS,
+            IngestPayload::Cti(_) => cdrhub_model::SOURCE_CTI,
         }
     }
 
     pub fn record_count(&self) -> usize {
         match self {
             IngestPayload::Cms(c) => c.batch.records.len(),
+            IngestPayload::Cti(c) => c.messages.len(),
         }
     }
+}
+
+/// Messages read from one CTI server connection (issue 4). The `sender` of
+/// the batch names the configured server pair.
+#[derive(Debug, Clone)]
+pub struct CtiIngest {
+    /// The node they came from (`host:port`).
+    pub node: String,
+    /// The connection's session: a fresh id each time the client connects.
+    /// Messages are numbered within it, so a batch submitted twice is
+    /// stored once.
+    pub session: String,
+    /// The protocol version the session was opened with (it decides the
+    /// layout of the frames).
+    pub version: u32,
+    pub messages: Vec<CtiIngestMessage>,
+}
+
+/// One message as received: the frame's bytes are journaled as they came.
+#[derive(Debug, Clone)]
+pub struct CtiIngestMessage {
+    /// 1, 2, 3 ... within the session.
+    pub seq: u64,
+    /// When it was read from the socket: CTI events carry no time of
+    /// their own.
+    pub received_at: Timestamp,
+    /// The whole frame, header included.
+    pub frame: Bytes,
+    pub message: cdrhub_protocols::cti::CtiMessage,
 }
 
 /// One CMS POST: its body (records are journaled as the bytes received) and

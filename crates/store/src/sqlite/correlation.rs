@@ -12,13 +12,13 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 use std::time::{Duration, Instant};
 
-use cdrhub_correlate::cms::{self, CallKey, CmsCallGroup, Detail, Touched};
+use cdrhub_correlate::cms::Touched;
 
+use super::group::{Group, Origin};
 use super::key_filter::KeyFilter;
 use super::records;
 use super::rollup::{CONTRIBUTION_COLUMNS, Contribution, Rollup};
 use cdrhub_model::{Call, Leg, Timestamp};
-use cdrhub_protocols::cms::CmsRecord;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 /// A written call that has had no record for this long leaves the cache (a
@@ -31,8 +31,8 @@ const MAX_CACHED_GROUPS: usize = 20_000;
 const MAX_CACHED_KEYS: usize = 200_000;
 
 /// One call's correlation state as cached by the correlator.
-struct CachedGroup {
-    group: CmsCallGroup,
+struct CachedGroup<G> {
+    group: G,
     sender: String,
     /// Set while the call has changes not yet in the calls and legs tables.
     dirty: Option<Dirty>,
@@ -49,10 +49,10 @@ struct CachedGroup {
     last_record: Instant,
 }
 
-impl CachedGroup {
+impl<G: Group> CachedGroup<G> {
     fn new(sender: &str) -> Self {
         CachedGroup {
-            group: CmsCallGroup::default(),
+            group: G::default(),
             sender: sender.to_owned(),
             dirty: None,
             dirty_legs: FastSet::default(),
@@ -85,6 +85,7 @@ impl Dirty {
 }
 
 /// Which changed calls a flush writes.
+#[derive(Clone, Copy)]
 pub(crate) enum FlushMode {
     /// Every changed call: a reader asked, or the writer is closing.
     All,
@@ -94,9 +95,8 @@ pub(crate) enum FlushMode {
     Due { age: Duration, budget: usize },
 }
 
-#[derive(Default)]
-pub(crate) struct Correlation {
-    groups: FastMap<String, CachedGroup>,
+pub(crate) struct Correlation<G> {
+    groups: FastMap<String, CachedGroup<G>>,
     /// Source key (`CallKey::hash`) to call id.
     keys: FastMap<i64, String>,
     /// Calls merged into another: old id to surviving id, for `call_keys`
@@ -121,7 +121,22 @@ struct Resolved {
     merge: Vec<String>,
 }
 
-impl Correlation {
+impl<G> Default for Correlation<G> {
+    fn default() -> Self {
+        Correlation {
+            groups: FastMap::default(),
+            keys: FastMap::default(),
+            aliases: FastMap::default(),
+            dirty_groups: 0,
+            written: Vec::new(),
+            last_sweep: None,
+            filter: KeyFilter::default(),
+            forced: FastMap::default(),
+        }
+    }
+}
+
+impl<G: Group> Correlation<G> {
     /// An empty cache whose key lookups go through `filter`.
     pub(crate) fn new(filter: KeyFilter) -> Self {
         Correlation {
@@ -172,8 +187,8 @@ impl Correlation {
             .groups
             .get_mut(&resolved.target)
             .expect("group loaded above");
-        entry.group.forced_end = Some(entry.group.forced_end.map_or(at, |f| f.min(at)));
-        entry.dirty_legs = entry.group.legs.iter().map(|l| l.id.clone()).collect();
+        entry.group.set_forced_end(at);
+        entry.dirty_legs = entry.group.leg_ids().into_iter().collect();
         if entry.dirty.is_none() {
             self.dirty_groups += 1;
         }
@@ -245,7 +260,7 @@ impl Correlation {
             }
         }
         self.written.retain(|w| w != id);
-        Some(records::group_ids(&e.group))
+        Some(e.group.record_ids())
     }
 
     pub(crate) fn dirty_groups(&self) -> usize {
@@ -257,7 +272,7 @@ impl Correlation {
         let now = Instant::now();
         self.groups.values().any(|e| {
             e.dirty
-                .is_some_and(|d| is_finished(&e.group) || now.duration_since(d.since) >= age)
+                .is_some_and(|d| e.group.is_finished() || now.duration_since(d.since) >= age)
         })
     }
 
@@ -270,22 +285,19 @@ impl Correlation {
             .min()
     }
 
-    /// Applies one CMS record to the call it belongs to, joining calls the
+    /// Applies one record to the call it belongs to, joining calls the
     /// record shows to be one. `tx` writes `calls.db`; `journal` reads the
     /// records of a call that is not cached.
-    pub(crate) fn apply_cms(
+    pub(crate) fn apply(
         &mut self,
         tx: &Transaction,
         journal: &Connection,
-        record: CmsRecord,
-        call_bridge: Option<&str>,
-        sender: &str,
+        record: G::Record,
+        origin: Origin<'_>,
         journal_id: i64,
     ) -> rusqlite::Result<()> {
-        let keys: Vec<i64> = cms::record_keys(&record)
-            .iter()
-            .map(CallKey::hash)
-            .collect();
+        let sender = origin.sender;
+        let keys = G::record_keys(&record, origin);
         let Some(resolved) = self.resolve(tx, &keys)? else {
             return Ok(());
         };
@@ -302,7 +314,7 @@ impl Correlation {
             .groups
             .get_mut(&resolved.target)
             .expect("group loaded above");
-        if let Touched::Leg(id) = entry.group.apply_owned(record, call_bridge, journal_id) {
+        if let Touched::Leg(id) = entry.group.apply(record, origin, journal_id) {
             entry.dirty_legs.insert(id);
         }
         if entry.dirty.is_none() {
@@ -405,11 +417,10 @@ impl Correlation {
             .optional()?;
         let (group, sender, written) = match row {
             Some((ids, sender, written)) => {
-                let ids = records::parse_ids(&ids);
-                let group = records::rebuild(journal, &records::load(journal, &ids)?)?;
+                let group = G::load(journal, &records::parse_ids(&ids))?;
                 (group, sender, Some(written))
             }
-            None => (CmsCallGroup::default(), sender.to_owned(), None),
+            None => (G::default(), sender.to_owned(), None),
         };
         self.groups.insert(
             id.to_owned(),
@@ -446,7 +457,7 @@ impl Correlation {
         }
         target.group.absorb(absorbed.group);
         // Every leg now belongs to the surviving call.
-        target.dirty_legs = target.group.legs.iter().map(|l| l.id.clone()).collect();
+        target.dirty_legs = target.group.leg_ids().into_iter().collect();
         target.merged_from.extend(absorbed.merged_from);
         target.merged_from.push(from.to_owned());
         target.retired.extend(absorbed.retired);
@@ -479,7 +490,7 @@ impl Correlation {
             let take = match mode {
                 FlushMode::All => true,
                 FlushMode::Due { age, budget } => {
-                    is_finished(&entry.group)
+                    entry.group.is_finished()
                         || (now.duration_since(dirty.since) >= age && {
                             in_progress += 1;
                             in_progress <= budget
@@ -506,13 +517,14 @@ impl Correlation {
                 let forced = entry
                     .group
                     .keys()
+                    .into_iter()
                     .filter_map(|k| self.forced.get(&k).copied())
                     .min();
                 if let Some(at) = forced {
-                    entry.group.forced_end = Some(entry.group.forced_end.map_or(at, |f| f.min(at)));
+                    entry.group.set_forced_end(at);
                 }
             }
-            let (call, legs) = entry.group.summarize(&id, &entry.sender, Detail::Columns);
+            let (call, legs) = entry.group.summarize(&id, &entry.sender);
             write_call(tx, &call, &legs, &entry.group)?;
             let now = Contribution::of(&call);
             if entry.written.as_ref() != Some(&now) {
@@ -556,7 +568,7 @@ impl Correlation {
             if self
                 .groups
                 .get(&id)
-                .is_some_and(|e| e.dirty.is_none() && is_finished(&e.group))
+                .is_some_and(|e| e.dirty.is_none() && e.group.is_finished())
             {
                 self.evict(&id);
             }
@@ -595,7 +607,7 @@ impl Correlation {
     }
 }
 
-impl Correlation {
+impl<G: Group> Correlation<G> {
     /// Drops a written call from the cache, with its keys, so the key cache
     /// holds calls in progress.
     fn evict(&mut self, id: &str) {
@@ -608,14 +620,6 @@ impl Correlation {
             }
         }
     }
-}
-
-/// A call whose every part and leg has ended is unlikely to change again.
-fn is_finished(group: &CmsCallGroup) -> bool {
-    group.forced_end.is_some()
-        || !group.calls.is_empty()
-            && group.calls.iter().all(|c| c.end.is_some())
-            && group.legs.iter().all(|l| l.end.is_some())
 }
 
 /// Every party name and address of a call and its legs, one a line: the
@@ -634,13 +638,13 @@ fn parties(call: &Call, legs: &[Leg]) -> String {
     seen.join("\n")
 }
 
-fn write_call(
+fn write_call<G: Group>(
     tx: &Transaction,
     call: &Call,
     legs: &[Leg],
-    group: &CmsCallGroup,
+    group: &G,
 ) -> rusqlite::Result<()> {
-    let records = serde_json::to_string(&records::group_ids(group)).unwrap_or_else(|_| "[]".into());
+    let records = serde_json::to_string(&group.record_ids()).unwrap_or_else(|_| "[]".into());
     tx.prepare_cached(
         "INSERT INTO calls (id, source, sender, kind, caller, dialed, destination, direction, started_at, \
          answered_at, ended_at, duration_s, talk_s, disposition, cause, media, legs, legs_completed, \
@@ -722,6 +726,8 @@ fn write_leg(tx: &Transaction, leg: &Leg) -> rusqlite::Result<()> {
 mod tests {
     use super::*;
     use crate::sqlite::schema;
+    use cdrhub_correlate::cms::{self, CallKey, CmsCallGroup};
+    use cdrhub_protocols::cms::CmsRecord;
 
     /// The seed's eight records (CDR guide, seed 000): the leg starts before
     /// its call and joins it by a later callLegUpdate, so two partial calls
@@ -747,7 +753,7 @@ mod tests {
         schema::migrate_calls(&mut calls).unwrap();
         let mut journal = Connection::open_in_memory().unwrap();
         schema::migrate_journal(&mut journal).unwrap();
-        let mut correlation = Correlation::default();
+        let mut correlation = Correlation::<CmsCallGroup>::default();
         let records = seed_records();
         let mut keys: Vec<i64> = records
             .iter()
@@ -763,7 +769,16 @@ mod tests {
         let tx = calls.transaction().unwrap();
         for (i, record) in records.into_iter().enumerate() {
             correlation
-                .apply_cms(&tx, &journal, record, None, "cms-1", i as i64 + 1)
+                .apply(
+                    &tx,
+                    &journal,
+                    record,
+                    Origin {
+                        sender: "cms-1",
+                        call_bridge: None,
+                    },
+                    i as i64 + 1,
+                )
                 .unwrap();
         }
         assert_eq!(correlation.groups.len(), 1, "the two parts merged");
@@ -777,5 +792,113 @@ mod tests {
             .query_row("SELECT count(*) FROM call_keys", [], |r| r.get(0))
             .unwrap();
         assert_eq!(rows, keys.len() as i64, "every key is written");
+    }
+}
+
+/// The correlation state of every source, as the correlator thread keeps it.
+pub(crate) struct Correlations {
+    pub cms: Correlation<cdrhub_correlate::cms::CmsCallGroup>,
+    pub cti: Correlation<cdrhub_correlate::cti::CtiCallGroup>,
+    pub agents: super::agents::AgentStates,
+}
+
+impl Correlations {
+    /// CMS keys go through `cms_filter`; CTI keys are few enough (and
+    /// sequential) to be looked up each time.
+    pub(crate) fn new(cms_filter: KeyFilter) -> Self {
+        Correlations {
+            cms: Correlation::new(cms_filter),
+            cti: Correlation::new(KeyFilter::default()),
+            agents: Default::default(),
+        }
+    }
+
+    /// Applies a CTI message: a call event to its call, an agent state to
+    /// the agent's intervals.
+    pub(crate) fn apply_cti(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+        event: cdrhub_correlate::cti::CtiEvent,
+        origin: Origin<'_>,
+        journal_id: i64,
+    ) -> rusqlite::Result<()> {
+        match &event.message.body {
+            cdrhub_protocols::cti::CtiBody::Call(_) => {
+                self.cti.apply(tx, journal, event, origin, journal_id)
+            }
+            cdrhub_protocols::cti::CtiBody::AgentState(_) => {
+                self.agents.apply(tx, origin.sender, &event, journal_id)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn dirty_groups(&self) -> usize {
+        self.cms.dirty_groups() + self.cti.dirty_groups()
+    }
+
+    pub(crate) fn any_due(&self, age: Duration) -> bool {
+        self.cms.any_due(age) || self.cti.any_due(age)
+    }
+
+    pub(crate) fn oldest_unwritten(&self) -> Option<i64> {
+        [self.cms.oldest_unwritten(), self.cti.oldest_unwritten()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.cms.reset();
+        self.cti.reset();
+        self.agents.reset();
+    }
+
+    pub(crate) fn load_forced(&mut self, journal: &Connection) -> rusqlite::Result<()> {
+        self.cms.load_forced(journal)?;
+        self.cti.load_forced(journal)
+    }
+
+    pub(crate) fn reapply_forced(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+    ) -> rusqlite::Result<usize> {
+        Ok(self.cms.reapply_forced(tx, journal)? + self.cti.reapply_forced(tx, journal)?)
+    }
+
+    /// Ends the call the keys name, in whichever source knows it.
+    pub(crate) fn force_end(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+        keys: &[i64],
+        at: Timestamp,
+    ) -> rusqlite::Result<bool> {
+        Ok(self.cms.force_end(tx, journal, keys, at)?
+            || self.cti.force_end(tx, journal, keys, at)?)
+    }
+
+    pub(crate) fn flush(&mut self, tx: &Transaction, mode: FlushMode) -> rusqlite::Result<()> {
+        self.cms.flush(tx, mode)?;
+        self.cti.flush(tx, mode)
+    }
+
+    pub(crate) fn committed(&mut self) {
+        self.cms.committed();
+        self.cti.committed();
+    }
+
+    pub(crate) fn grow_filter(&mut self, calls: &Connection) -> rusqlite::Result<()> {
+        self.cms.grow_filter(calls)
+    }
+
+    pub(crate) fn is_merged_away(&self, id: &str) -> bool {
+        self.cms.is_merged_away(id) || self.cti.is_merged_away(id)
+    }
+
+    pub(crate) fn forget(&mut self, id: &str) -> Option<Vec<i64>> {
+        self.cms.forget(id).or_else(|| self.cti.forget(id))
     }
 }

@@ -21,23 +21,42 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use cdrhub_correlate::cti::CtiEvent;
 use cdrhub_model::Timestamp;
 use cdrhub_protocols::cms::{self, CmsRecord};
 use rusqlite::{Connection, Transaction, params};
 use tokio::sync::oneshot;
 use tracing::{info, trace, warn};
 
-use super::correlation::{Correlation, FlushMode};
+use super::correlation::{Correlations, FlushMode};
+use super::group::Origin;
 use super::key_filter::KeyFilter;
 use super::prune::{self, CallsStep, StepDone};
+use super::records;
 use super::writer::{begin, retry_soon, set_busy_wait_limit};
 
 /// The records of one submission, as the journal committed them.
 pub(crate) struct CommittedBatch {
     pub sender: String,
-    pub call_bridge: Option<String>,
-    /// Journal id and record, in journal order.
-    pub records: Vec<(i64, CmsRecord)>,
+    pub records: CommittedRecords,
+}
+
+/// Journal id and record, in journal order, by source.
+pub(crate) enum CommittedRecords {
+    Cms {
+        call_bridge: Option<String>,
+        records: Vec<(i64, CmsRecord)>,
+    },
+    Cti(Vec<(i64, CtiEvent)>),
+}
+
+impl CommittedRecords {
+    fn len(&self) -> usize {
+        match self {
+            CommittedRecords::Cms { records, .. } => records.len(),
+            CommittedRecords::Cti(records) => records.len(),
+        }
+    }
 }
 
 pub(crate) enum CorrelatorMsg {
@@ -230,7 +249,7 @@ pub(crate) fn spawn_correlator(
                 warn!(error = %e, "cannot load the call key filter; every new id is looked up");
                 KeyFilter::default()
             });
-            let mut correlation = Correlation::new(filter);
+            let mut correlation = Correlations::new(filter);
             if let Err(e) = correlation.load_forced(&journal) {
                 warn!(error = %e, "cannot read the calls ended by hand; they are ended again at the next start");
             }
@@ -249,7 +268,7 @@ pub(crate) fn spawn_correlator(
 }
 
 struct Correlator {
-    correlation: Correlation,
+    correlation: Correlations,
     /// Highest journal id applied to the cache (or skipped as not CMS).
     applied: i64,
     /// Set at start and after a failed commit: the cache must be rebuilt.
@@ -393,20 +412,7 @@ impl Correlator {
                         }
                         self.apply_journal(&tx, journal, after)?;
                         for batch in batches {
-                            for (id, record) in batch.records {
-                                if id <= self.applied {
-                                    continue;
-                                }
-                                self.correlation.apply_cms(
-                                    &tx,
-                                    journal,
-                                    record,
-                                    batch.call_bridge.as_deref(),
-                                    &batch.sender,
-                                    id,
-                                )?;
-                                self.applied = id;
-                            }
+                            self.apply_batch(&tx, journal, batch)?;
                         }
                     }
                     CorrelatorMsg::Flush { upto, done } => {
@@ -484,6 +490,47 @@ impl Correlator {
         }
     }
 
+    /// Applies a commit's records that are not applied yet.
+    fn apply_batch(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+        batch: CommittedBatch,
+    ) -> rusqlite::Result<()> {
+        match batch.records {
+            CommittedRecords::Cms {
+                call_bridge,
+                records,
+            } => {
+                let origin = Origin {
+                    sender: &batch.sender,
+                    call_bridge: call_bridge.as_deref(),
+                };
+                for (id, record) in records {
+                    if id > self.applied {
+                        self.correlation
+                            .cms
+                            .apply(tx, journal, record, origin, id)?;
+                        self.applied = id;
+                    }
+                }
+            }
+            CommittedRecords::Cti(records) => {
+                let origin = Origin {
+                    sender: &batch.sender,
+                    call_bridge: None,
+                };
+                for (id, event) in records {
+                    if id > self.applied {
+                        self.correlation.apply_cti(tx, journal, event, origin, id)?;
+                        self.applied = id;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Applies the journal rows after the last applied one up to `upto`:
     /// records that reached the journal but not the channel.
     fn apply_journal(
@@ -495,23 +542,34 @@ impl Correlator {
         let mut applied = 0;
         while self.applied < upto {
             let rows = read_journal(journal, self.applied, upto)?;
-            let Some(last) = rows.last().map(|r| r.0) else {
+            let Some(last) = rows.last().map(|r| r.id) else {
                 break;
             };
             applied += rows.len();
-            for (id, sender, call_bridge, payload) in rows {
-                match cms::decode_record("", &payload) {
-                    Ok(record) => self.correlation.apply_cms(
-                        tx,
-                        journal,
-                        record,
-                        call_bridge.as_deref(),
-                        &sender,
-                        id,
-                    )?,
-                    Err(e) => {
-                        warn!(journal_id = id, error = %e, "journaled record no longer decodes; skipped")
+            for row in rows {
+                let origin = Origin {
+                    sender: &row.sender,
+                    call_bridge: row.call_bridge.as_deref(),
+                };
+                let id = row.id;
+                let skipped = |e: &dyn std::fmt::Display| warn!(journal_id = id, error = %e, "journaled record no longer decodes; skipped");
+                match row.source.as_str() {
+                    cdrhub_model::SOURCE_CMS => match cms::decode_record("", &row.payload) {
+                        Ok(record) => self
+                            .correlation
+                            .cms
+                            .apply(tx, journal, record, origin, id)?,
+                        Err(e) => skipped(&e),
+                    },
+                    cdrhub_model::SOURCE_CTI => {
+                        match records::decode_cti(&row.payload, row.received_at) {
+                            Ok(event) => {
+                                self.correlation.apply_cti(tx, journal, event, origin, id)?
+                            }
+                            Err(e) => skipped(&e),
+                        }
                     }
+                    _ => {}
                 }
             }
             self.applied = last;
@@ -563,19 +621,33 @@ impl CorrelatorMsg {
     }
 }
 
-/// CMS journal rows in (`after`, `upto`], at most `REPLAY_CHUNK`, with what
-/// their stream says of them.
-type JournalRow = (i64, String, Option<String>, Vec<u8>);
+/// A journal row in (`after`, `upto`], with what its stream says of it.
+struct JournalRow {
+    id: i64,
+    source: String,
+    sender: String,
+    call_bridge: Option<String>,
+    received_at: cdrhub_model::Timestamp,
+    payload: Vec<u8>,
+}
 
+/// The journal rows in (`after`, `upto`], at most `REPLAY_CHUNK`.
 fn read_journal(journal: &Connection, after: i64, upto: i64) -> rusqlite::Result<Vec<JournalRow>> {
     journal
         .prepare_cached(
-            "SELECT j.id, s.sender, s.call_bridge, j.payload FROM journal j \
+            "SELECT j.id, s.source, s.sender, s.call_bridge, j.received_at, j.payload FROM journal j \
              JOIN streams s ON s.id = j.stream \
-             WHERE j.id > ?1 AND j.id <= ?2 AND s.source = 'cms' ORDER BY j.id LIMIT ?3",
+             WHERE j.id > ?1 AND j.id <= ?2 ORDER BY j.id LIMIT ?3",
         )?
         .query_map(params![after, upto, REPLAY_CHUNK], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok(JournalRow {
+                id: r.get(0)?,
+                source: r.get(1)?,
+                sender: r.get(2)?,
+                call_bridge: r.get(3)?,
+                received_at: cdrhub_model::Timestamp(r.get(4)?),
+                payload: r.get(5)?,
+            })
         })?
         .collect()
 }

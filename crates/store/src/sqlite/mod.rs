@@ -5,9 +5,11 @@
 //! Readers use a small pool of connections that see both files.
 
 mod accounts;
+mod agents;
 mod backup;
 mod correlation;
 mod correlator;
+mod group;
 mod key_filter;
 mod prune;
 mod read;

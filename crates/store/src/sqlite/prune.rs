@@ -6,7 +6,7 @@
 
 use rusqlite::{Connection, Transaction, params};
 
-use super::correlation::Correlation;
+use super::correlation::Correlations;
 use super::records;
 
 /// Rows removed per step.
@@ -39,7 +39,7 @@ pub(crate) struct StepDone {
 /// One step; `journal` reads the records of the calls removed, whose
 /// source keys go with them.
 pub(crate) fn calls_step(
-    correlation: &mut Correlation,
+    correlation: &mut Correlations,
     tx: &Transaction,
     journal: &Connection,
     step: CallsStep,
@@ -47,18 +47,25 @@ pub(crate) fn calls_step(
     match step {
         CallsStep::Calls { before_ms, after } => {
             let (after_at, after_id) = after.unwrap_or((i64::MIN, String::new()));
-            let found: Vec<(i64, String, String)> = tx
+            let found: Vec<(i64, String, String, String)> = tx
                 .prepare_cached(
-                    "SELECT started_at, id, records FROM calls WHERE started_at < ?1 \
+                    "SELECT started_at, id, records, source FROM calls WHERE started_at < ?1 \
                      AND (started_at, id) > (?2, ?3) ORDER BY started_at, id LIMIT ?4",
                 )?
                 .query_map(
                     params![before_ms, after_at, after_id, STEP_ROWS as i64],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?)),
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                        ))
+                    },
                 )?
                 .collect::<Result<_, _>>()?;
             let mut done = StepDone::default();
-            for (_, id, records) in &found {
+            for (_, id, records, source) in &found {
                 // Its records belong to the call it merged into.
                 if correlation.is_merged_away(id) {
                     continue;
@@ -67,10 +74,9 @@ pub(crate) fn calls_step(
                 let ids = correlation
                     .forget(id)
                     .unwrap_or_else(|| super::records::parse_ids(records));
-                let group = records::rebuild(journal, &records::load(journal, &ids)?)?;
                 let mut forget_key =
                     tx.prepare_cached("DELETE FROM call_keys WHERE key = ?1 AND call_id = ?2")?;
-                for key in group.keys() {
+                for key in records::keys_of_call(journal, source, &ids)? {
                     forget_key.execute(params![key, id])?;
                 }
                 done.records.extend(ids);
@@ -86,7 +92,7 @@ pub(crate) fn calls_step(
             } else {
                 Some(CallsStep::Calls {
                     before_ms,
-                    after: found.last().map(|(at, id, _)| (*at, id.clone())),
+                    after: found.last().map(|(at, id, _, _)| (*at, id.clone())),
                 })
             };
             Ok(done)
@@ -106,6 +112,10 @@ pub(crate) fn calls_step(
                 removed += tx
                     .prepare_cached("DELETE FROM stats_level WHERE day < ?1")?
                     .execute([before_s])? as u64;
+                // Agent states that ended before the cutoff go with the calls.
+                removed += tx
+                    .prepare_cached("DELETE FROM agent_states WHERE ended_at < ?1")?
+                    .execute([before_s * 1000])? as u64;
             }
             Ok(StepDone {
                 removed,

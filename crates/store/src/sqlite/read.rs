@@ -270,13 +270,16 @@ fn call_from_row(r: &Row) -> rusqlite::Result<Call> {
 }
 
 pub(crate) fn get_call(conn: &Connection, id: &str) -> Result<Option<CallDetail>, StoreError> {
-    let row: Option<(String, String, String)> = conn
-        .prepare_cached("SELECT sender, records, flags FROM calls WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    let row: Option<(String, String, String, String)> = conn
+        .prepare_cached("SELECT source, sender, records, flags FROM calls WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
-    let Some((sender, ids, flags)) = row else {
+    let Some((source, sender, ids, flags)) = row else {
         return Ok(None);
     };
+    if source == cdrhub_model::SOURCE_CTI {
+        return cti_call(conn, id, &sender, &records::parse_ids(&ids), &flags).map(Some);
+    }
     // The full call is rebuilt from its records, as the writer built its columns.
     let journaled = records::load(conn, &records::parse_ids(&ids))?;
     let group = records::rebuild(conn, &journaled)?;
@@ -329,20 +332,59 @@ pub(crate) fn keys_of_open_call(
     conn: &Connection,
     id: &str,
 ) -> Result<Option<Option<Vec<i64>>>, StoreError> {
-    let row: Option<(String, Option<i64>)> = conn
-        .prepare_cached("SELECT records, ended_at FROM calls WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+    let row: Option<(String, String, Option<i64>)> = conn
+        .prepare_cached("SELECT source, records, ended_at FROM calls WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     Ok(match row {
         None => None,
-        Some((_, Some(_))) => Some(None),
-        Some((ids, None)) => {
-            let group = records::rebuild(conn, &records::load(conn, &records::parse_ids(&ids))?)?;
-            let mut keys: Vec<i64> = group.keys().collect();
-            keys.sort_unstable();
-            keys.dedup();
-            Some(Some(keys))
-        }
+        Some((_, _, Some(_))) => Some(None),
+        Some((source, ids, None)) => Some(Some(records::keys_of_call(
+            conn,
+            &source,
+            &records::parse_ids(&ids),
+        )?)),
+    })
+}
+
+/// A contact-centre call, rebuilt from its CTI events.
+fn cti_call(
+    conn: &Connection,
+    id: &str,
+    sender: &str,
+    ids: &[i64],
+    flags: &str,
+) -> Result<CallDetail, StoreError> {
+    let events = records::load_cti(conn, ids)?;
+    let group = records::rebuild_cti(conn, &events)?;
+    let (mut call, legs) = group.summarize(id, sender);
+    call.details = group.details();
+    call.flags = serde_json::from_str(flags).unwrap_or_default();
+    let mut timeline: Vec<CallEvent> = events
+        .iter()
+        .map(|(_, _, e)| CallEvent {
+            time: e.received_at,
+            received_at: e.received_at,
+            event_type: cdrhub_protocols::cti::message_type_name(e.message.message_type)
+                .into_owned(),
+            source_leg_id: None,
+            record: serde_json::to_value(&e.message.body).unwrap_or(Value::Null),
+        })
+        .collect();
+    if let Some(forced) = records::forced_end_of_keys(conn, &group.keys())? {
+        timeline.push(CallEvent {
+            time: forced.at,
+            received_at: forced.at,
+            event_type: cms::FORCED_END_REASON.to_owned(),
+            source_leg_id: None,
+            record: serde_json::json!({ "by": forced.actor }),
+        });
+    }
+    timeline.sort_by_key(|e| e.time);
+    Ok(CallDetail {
+        call,
+        leg_list: legs,
+        events: timeline,
     })
 }
 

@@ -2,6 +2,7 @@
 //! is searched and listed; a call's full picture is rebuilt from its records.
 
 use cdrhub_correlate::cms::CmsCallGroup;
+use cdrhub_correlate::cti::{CtiCallGroup, CtiEvent};
 use cdrhub_model::Timestamp;
 use cdrhub_protocols::cms::{self, CmsRecord};
 use rusqlite::{Connection, OptionalExtension};
@@ -76,9 +77,17 @@ pub(crate) fn forced_end(
     conn: &Connection,
     group: &CmsCallGroup,
 ) -> rusqlite::Result<Option<ForcedEnd>> {
+    forced_end_of_keys(conn, &group.keys().collect::<Vec<_>>())
+}
+
+/// The earliest end forced on any of these source keys.
+pub(crate) fn forced_end_of_keys(
+    conn: &Connection,
+    keys: &[i64],
+) -> rusqlite::Result<Option<ForcedEnd>> {
     let mut stmt = conn.prepare_cached("SELECT at, actor FROM forced_ends WHERE key = ?1")?;
     let mut found: Option<ForcedEnd> = None;
-    for key in group.keys() {
+    for &key in keys {
         if let Some((at, actor)) = stmt
             .query_row([key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
             .optional()?
@@ -139,4 +148,96 @@ pub(crate) fn group_ids(group: &CmsCallGroup) -> Vec<i64> {
     ids.sort_unstable();
     ids.dedup();
     ids
+}
+
+/// What the journal keeps of a CTI frame: the protocol version its session
+/// was opened with (it decides the frame's layout), then the frame.
+pub(crate) fn cti_payload(version: u32, frame: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(4 + frame.len());
+    payload.extend_from_slice(&version.to_be_bytes());
+    payload.extend_from_slice(frame);
+    payload
+}
+
+/// A journaled CTI frame decoded again.
+pub(crate) fn decode_cti(
+    payload: &[u8],
+    received_at: Timestamp,
+) -> Result<CtiEvent, cdrhub_protocols::cti::CtiError> {
+    let (version, frame) = match payload.split_first_chunk::<4>() {
+        Some((v, frame)) => (u32::from_be_bytes(*v), frame),
+        None => (0, payload),
+    };
+    Ok(CtiEvent {
+        received_at,
+        message: cdrhub_protocols::cti::decode(frame, version)?,
+    })
+}
+
+/// The CTI events with these journal ids, in journal order, with the
+/// server they came from.
+pub(crate) fn load_cti(
+    conn: &Connection,
+    ids: &[i64],
+) -> rusqlite::Result<Vec<(i64, String, CtiEvent)>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let placeholders = vec!["?"; chunk.len()].join(",");
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT j.id, j.received_at, s.sender, j.payload FROM journal j \
+             JOIN streams s ON s.id = j.stream WHERE j.id IN ({placeholders})"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(chunk), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, received_at, sender, payload) = row?;
+            match decode_cti(&payload, Timestamp(received_at)) {
+                Ok(event) => out.push((id, sender, event)),
+                Err(e) => {
+                    warn!(journal_id = id, error = %e, "journaled CTI message no longer decodes; skipped")
+                }
+            }
+        }
+    }
+    out.sort_by_key(|r| r.0);
+    Ok(out)
+}
+
+/// A CTI call rebuilt from its journaled events, with the end an operator
+/// forced on it.
+pub(crate) fn rebuild_cti(
+    conn: &Connection,
+    events: &[(i64, String, CtiEvent)],
+) -> rusqlite::Result<CtiCallGroup> {
+    let mut group = CtiCallGroup::default();
+    for (id, sender, event) in events {
+        if group.sender.is_empty() {
+            group.sender = sender.clone();
+        }
+        group.apply(event, *id);
+    }
+    group.forced_end = forced_end_of_keys(conn, &group.keys())?.map(|f| f.at);
+    Ok(group)
+}
+
+/// The source keys of a call of `source` rebuilt from these records.
+pub(crate) fn keys_of_call(
+    conn: &Connection,
+    source: &str,
+    ids: &[i64],
+) -> rusqlite::Result<Vec<i64>> {
+    let mut keys = if source == cdrhub_model::SOURCE_CTI {
+        rebuild_cti(conn, &load_cti(conn, ids)?)?.keys()
+    } else {
+        rebuild(conn, &load(conn, ids)?)?.keys().collect()
+    };
+    keys.sort_unstable();
+    keys.dedup();
+    Ok(keys)
 }

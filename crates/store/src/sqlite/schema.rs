@@ -312,6 +312,23 @@ UPDATE calls SET parties = concat_ws(char(10), caller, dialed, destination,
     (SELECT group_concat(concat_ws(char(10), remote_party, local_address, display_name), char(10))
      FROM legs WHERE legs.call_id = calls.id));
 "#,
+    // Agent state intervals of contact-centre agents (issue 4): each state
+    // from the AGENT_STATE_EVENT that entered it to the next.
+    r#"
+CREATE TABLE agent_states (
+    source       TEXT NOT NULL,
+    sender       TEXT NOT NULL,
+    agent        TEXT NOT NULL,
+    extension    TEXT,
+    state        INTEGER NOT NULL,
+    reason_code  INTEGER NOT NULL,
+    started_at   INTEGER NOT NULL,
+    ended_at     INTEGER,
+    journal_id   INTEGER NOT NULL,
+    PRIMARY KEY (sender, agent, started_at)
+) WITHOUT ROWID;
+CREATE INDEX agent_states_started ON agent_states(started_at);
+"#,
 ];
 
 /// The layout version of `cdrhub.db` this build writes.

@@ -17,9 +17,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{trace, warn};
 
-use super::correlator::{CommittedBatch, CorrelatorHandle, Progress};
+use super::correlator::{CommittedBatch, CommittedRecords, CorrelatorHandle, Progress};
 use super::{RecentRates, SqliteOptions};
-use crate::{CmsIngest, IngestBatch, IngestOutcome, IngestPayload, StoreError};
+use crate::{CmsIngest, CtiIngest, IngestBatch, IngestOutcome, IngestPayload, StoreError};
 
 pub(crate) enum WriterMsg {
     Ingest {
@@ -300,6 +300,7 @@ impl Writer {
             IngestPayload::Cms(cms) => {
                 self.ingest_cms(tx, &batch.sender, batch.received_at, cms, last_id)
             }
+            IngestPayload::Cti(cti) => self.ingest_cti(tx, &batch.sender, cti, last_id),
         }
     }
 
@@ -421,8 +422,71 @@ impl Writer {
         if !committed.is_empty() {
             self.committed.push(CommittedBatch {
                 sender: sender.to_owned(),
-                call_bridge: call_bridge.map(str::to_owned),
-                records: committed,
+                records: CommittedRecords::Cms {
+                    call_bridge: call_bridge.map(str::to_owned),
+                    records: committed,
+                },
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// CTI messages of one connection session, numbered by the client: a
+    /// batch submitted again is stored once. The journal keeps each frame
+    /// as read, after the protocol version that decides its layout.
+    fn ingest_cti(
+        &mut self,
+        tx: &Transaction,
+        sender: &str,
+        cti: CtiIngest,
+        last_id: &mut i64,
+    ) -> rusqlite::Result<IngestOutcome> {
+        let source = cdrhub_model::SOURCE_CTI;
+        let mut outcome = IngestOutcome::default();
+        let stream = self
+            .stream(tx, (source, &cti.node, &cti.session), sender, None)?
+            .id;
+        let mut committed = Vec::with_capacity(cti.messages.len());
+        let version = cti.version;
+        for m in cti.messages {
+            let payload = super::records::cti_payload(version, &m.frame);
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO journal (stream, seq, session_stream, alt_seq, \
+                     received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
+                     VALUES (?1, ?2, ?1, NULL, ?3, ?3, ?4, ?5, ?6, ?1, ?2)",
+                )?
+                .execute(params![
+                    stream,
+                    m.seq as i64,
+                    m.received_at.0,
+                    cdrhub_protocols::cti::message_type_name(m.message.message_type),
+                    cdrhub_correlate::cti::subject(&m.message),
+                    payload,
+                ])?;
+            let delta = self.senders.entry((source, sender.to_owned())).or_default();
+            if inserted == 0 {
+                outcome.duplicates += 1;
+                delta.duplicates += 1;
+                continue;
+            }
+            let id = tx.last_insert_rowid();
+            *last_id = id;
+            outcome.stored += 1;
+            delta.records += 1;
+            delta.last_record_at = Some(delta.last_record_at.unwrap_or(0).max(m.received_at.0));
+            committed.push((
+                id,
+                cdrhub_correlate::cti::CtiEvent {
+                    received_at: m.received_at,
+                    message: m.message,
+                },
+            ));
+        }
+        if !committed.is_empty() {
+            self.committed.push(CommittedBatch {
+                sender: sender.to_owned(),
+                records: CommittedRecords::Cti(committed),
             });
         }
         Ok(outcome)

@@ -1,0 +1,158 @@
+//! What the correlator needs of a source's correlation state (`Group`):
+//! CMS call groups and CTI calls are cached, merged, written and rebuilt
+//! from the journal the same way (`correlation.rs`); only this differs.
+
+use cdrhub_correlate::cms::{self, CallKey, CmsCallGroup, Detail, Touched};
+use cdrhub_correlate::cti::{self, CtiCallGroup, CtiEvent};
+use cdrhub_model::{Call, Leg, Timestamp};
+use cdrhub_protocols::cms::CmsRecord;
+use rusqlite::Connection;
+use serde_json::Value;
+
+use super::records;
+
+/// Where a record came from, as its commit says.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin<'a> {
+    pub sender: &'a str,
+    /// CMS: the `<records callBridge>` it came with.
+    pub call_bridge: Option<&'a str>,
+}
+
+/// One call's correlation state for one source.
+pub(crate) trait Group: Default + Send + Sized + 'static {
+    type Record;
+
+    /// The hashed source keys (`CallKey::hash`) a record names: the call
+    /// it belongs to is the one that has any of them.
+    fn record_keys(record: &Self::Record, origin: Origin<'_>) -> Vec<i64>;
+    /// Applies a record journaled under `journal_id`.
+    fn apply(&mut self, record: Self::Record, origin: Origin<'_>, journal_id: i64) -> Touched;
+    /// Takes in everything another group knew: the two are one call.
+    fn absorb(&mut self, other: Self);
+    /// Every key the call is known under.
+    fn keys(&self) -> Vec<i64>;
+    /// The call and its legs, without the parts derived only when read.
+    fn summarize(&self, call_id: &str, sender: &str) -> (Call, Vec<Leg>);
+    /// Source fields of the call, kept as JSON with it.
+    fn details(&self) -> Value;
+    /// A finished call is unlikely to change again: it is written at once.
+    fn is_finished(&self) -> bool;
+    /// Journal ids of every record of the call.
+    fn record_ids(&self) -> Vec<i64>;
+    /// Ids of the legs, all of which a merge rewrites.
+    fn leg_ids(&self) -> Vec<String>;
+    fn set_forced_end(&mut self, at: Timestamp);
+    /// The call rebuilt from its journaled records (`journal` reads
+    /// `cdrhub.db`), with the end an operator forced on it.
+    fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self>;
+}
+
+impl Group for CmsCallGroup {
+    type Record = CmsRecord;
+
+    fn record_keys(record: &CmsRecord, _: Origin<'_>) -> Vec<i64> {
+        cms::record_keys(record).iter().map(CallKey::hash).collect()
+    }
+
+    fn apply(&mut self, record: CmsRecord, origin: Origin<'_>, journal_id: i64) -> Touched {
+        self.apply_owned(record, origin.call_bridge, journal_id)
+    }
+
+    fn absorb(&mut self, other: Self) {
+        CmsCallGroup::absorb(self, other)
+    }
+
+    fn keys(&self) -> Vec<i64> {
+        CmsCallGroup::keys(self).collect()
+    }
+
+    fn summarize(&self, call_id: &str, sender: &str) -> (Call, Vec<Leg>) {
+        CmsCallGroup::summarize(self, call_id, sender, Detail::Columns)
+    }
+
+    fn details(&self) -> Value {
+        CmsCallGroup::details(self)
+    }
+
+    fn is_finished(&self) -> bool {
+        self.forced_end.is_some()
+            || !self.calls.is_empty()
+                && self.calls.iter().all(|c| c.end.is_some())
+                && self.legs.iter().all(|l| l.end.is_some())
+    }
+
+    fn record_ids(&self) -> Vec<i64> {
+        records::group_ids(self)
+    }
+
+    fn leg_ids(&self) -> Vec<String> {
+        self.legs.iter().map(|l| l.id.clone()).collect()
+    }
+
+    fn set_forced_end(&mut self, at: Timestamp) {
+        self.forced_end = Some(self.forced_end.map_or(at, |f| f.min(at)));
+    }
+
+    fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self> {
+        records::rebuild(journal, &records::load(journal, ids)?)
+    }
+}
+
+impl Group for CtiCallGroup {
+    type Record = CtiEvent;
+
+    fn record_keys(event: &CtiEvent, origin: Origin<'_>) -> Vec<i64> {
+        cti::event_keys(event, origin.sender)
+    }
+
+    fn apply(&mut self, event: CtiEvent, origin: Origin<'_>, journal_id: i64) -> Touched {
+        if self.sender.is_empty() {
+            self.sender = origin.sender.to_owned();
+        }
+        CtiCallGroup::apply(self, &event, journal_id)
+    }
+
+    fn absorb(&mut self, other: Self) {
+        CtiCallGroup::absorb(self, other)
+    }
+
+    fn keys(&self) -> Vec<i64> {
+        CtiCallGroup::keys(self)
+    }
+
+    fn summarize(&self, call_id: &str, sender: &str) -> (Call, Vec<Leg>) {
+        CtiCallGroup::summarize(self, call_id, sender)
+    }
+
+    fn details(&self) -> Value {
+        CtiCallGroup::details(self)
+    }
+
+    fn is_finished(&self) -> bool {
+        CtiCallGroup::is_finished(self)
+    }
+
+    fn record_ids(&self) -> Vec<i64> {
+        CtiCallGroup::record_ids(self)
+    }
+
+    fn leg_ids(&self) -> Vec<String> {
+        self.parts
+            .iter()
+            .flat_map(|p| {
+                p.devices
+                    .iter()
+                    .map(move |d| format!("{}/{}", p.call_id, d.id))
+            })
+            .collect()
+    }
+
+    fn set_forced_end(&mut self, at: Timestamp) {
+        self.forced_end = Some(self.forced_end.map_or(at, |f| f.min(at)));
+    }
+
+    fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self> {
+        records::rebuild_cti(journal, &records::load_cti(journal, ids)?)
+    }
+}
