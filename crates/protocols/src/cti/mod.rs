@@ -12,6 +12,11 @@
 //! [`encode`] does the reverse (the client's requests, the simulator).
 //! Reserved and unknown message types decode as [`CtiBody::Other`] (their
 //! body skipped by its length); unknown floating fields are kept by tag.
+//! Where the Unified CCX and UCCE layouts differ (CALL_DEQUEUED_EVENT;
+//! DepartmentID of OPEN_CONF and AGENT_STATE_EVENT from version 19), the
+//! version picks; the codec's comments say which source each layout follows.
+//!
+//! [`trace`] reads the same messages from Unified CCX MIVR text traces.
 
 mod codec;
 pub mod tags;
@@ -244,6 +249,19 @@ pub struct CallEvent {
     pub campaign_id: Option<u32>,
     pub query_rule_id: Option<u32>,
     pub floating: Floating,
+}
+
+impl CallEvent {
+    /// A call event of `kind` for the call `connection_call_id`: the UCCX
+    /// reserved values in MonitorID (0), PeripheralID (1) and PeripheralType
+    /// (21, ACMI_CRS), ConnectionDeviceIDType none (0xFFFF), and every
+    /// optional field `None`.
+    pub fn new(kind: CallEventKind, connection_call_id: u32) -> CallEvent {
+        CallEvent {
+            connection_call_id,
+            ..codec::blank_call(kind, 0, 0)
+        }
+    }
 }
 
 /// The role of a device type field in a call event's fixed part.
