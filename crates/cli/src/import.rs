@@ -1,13 +1,14 @@
 //! `cdrhub import cms FILE...`: saved CMS `<records>` documents into the same
-//! pipeline as live POSTs, with the same deduplication.
+//! pipeline as live POSTs, with the same deduplication; `cdrhub import
+//! cti-trace FILE...`: Unified CCX MIVR traces into the CTI pipeline.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cdrhub_model::Timestamp;
-use cdrhub_protocols::cms;
+use cdrhub_protocols::{cms, cti};
 use cdrhub_server::Config;
-use cdrhub_store::{CmsIngest, IngestBatch, IngestPayload, Store};
+use cdrhub_store::{CmsIngest, CtiIngest, CtiIngestMessage, IngestBatch, IngestPayload, Store};
 use clap::Subcommand;
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -28,14 +29,28 @@ pub enum ImportKind {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Unified CCX MIVR high-level text traces (seed 003, "Example 1"): the
+    /// CTI event messages they show go through the same correlation as a
+    /// live CTI session. Directories are searched for *.log and *.txt.
+    CtiTrace {
+        /// The CTI server the trace is from (the sender of its calls).
+        #[arg(long, default_value = "trace")]
+        server: String,
+        /// The year of the trace's times (the trace has none). Default: the
+        /// year the file was last written.
+        #[arg(long)]
+        year: Option<i32>,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
-fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+fn collect_files(paths: &[PathBuf], extensions: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
             let mut found = Vec::new();
-            walk(p, &mut found)
+            walk(p, extensions, &mut found)
                 .with_context(|| format!("cannot read directory {}", p.display()))?;
             found.sort();
             out.extend(found);
@@ -46,14 +61,14 @@ fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+fn walk(dir: &Path, extensions: &[&str], out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {
-            walk(&path, out)?;
+            walk(&path, extensions, out)?;
         } else if path
             .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("xml"))
+            .is_some_and(|e| extensions.iter().any(|x| e.eq_ignore_ascii_case(x)))
         {
             out.push(path);
         }
@@ -72,19 +87,21 @@ struct Summary {
 }
 
 pub async fn run(kind: &ImportKind, store: &dyn Store, config: &Config) -> anyhow::Result<()> {
-    let ImportKind::Cms {
-        system_id,
-        receiver,
-        files,
-    } = kind;
-    let files = collect_files(files)?;
-    let receiver = receiver
-        .clone()
-        .unwrap_or_else(|| config.sources.cms.path.clone());
-    let total_bytes: u64 = files
-        .iter()
-        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
-        .sum();
+    match kind {
+        ImportKind::Cms {
+            system_id,
+            receiver,
+            files,
+        } => import_cms(system_id, receiver, files, store, config).await,
+        ImportKind::CtiTrace {
+            server,
+            year,
+            files,
+        } => import_cti_trace(server, *year, files, store).await,
+    }
+}
+
+fn progress_bar(total_bytes: u64) -> ProgressBar {
     let bar = ProgressBar::new(total_bytes);
     bar.set_style(
         ProgressStyle::with_template(
@@ -93,6 +110,121 @@ pub async fn run(kind: &ImportKind, store: &dyn Store, config: &Config) -> anyho
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
+    bar
+}
+
+/// The version whose layouts trace messages are encoded in for the journal.
+const TRACE_VERSION: u32 = 14;
+
+/// Reads MIVR traces; each event message is journaled as the frame its
+/// fields make, numbered by its line in its file (importing a file again
+/// stores nothing new), and correlated as a live session's would be.
+async fn import_cti_trace(
+    server: &str,
+    year: Option<i32>,
+    files: &[PathBuf],
+    store: &dyn Store,
+) -> anyhow::Result<()> {
+    let files = collect_files(files, &["log", "txt"])?;
+    let total_bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let bar = progress_bar(total_bytes);
+    let mut summary = Summary::default();
+    let mut pending = Vec::new();
+    for path in &files {
+        summary.files += 1;
+        let text = match std::fs::read(path) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => {
+                summary
+                    .rejected
+                    .push((path.clone(), format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        bar.inc(text.len() as u64);
+        let year = year.unwrap_or_else(|| file_year(path));
+        let mut messages = Vec::new();
+        for entry in cti::trace::parse(&text, year) {
+            match entry {
+                Ok(e) => messages.push(CtiIngestMessage {
+                    seq: e.line as u64,
+                    received_at: e.time,
+                    frame: cti::encode(&e.message, TRACE_VERSION).into(),
+                    message: e.message,
+                }),
+                Err(e) => summary
+                    .rejected
+                    .push((path.clone(), format!("line {}: {}", e.line, e.reason))),
+            }
+        }
+        summary.records_read += messages.len();
+        for chunk in messages.chunks(2000) {
+            let submission = IngestBatch {
+                sender: server.to_owned(),
+                received_at: Timestamp::now(),
+                payload: IngestPayload::Cti(CtiIngest {
+                    node: "trace".into(),
+                    session: format!("trace:{}", path.display()),
+                    version: TRACE_VERSION,
+                    messages: chunk.to_vec(),
+                }),
+            };
+            pending.push(store.submit(submission));
+            if pending.len() >= 32 {
+                drain(&mut pending, &mut summary).await?;
+            }
+        }
+        bar.set_message(format!(
+            "{} messages, {} stored",
+            summary.records_read, summary.stored
+        ));
+    }
+    drain(&mut pending, &mut summary).await?;
+    bar.finish_and_clear();
+    println!(
+        "imported {} files: {} event messages read, {} stored, {} duplicates, {} unreadable",
+        summary.files,
+        summary.records_read,
+        summary.stored,
+        summary.duplicates,
+        summary.rejected.len()
+    );
+    for (path, reason) in &summary.rejected {
+        println!("  {}: {reason}", path.display());
+    }
+    Ok(())
+}
+
+/// The year a file was last written (UTC), else this year.
+fn file_year(path: &Path) -> i32 {
+    let modified = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| Timestamp(d.as_millis() as i64))
+        .unwrap_or_else(Timestamp::now);
+    modified.to_rfc3339()[..4].parse().unwrap_or(2026)
+}
+
+async fn import_cms(
+    system_id: &Option<String>,
+    receiver: &Option<String>,
+    files: &[PathBuf],
+    store: &dyn Store,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let files = collect_files(files, &["xml"])?;
+    let receiver = receiver
+        .clone()
+        .unwrap_or_else(|| config.sources.cms.path.clone());
+    let total_bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let bar = progress_bar(total_bytes);
 
     let mut summary = Summary::default();
     // Decode in file order; keep up to 32 commits in flight so the writer can

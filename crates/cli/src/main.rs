@@ -2,6 +2,7 @@
 
 mod accounts;
 mod import;
+mod sim;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +70,11 @@ enum Command {
     Restore {
         #[arg(value_name = "FILE")]
         file: PathBuf,
+    },
+    /// Simulated telephony systems to point cdrhub at.
+    Sim {
+        #[command(subcommand)]
+        command: sim::SimCommand,
     },
 }
 
@@ -206,6 +212,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { command } => accounts::user(&dir, command),
         Command::Token { command } => accounts::token(&dir, command),
+        Command::Sim { command } => sim::run(command),
     }
 }
 

@@ -82,6 +82,63 @@ fn import_cms_files_then_reimport_finds_duplicates() {
     assert_eq!(calls[0]["disposition"], "answered");
 }
 
+/// A Unified CCX MIVR trace (seed 003's Example 1 and the events that
+/// follow it in a queued call) becomes one answered CTI call; importing it
+/// again stores nothing new.
+#[test]
+fn import_cti_trace_makes_the_call_and_reimport_finds_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let trace = format!(
+        "{}/../../tests/data/cti/mivr-answered-call.log",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let run = || {
+        let out = cdrhub()
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["import", "cti-trace", "--server", "uccx", "--year", "2026"])
+            .arg(&trace)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = run();
+    assert!(
+        first.contains(
+            "imported 1 files: 7 event messages read, 7 stored, 0 duplicates, 0 unreadable"
+        ),
+        "{first}"
+    );
+    let second = run();
+    assert!(
+        second.contains("7 event messages read, 0 stored, 7 duplicates"),
+        "{second}"
+    );
+
+    let server = Server::start(&data);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let calls = rt.block_on(get_json(&server, "/api/v1/calls?source=cti"));
+    let calls = calls["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    let call = &calls[0];
+    assert_eq!(call["sender"], "uccx");
+    assert_eq!(call["caller"], "2006", "the ANI of Example 1");
+    assert_eq!(call["destination"], "2007", "the agent who answered");
+    assert_eq!(call["disposition"], "answered");
+    assert_eq!(
+        call["started_at"], "2026-11-20T14:43:59.435Z",
+        "EDT is UTC-4"
+    );
+    assert_eq!(call["details"]["csq"], 1);
+    assert_eq!(call["details"]["queue_wait_s"], 5.38);
+}
+
 #[test]
 fn import_refuses_a_data_dir_a_server_is_using() {
     let dir = tempfile::tempdir().unwrap();
