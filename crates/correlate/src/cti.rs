@@ -267,11 +267,11 @@ impl CtiCallGroup {
             return Touched::Nothing;
         };
         let at = event.received_at;
-        if let Some(join) = join_of(e, at) {
-            if !self.joins.contains(&join) {
-                self.joins.push(join);
-                self.joins.sort_by_key(|j| j.at);
-            }
+        if let Some(join) = join_of(e, at)
+            && !self.joins.contains(&join)
+        {
+            self.joins.push(join);
+            self.joins.sort_by_key(|j| j.at);
         }
         let part = self.part(e.connection_call_id);
         if !part.records.contains(&record_ref) {
@@ -716,11 +716,11 @@ impl CtiCallPart {
         if let Some(n) = e.service_number.filter(|n| *n != NONE_U32 && *n != 0) {
             self.application_id = Some(n);
         }
-        if let Some(calling) = f.str(tags::CALLING_DEVID).filter(|s| !s.is_empty()) {
-            if self.calling_device.is_none() {
-                self.calling_device = Some(calling.to_owned());
-                self.calling_device_type = role_type(e, DeviceRole::Calling);
-            }
+        if let Some(calling) = f.str(tags::CALLING_DEVID).filter(|s| !s.is_empty())
+            && self.calling_device.is_none()
+        {
+            self.calling_device = Some(calling.to_owned());
+            self.calling_device_type = role_type(e, DeviceRole::Calling);
         }
         let csq = e.skill_group_number.filter(|n| *n != NONE_U32);
         let device = device_of(e).map(str::to_owned);
@@ -778,14 +778,10 @@ impl CtiCallPart {
             CallEventKind::Originated | CallEventKind::ServiceInitiated => {
                 earliest(&mut d.originated_at, at)
             }
-            CallEventKind::Held => {
-                if !d.holds.contains(&(at, true)) {
-                    d.holds.push((at, true));
-                }
-            }
-            CallEventKind::Retrieved => {
-                if !d.holds.contains(&(at, false)) {
-                    d.holds.push((at, false));
+            CallEventKind::Held | CallEventKind::Retrieved => {
+                let hold = (at, e.kind == CallEventKind::Held);
+                if !d.holds.contains(&hold) {
+                    d.holds.push(hold);
                 }
             }
             CallEventKind::ConnectionCleared => latest(&mut d.cleared_at, at),

@@ -113,6 +113,10 @@ impl Default for MetricsConfig {
 pub struct SourcesConfig {
     #[serde(default)]
     pub cms: CmsSourceConfig,
+    /// Contact-centre CTI servers to connect to (issue 4), one entry per
+    /// server pair.
+    #[serde(default)]
+    pub cti: Vec<crate::sources::cti::CtiSourceConfig>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -166,6 +170,13 @@ impl Config {
 
     fn check(&self) -> Result<(), String> {
         self.sources.cms.check()?;
+        let mut names = std::collections::HashSet::new();
+        for cti in &self.sources.cti {
+            cti.check()?;
+            if !names.insert(cti.name.as_str()) {
+                return Err(format!("two [[sources.cti]] are named {:?}", cti.name));
+            }
+        }
         if !self.http.enabled && self.https.is_none() {
             return Err(
                 "http.enabled is false and there is no [https] section: nothing would listen"

@@ -123,6 +123,13 @@ impl BoundServer {
         });
 
         tokio::spawn(retention::run_daily(self.state.clone(), stop_rx.clone()));
+        for cti in &self.state.config.sources.cti {
+            tokio::spawn(sources::cti::run(
+                self.state.clone(),
+                cti.clone(),
+                stop_rx.clone(),
+            ));
+        }
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(listener) = self.http {
             let addr = listener.local_addr()?;

@@ -15,6 +15,8 @@ pub struct Metrics {
     ingest_responses: Mutex<HashMap<(&'static str, u16), u64>>,
     /// When this server started (the console's live status shows it).
     pub started_at: cdrhub_model::Timestamp,
+    /// The contact-centre CTI connections.
+    pub cti: std::sync::Arc<crate::sources::cti::Links>,
 }
 
 impl Default for Metrics {
@@ -22,6 +24,7 @@ impl Default for Metrics {
         Metrics {
             ingest_responses: Mutex::default(),
             started_at: cdrhub_model::Timestamp::now(),
+            cti: Default::default(),
         }
     }
 }

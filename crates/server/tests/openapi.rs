@@ -32,6 +32,7 @@ async fn every_documented_path_is_served_and_every_route_is_documented() {
         "/api/v1/sources",
         "/api/v1/gaps",
         "/api/v1/stats",
+        "/api/v1/cc",
         "/api/v1/openapi.json",
         "/healthz",
         "/metrics",

@@ -69,6 +69,13 @@ pub trait Store: Send + Sync + 'static {
         sender: Option<&str>,
     ) -> Result<DayStats, StoreError>;
     fn senders(&self) -> Result<Vec<SenderStats>, StoreError>;
+    /// The contact-centre reports of the UTC day containing `day` (issue
+    /// 4, point 4), of one CTI server or all.
+    fn contact_centre_day(
+        &self,
+        day: Timestamp,
+        sender: Option<&str>,
+    ) -> Result<ContactCentreDay, StoreError>;
     /// Removes what `request` names, a little at a time so ingest goes on,
     /// calling `progress` with the counts so far after each step.
     fn prune(

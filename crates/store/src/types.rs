@@ -486,6 +486,49 @@ pub struct DayStats {
     pub senders: Vec<SenderDayStats>,
 }
 
+/// One agent's day (issue 4, contact-centre reports): calls handled, their
+/// talk and hold time, and the time spent in each state, with not-ready
+/// time by reason code. Seconds, clipped to the day.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AgentDay {
+    pub sender: String,
+    pub agent: String,
+    pub extension: Option<String>,
+    pub calls_handled: u64,
+    pub talk_s: f64,
+    pub hold_s: f64,
+    pub ready_s: f64,
+    pub not_ready_s: f64,
+    /// Work (after-call) time: WORK_READY and WORK_NOT_READY.
+    pub wrapup_s: f64,
+    pub talking_s: f64,
+    pub reserved_s: f64,
+    /// Not-ready seconds by reason code, codes in order.
+    pub not_ready_reasons: Vec<(u16, f64)>,
+}
+
+/// One CSQ's hour (issue 4): calls queued to it in the hour, answered by
+/// an agent, abandoned (ended unanswered), and their waits in queue.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CsqHour {
+    pub sender: String,
+    pub csq: u32,
+    pub hour: Timestamp,
+    pub offered: u64,
+    pub answered: u64,
+    pub abandoned: u64,
+    pub average_wait_s: Option<f64>,
+    pub longest_wait_s: Option<f64>,
+}
+
+/// A day of contact-centre reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ContactCentreDay {
+    pub day: Timestamp,
+    pub agents: Vec<AgentDay>,
+    pub csqs: Vec<CsqHour>,
+}
+
 /// What to remove (issue 3, point 7): everything older than each time given.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PruneRequest {
@@ -567,5 +610,12 @@ pub struct RecentRecord {
     pub received_at: Timestamp,
     pub source: String,
     pub sender: String,
-    pub record: cdrhub_protocols::cms::CmsRecord,
+    pub record: RecentBody,
+}
+
+/// A record as its source decoded it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecentBody {
+    Cms(Box<cdrhub_protocols::cms::CmsRecord>),
+    Cti(cdrhub_protocols::cti::CtiMessage),
 }

@@ -937,3 +937,299 @@ fn day_statistics_count_hours_and_peaks_exactly() {
     assert_eq!(other.hours[10].attempts, 0);
     assert_eq!(other.hours[0].peak_attempts, 0);
 }
+
+mod cti_flow {
+    use cdrhub_protocols::cti::{
+        AgentStateEvent, CallEvent, CallEventKind, CtiBody, CtiMessage, DeviceRole, Floating, tags,
+    };
+
+    /// A call event with the fields the correlator reads.
+    pub fn call(
+        message_type: u32,
+        kind: CallEventKind,
+        call_id: u32,
+        csq: Option<u32>,
+        fields: &[(u16, &str)],
+    ) -> CtiMessage {
+        let mut floating = Floating::default();
+        for (tag, value) in fields {
+            floating.push_str(*tag, *value);
+        }
+        let role = match kind {
+            CallEventKind::Delivered => Some(DeviceRole::Alerting),
+            CallEventKind::Established => Some(DeviceRole::Answering),
+            CallEventKind::ConnectionCleared => Some(DeviceRole::Releasing),
+            _ => None,
+        };
+        CtiMessage {
+            message_type,
+            body: CtiBody::Call(Box::new(CallEvent {
+                kind,
+                monitor_id: 0,
+                peripheral_id: 1,
+                peripheral_type: 21,
+                connection_device_id_type: 0,
+                connection_call_id: call_id,
+                line_handle: None,
+                line_type: None,
+                service_number: None,
+                service_id: None,
+                skill_group_number: csq,
+                skill_group_id: None,
+                skill_group_priority: None,
+                device_types: role.map(|r| vec![(r, 76)]).unwrap_or_default(),
+                local_connection_state: None,
+                event_cause: None,
+                num_parties: None,
+                secondary_device_id_type: None,
+                secondary_call_id: None,
+                num_queued: None,
+                num_skill_groups: None,
+                num_cti_clients: (kind == CallEventKind::BeginCall).then_some(0),
+                num_named_variables: (kind == CallEventKind::BeginCall).then_some(0),
+                num_named_arrays: (kind == CallEventKind::BeginCall).then_some(0),
+                call_type: (kind == CallEventKind::BeginCall).then_some(1),
+                called_party_disposition: (kind == CallEventKind::BeginCall).then_some(0),
+                new_connection_device_id_type: None,
+                new_connection_call_id: None,
+                campaign_id: None,
+                query_rule_id: None,
+                floating,
+            })),
+        }
+    }
+
+    pub fn agent_state(agent: &str, extension: &str, state: u16, reason: u16) -> CtiMessage {
+        let mut floating = Floating::default();
+        floating.push_str(tags::AGENT_EXTENSION, extension);
+        floating.push_str(tags::AGENT_ID_LONG, agent);
+        CtiMessage {
+            message_type: 30,
+            body: CtiBody::AgentState(Box::new(AgentStateEvent {
+                peripheral_id: 1,
+                peripheral_type: 21,
+                skill_group_state: state,
+                skill_group_number: 0xFFFF_FFFF,
+                agent_state: state,
+                event_reason_code: reason,
+                num_flt_skill_groups: Some(0),
+                floating,
+                ..AgentStateEvent::default()
+            })),
+        }
+    }
+
+    /// An inbound call answered by agent 2006 from CSQ 1, with the agent's
+    /// states around it, one second apart.
+    pub fn answered_call(call_id: u32) -> Vec<CtiMessage> {
+        use CallEventKind as K;
+        vec![
+            agent_state("agt2006", "2006", 3, 0),
+            call(
+                23,
+                K::BeginCall,
+                call_id,
+                None,
+                &[
+                    (tags::CONNECTION_DEVID, "2005"),
+                    (tags::ANI, "+15551234"),
+                    (tags::DNIS, "7000"),
+                ],
+            ),
+            call(
+                21,
+                K::Queued,
+                call_id,
+                Some(1),
+                &[(tags::CONNECTION_DEVID, "9019")],
+            ),
+            call(
+                9,
+                K::Delivered,
+                call_id,
+                Some(1),
+                &[
+                    (tags::CONNECTION_DEVID, "2006"),
+                    (tags::ALERTING_DEVID, "2006"),
+                    (tags::CALLING_DEVID, "+15551234"),
+                ],
+            ),
+            agent_state("agt2006", "2006", 4, 0),
+            call(
+                10,
+                K::Established,
+                call_id,
+                Some(1),
+                &[
+                    (tags::CONNECTION_DEVID, "2006"),
+                    (tags::ANSWERING_DEVID, "2006"),
+                    (tags::CALLING_DEVID, "+15551234"),
+                ],
+            ),
+            call(
+                14,
+                K::ConnectionCleared,
+                call_id,
+                None,
+                &[
+                    (tags::CONNECTION_DEVID, "2006"),
+                    (tags::RELEASING_DEVID, "2006"),
+                ],
+            ),
+            agent_state("agt2006", "2006", 6, 0),
+            call(
+                13,
+                K::Cleared,
+                call_id,
+                None,
+                &[(tags::CONNECTION_DEVID, "2005")],
+            ),
+            call(24, K::EndCall, call_id, None, &[]),
+            agent_state("agt2006", "2006", 2, 32760),
+        ]
+    }
+}
+
+fn submit_cti(
+    store: &SqliteStore,
+    session: &str,
+    first_seq: u64,
+    messages: Vec<cdrhub_protocols::cti::CtiMessage>,
+) -> IngestOutcome {
+    let t0 = Timestamp::parse_rfc3339("2026-11-02T09:00:00Z").unwrap();
+    let messages = messages
+        .into_iter()
+        .enumerate()
+        .map(|(i, message)| {
+            let seq = first_seq + i as u64;
+            cdrhub_store::CtiIngestMessage {
+                seq,
+                received_at: Timestamp(t0.0 + seq as i64 * 1000),
+                frame: cdrhub_protocols::cti::encode(&message, 13).into(),
+                message,
+            }
+        })
+        .collect();
+    let batch = IngestBatch {
+        sender: "uccx".into(),
+        received_at: t0,
+        payload: IngestPayload::Cti(cdrhub_store::CtiIngest {
+            node: "127.0.0.1:42027".into(),
+            session: session.into(),
+            version: 13,
+            messages,
+        }),
+    };
+    rt().block_on(store.submit(batch)).unwrap()
+}
+
+/// CTI messages go through the journal like CMS records: a call answered by
+/// an agent and the agent's state intervals, stored once when submitted
+/// twice, and the same after calls.db is rebuilt from the journal.
+#[test]
+fn cti_messages_make_calls_and_agent_states_that_survive_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent_states = |dir: &Path| -> Vec<(i64, i64, Option<i64>)> {
+        let db = rusqlite::Connection::open(dir.join("calls.db")).unwrap();
+        let mut stmt = db
+            .prepare("SELECT state, started_at, ended_at FROM agent_states WHERE agent = 'agt2006' ORDER BY started_at")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let (before, states) = {
+        let store = open(dir.path());
+        let flow = cti_flow::answered_call(16_777_507);
+        let (first, second) = flow.split_at(4);
+        let outcome = submit_cti(&store, "s1", 1, first.to_vec());
+        assert_eq!(outcome.stored, 4);
+        let live = store
+            .list_calls(&CallFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .calls;
+        assert_eq!(live[0].ended_at, None, "in progress");
+        submit_cti(&store, "s1", 5, second.to_vec());
+        let again = submit_cti(&store, "s1", 5, second.to_vec());
+        assert_eq!(
+            (again.stored, again.duplicates),
+            (0, 7),
+            "the same batch twice"
+        );
+        let calls = all_calls(&store);
+        assert_eq!(calls.len(), 1);
+        let c = &calls[0];
+        assert_eq!((c.source.as_str(), c.sender.as_str()), ("cti", "uccx"));
+        assert_eq!(c.caller.as_deref(), Some("+15551234"));
+        assert_eq!(c.destination.as_deref(), Some("2006"));
+        assert_eq!(c.disposition, Some(Disposition::Answered));
+        let detail = store.get_call(&c.id).unwrap().unwrap();
+        assert_eq!(detail.call.details["agents"][0]["talk_s"], 1.0);
+        assert_eq!(
+            detail.events.len(),
+            7,
+            "the call events, not the agent states"
+        );
+        let cc = store
+            .contact_centre_day(
+                Timestamp::parse_rfc3339("2026-11-02T12:00:00Z").unwrap(),
+                None,
+            )
+            .unwrap();
+        let a = &cc.agents[0];
+        assert_eq!(
+            (a.agent.as_str(), a.extension.as_deref()),
+            ("agt2006", Some("2006"))
+        );
+        assert_eq!((a.calls_handled, a.talk_s), (1, 1.0));
+        assert_eq!((a.ready_s, a.talking_s, a.wrapup_s), (4.0, 3.0, 3.0));
+        assert_eq!(a.not_ready_reasons[0].0, 32760);
+        let q = &cc.csqs[0];
+        assert_eq!((q.csq, q.offered, q.answered, q.abandoned), (1, 1, 1, 0));
+        assert_eq!((q.average_wait_s, q.longest_wait_s), (Some(3.0), Some(3.0)));
+        assert_eq!(detail.events[0].event_type, "BEGIN_CALL_EVENT");
+        let found = store
+            .search_calls(
+                &CallFilter {
+                    q: Some("5551234".into()),
+                    limit: 15,
+                    ..Default::default()
+                },
+                CallSort::StartedAt,
+                true,
+                0,
+            )
+            .unwrap();
+        assert_eq!(found.matching, 1, "party search finds CTI calls");
+        (calls, agent_states(dir.path()))
+    };
+    assert_eq!(
+        states.iter().map(|s| s.0).collect::<Vec<_>>(),
+        [3, 4, 6, 2],
+        "ready, talking, work, not ready"
+    );
+    assert!(states[..3].iter().all(|s| s.2.is_some()) && states[3].2.is_none());
+    for file in ["calls.db", "calls.db-wal", "calls.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(file));
+    }
+    let store = open(dir.path());
+    let after = all_calls(&store);
+    assert_eq!(after.len(), 1);
+    assert_eq!(
+        (
+            after[0].caller.clone(),
+            after[0].answered_at,
+            after[0].ended_at
+        ),
+        (
+            before[0].caller.clone(),
+            before[0].answered_at,
+            before[0].ended_at
+        )
+    );
+    assert_eq!(agent_states(dir.path()), states);
+}

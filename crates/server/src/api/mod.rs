@@ -22,6 +22,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/sources", get(status::sources))
         .route("/api/v1/gaps", get(status::gaps))
         .route("/api/v1/stats", get(status::stats))
+        .route("/api/v1/cc", get(status::contact_centre))
         .route("/api/v1/openapi.json", get(openapi::document))
 }
 

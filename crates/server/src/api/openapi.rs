@@ -81,6 +81,9 @@ pub(crate) fn spec(cms_path: &str, metrics_token: bool) -> Value {
     let mut spec = operations(cms_path);
     spec["paths"]["/api/v1/stats"] = stats_operation();
     spec["paths"]["/api/v1/calls/{id}/end"] = force_end_operation();
+    spec["components"]["schemas"]["CtiServer"] = cti_server_schema();
+    spec["paths"]["/api/v1/cc"] = contact_centre_operation();
+    spec["components"]["schemas"]["ContactCentreDay"] = contact_centre_schema();
     spec["components"]["schemas"]["DayStats"] = day_stats_schema();
     spec["security"] = json!([{"bearer": []}]);
     spec["components"]["securitySchemes"] = json!({"bearer": {"type": "http", "scheme": "bearer", "description": "An API token from `cdrhub token create`. Roles: viewer (reports), supervisor (and exports), admin (everything)."}});
@@ -111,6 +114,57 @@ pub(crate) fn spec(cms_path: &str, metrics_token: bool) -> Value {
 /// The answer of a refused request: one sentence naming the problem.
 fn error_response() -> Value {
     json!({"description": "One sentence naming the problem.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+/// `GET /api/v1/cc`.
+fn contact_centre_operation() -> Value {
+    let error = error_response();
+    json!({"get": {
+        "summary": "A day's contact-centre reports: per agent (calls handled, talk, hold, ready, not ready by reason code, wrap-up) and per CSQ per hour (offered, answered, abandoned, waits)",
+        "parameters": [
+            {"name": "day", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "YYYY-MM-DD (UTC); default today."},
+            {"name": "sender", "in": "query", "schema": {"type": "string"}, "description": "A configured CTI server's name."}
+        ],
+        "responses": {"200": {"description": "The day.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ContactCentreDay"}}}}, "400": error}
+    }})
+}
+
+fn contact_centre_schema() -> Value {
+    let secs = |d: &str| json!({"type": "number", "description": d});
+    json!({"type": "object", "properties": {
+        "day": {"type": "string", "format": "date-time"},
+        "agents": {"type": "array", "items": {"type": "object", "properties": {
+            "sender": {"type": "string"}, "agent": {"type": "string"}, "extension": str_prop(""),
+            "calls_handled": {"type": "integer"}, "talk_s": secs("Talk on answered calls, hold excluded."),
+            "hold_s": secs(""), "ready_s": secs(""), "not_ready_s": secs(""),
+            "wrapup_s": secs("WORK_READY and WORK_NOT_READY."), "talking_s": secs(""), "reserved_s": secs(""),
+            "not_ready_reasons": {"type": "array", "items": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "number"}]}, "description": "[reason code, seconds]"}
+        }}},
+        "csqs": {"type": "array", "items": {"type": "object", "properties": {
+            "sender": {"type": "string"}, "csq": {"type": "integer"}, "hour": {"type": "string", "format": "date-time"},
+            "offered": {"type": "integer"}, "answered": {"type": "integer"}, "abandoned": {"type": "integer"},
+            "average_wait_s": {"type": ["number", "null"]}, "longest_wait_s": {"type": ["number", "null"]}
+        }}}
+    }})
+}
+
+/// A CTI server pair in `/api/v1/sources`.
+fn cti_server_schema() -> Value {
+    json!({"type": "object", "properties": {
+        "name": {"type": "string"}, "primary": {"type": "string"}, "secondary": str_prop("host:port"),
+        "protocol_version": {"type": "integer"},
+        "connection": {"type": ["object", "null"], "properties": {
+            "state": {"type": "string", "enum": ["connecting", "open", "waiting"]},
+            "node": str_prop("The node connected to, or last tried."),
+            "protocol_version": {"type": "integer"},
+            "connected_since": time_prop(""), "last_message_at": time_prop(""),
+            "messages": {"type": "integer", "description": "Messages read since cdrhub started."},
+            "stored": {"type": "integer", "description": "Call events, agent states and system events committed."},
+            "heartbeats_answered": {"type": "integer"}, "reconnects": {"type": "integer"},
+            "last_error": str_prop("Why the last session ended.")
+        }},
+        "stats": {"oneOf": [{"$ref": "#/components/schemas/SenderStats"}, {"type": "null"}]}
+    }})
 }
 
 /// `POST /api/v1/calls/{id}/end`.
@@ -269,8 +323,9 @@ fn operations(cms_path: &str) -> Value {
                 "last_rejection": str_prop(""), "gaps": {"type": "integer"}, "missing_records": {"type": "integer"}
             }},
             "Sources": {"type": "object", "properties": {"sources": {"type": "array", "items": {"type": "object", "properties": {
-                "source": {"type": "string"}, "enabled": {"type": "boolean"}, "endpoint": {"type": "string"},
-                "senders": {"type": "array", "items": {"$ref": "#/components/schemas/SenderStats"}}
+                "source": {"type": "string"}, "enabled": {"type": "boolean"}, "endpoint": {"type": "string", "description": "cms: the receiver path."},
+                "senders": {"type": "array", "items": {"$ref": "#/components/schemas/SenderStats"}},
+                "servers": {"type": "array", "description": "cti: each configured server pair with its connection.", "items": {"$ref": "#/components/schemas/CtiServer"}}
             }}}}},
             "Gap": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "source": {"type": "string"}, "sender": {"type": "string"},

@@ -16,13 +16,37 @@ pub(crate) async fn sources(State(app): State<AppState>) -> Result<Json<Value>, 
     let store = app.store.clone();
     let senders = blocking(move || store.senders()).await?;
     let cms = &app.config.sources.cms;
+    let links = app.metrics.cti.snapshot();
+    let cti: Vec<Value> = app
+        .config
+        .sources
+        .cti
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "primary": c.primary,
+                "secondary": c.secondary,
+                "protocol_version": c.version,
+                "connection": links.get(&c.name),
+                "stats": senders.iter().find(|s| s.source == "cti" && s.sender == c.name),
+            })
+        })
+        .collect();
     Ok(Json(json!({
-        "sources": [{
-            "source": "cms",
-            "enabled": cms.enabled,
-            "endpoint": cms.path,
-            "senders": senders.iter().filter(|s| s.source == "cms").collect::<Vec<_>>(),
-        }],
+        "sources": [
+            {
+                "source": "cms",
+                "enabled": cms.enabled,
+                "endpoint": cms.path,
+                "senders": senders.iter().filter(|s| s.source == "cms").collect::<Vec<_>>(),
+            },
+            {
+                "source": "cti",
+                "enabled": !cti.is_empty(),
+                "servers": cti,
+            },
+        ],
     })))
 }
 
@@ -99,5 +123,34 @@ pub(crate) async fn stats(
     let store = app.store.clone();
     Ok(Json(
         blocking(move || store.day_stats(day, source.as_deref(), sender.as_deref())).await?,
+    ))
+}
+
+/// `GET /api/v1/cc`: a day's contact-centre reports.
+pub(crate) async fn contact_centre(
+    State(app): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<cdrhub_store::ContactCentreDay>, ApiError> {
+    let (mut day, mut sender) = (None, None);
+    for (key, value) in &params {
+        match key.as_str() {
+            "day" => {
+                day = Some(
+                    cdrhub_model::Timestamp::parse_date(value)
+                        .map_err(|e| ApiError::BadRequest(format!("parameter day={e}")))?,
+                )
+            }
+            "sender" => sender = Some(value.clone()),
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown parameter {key:?}; known: day, sender"
+                )));
+            }
+        }
+    }
+    let day = day.unwrap_or_else(cdrhub_model::Timestamp::now);
+    let store = app.store.clone();
+    Ok(Json(
+        blocking(move || store.contact_centre_day(day, sender.as_deref())).await?,
     ))
 }

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use cdrhub_model::{Role, Timestamp};
-use cdrhub_store::LiveStatus;
+use cdrhub_store::{LiveStatus, RecentBody};
 use maud::{Markup, PreEscaped, html};
 use serde_json::{Value, json};
 
@@ -199,9 +199,39 @@ pub(crate) async fn force_end(
     redirect_after(done, "/live")
 }
 
-/// The columns of seed 001's real-time event view for a CMS record: call
-/// reference, dialed, caller id, info, port (CMS has no ports).
-fn event_columns(record: &cdrhub_protocols::cms::CmsRecord) -> [String; 5] {
+/// The columns of seed 001's real-time event view: time, call reference,
+/// event, dialed, caller id, info, port.
+fn event_columns(record: &RecentBody, received_at: Timestamp) -> [String; 7] {
+    match record {
+        RecentBody::Cms(r) => {
+            let [reference, dialed, caller, info, port] = cms_columns(r);
+            [
+                r.time.to_rfc3339(),
+                reference,
+                r.record_type.clone(),
+                dialed,
+                caller,
+                info,
+                port,
+            ]
+        }
+        RecentBody::Cti(m) => {
+            let [reference, dialed, caller, info, port] = cti_columns(m);
+            [
+                received_at.to_rfc3339(),
+                reference,
+                cdrhub_protocols::cti::message_type_name(m.message_type).into_owned(),
+                dialed,
+                caller,
+                info,
+                port,
+            ]
+        }
+    }
+}
+
+/// A CMS record: call reference, dialed, caller id, info (CMS has no ports).
+fn cms_columns(record: &cdrhub_protocols::cms::CmsRecord) -> [String; 5] {
     use cdrhub_protocols::cms::CmsRecordBody as B;
     let some = |v: &Option<String>| v.clone().unwrap_or_default();
     let reference = record.subject_id().unwrap_or_default().to_owned();
@@ -224,6 +254,57 @@ fn event_columns(record: &cdrhub_protocols::cms::CmsRecord) -> [String; 5] {
         _ => (String::new(), String::new(), String::new()),
     };
     [reference, dialed, caller, info, String::new()]
+}
+
+/// A CTI message: call id (or agent), dialed (DNIS, dialed or called
+/// number), caller id (ANI or calling device), info (call type, agent
+/// state, event cause), port (the device of the event).
+fn cti_columns(message: &cdrhub_protocols::cti::CtiMessage) -> [String; 5] {
+    use cdrhub_protocols::cti::{CtiBody, tags};
+    match &message.body {
+        CtiBody::Call(e) => {
+            let f = &e.floating;
+            let first = |list: &[u16]| {
+                list.iter()
+                    .find_map(|t| f.str(*t).filter(|s| !s.is_empty()))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let info = match (e.call_type, e.event_cause) {
+                (Some(t), _) => cdrhub_correlate::cti::call_type_name(t),
+                (None, Some(c)) if c != 0xFFFF => format!("cause {c}"),
+                _ => String::new(),
+            };
+            [
+                e.connection_call_id.to_string(),
+                first(&[tags::DIALED_NUMBER, tags::DNIS, tags::CALLED_DEVID]),
+                first(&[tags::ANI, tags::CALLING_DEVID]),
+                info,
+                first(&[tags::CONNECTION_DEVID]),
+            ]
+        }
+        CtiBody::AgentState(a) => {
+            let f = &a.floating;
+            [
+                f.str(tags::AGENT_ID_LONG)
+                    .or_else(|| f.str(tags::AGENT_ID))
+                    .unwrap_or_default()
+                    .to_owned(),
+                String::new(),
+                String::new(),
+                format!("state {} reason {}", a.agent_state, a.event_reason_code),
+                f.str(tags::AGENT_EXTENSION).unwrap_or_default().to_owned(),
+            ]
+        }
+        CtiBody::SystemEvent(e) => [
+            String::new(),
+            String::new(),
+            String::new(),
+            format!("system event {}", e.system_event_id),
+            String::new(),
+        ],
+        _ => Default::default(),
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -274,9 +355,9 @@ pub(crate) async fn events(
                 th { (t(l, "events_port")) } th { (t(l, "calls_sender")) }
             }
             @for r in &records {
-                @let [reference, dialed, caller, info, port] = event_columns(&r.record);
+                @let [time, reference, event, dialed, caller, info, port] = event_columns(&r.record, r.received_at);
                 tr {
-                    td.time { (r.record.time.to_rfc3339()) } td { (reference) } td { (r.record.record_type) }
+                    td.time { (time) } td { (reference) } td { (event) }
                     td { (dialed) } td { (caller) } td { (info) } td { (port) } td { (r.sender) }
                 }
             }

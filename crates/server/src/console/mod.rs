@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod calls;
+mod cc;
 mod data;
 mod i18n;
 mod live;
@@ -65,6 +66,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/live/events", get(live::events))
         .route("/stats", get(stats::view))
         .route("/stats.csv", get(stats::export))
+        .route("/cc", get(cc::view))
+        .route("/cc/agents.csv", get(cc::export_agents))
+        .route("/cc/csqs.csv", get(cc::export_csqs))
         .route("/calls", get(calls::search))
         .route("/calls/{id}", get(calls::call_page))
         .route("/calls/{id}/end", post(live::force_end))
@@ -255,6 +259,7 @@ pub(crate) fn page(lang: &str, title: &str, signed: Option<&Signed>, body: Marku
                         a href="/" { (t(lang, "nav_home")) }
                         a href="/calls" { (t(lang, "nav_calls")) }
                         a href="/stats" { (t(lang, "nav_stats")) }
+                        a href="/cc" { (t(lang, "nav_cc")) }
                         @if s.user.role.allows(Role::Supervisor) {
                             a href="/live" { (t(lang, "nav_live")) }
                             a href="/live/events" { (t(lang, "nav_events")) }

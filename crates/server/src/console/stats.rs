@@ -17,16 +17,16 @@ use super::{Signed, page, t};
 use crate::api::blocking;
 use crate::{AppState, spreadsheet};
 
-const DAY_MS: i64 = 86_400_000;
+pub(super) const DAY_MS: i64 = 86_400_000;
 
 /// The day asked for (UTC, `YYYY-MM-DD`, default today) and the filters.
-struct Asked {
-    day: Timestamp,
-    source: Option<String>,
-    sender: Option<String>,
+pub(super) struct Asked {
+    pub day: Timestamp,
+    pub source: Option<String>,
+    pub sender: Option<String>,
 }
 
-fn asked(query: &HashMap<String, String>) -> Result<Asked, String> {
+pub(super) fn asked(query: &HashMap<String, String>) -> Result<Asked, String> {
     let get = |k: &str| {
         query
             .get(k)
@@ -45,12 +45,12 @@ fn asked(query: &HashMap<String, String>) -> Result<Asked, String> {
     })
 }
 
-fn date(t: Timestamp) -> String {
+pub(super) fn date(t: Timestamp) -> String {
     t.to_rfc3339()[..10].to_owned()
 }
 
 impl Asked {
-    fn link(&self, base: &str, day: Timestamp) -> String {
+    pub(super) fn link(&self, base: &str, day: Timestamp) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
         q.append_pair("day", &date(day));
         for (k, v) in [("source", &self.source), ("sender", &self.sender)] {

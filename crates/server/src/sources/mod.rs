@@ -2,3 +2,4 @@
 //! or handler that frames bytes and hands them to its decoder.
 
 pub mod cms;
+pub mod cti;

@@ -40,6 +40,8 @@ pub struct Options {
     pub max_body_bytes: Option<usize>,
     /// `SqliteOptions::busy_timeout` of the store's writer.
     pub busy_timeout: Option<Duration>,
+    /// `[[sources.cti]]`: CTI servers to connect to.
+    pub cti: Vec<cdrhub_server::sources::cti::CtiSourceConfig>,
 }
 
 /// One HTTP answer: status, headers and the whole body.
@@ -332,6 +334,7 @@ impl TestServer {
         if let Some(n) = options.max_body_bytes {
             config.sources.cms.max_body_bytes = n;
         }
+        config.sources.cti = options.cti;
         let mut cert = None;
         if options.https {
             let generated = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])

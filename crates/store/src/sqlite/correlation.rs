@@ -722,79 +722,6 @@ fn write_leg(tx: &Transaction, leg: &Leg) -> rusqlite::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sqlite::schema;
-    use cdrhub_correlate::cms::{self, CallKey, CmsCallGroup};
-    use cdrhub_protocols::cms::CmsRecord;
-
-    /// The seed's eight records (CDR guide, seed 000): the leg starts before
-    /// its call and joins it by a later callLegUpdate, so two partial calls
-    /// merge.
-    fn seed_records() -> Vec<CmsRecord> {
-        (1..=6)
-            .flat_map(|i| {
-                let path = format!(
-                    "{}/../../tests/data/cms/seed-000-post{i}.xml",
-                    env!("CARGO_MANIFEST_DIR")
-                );
-                let body = std::fs::read(&path).expect("seed fixture");
-                cdrhub_protocols::cms::decode(&body)
-                    .expect("seed decodes")
-                    .records
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_finished_merged_call_leaves_no_key_or_alias_in_the_cache() {
-        let mut calls = Connection::open_in_memory().unwrap();
-        schema::migrate_calls(&mut calls).unwrap();
-        let mut journal = Connection::open_in_memory().unwrap();
-        schema::migrate_journal(&mut journal).unwrap();
-        let mut correlation = Correlation::<CmsCallGroup>::default();
-        let records = seed_records();
-        let mut keys: Vec<i64> = records
-            .iter()
-            .flat_map(|r| {
-                cms::record_keys(r)
-                    .iter()
-                    .map(CallKey::hash)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let tx = calls.transaction().unwrap();
-        for (i, record) in records.into_iter().enumerate() {
-            correlation
-                .apply(
-                    &tx,
-                    &journal,
-                    record,
-                    Origin {
-                        sender: "cms-1",
-                        call_bridge: None,
-                    },
-                    i as i64 + 1,
-                )
-                .unwrap();
-        }
-        assert_eq!(correlation.groups.len(), 1, "the two parts merged");
-        correlation.flush(&tx, FlushMode::All).unwrap();
-        tx.commit().unwrap();
-        correlation.committed();
-        assert!(correlation.groups.is_empty());
-        assert!(correlation.keys.is_empty(), "{:?}", correlation.keys);
-        assert!(correlation.aliases.is_empty(), "{:?}", correlation.aliases);
-        let rows: i64 = calls
-            .query_row("SELECT count(*) FROM call_keys", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, keys.len() as i64, "every key is written");
-    }
-}
-
 /// The correlation state of every source, as the correlator thread keeps it.
 pub(crate) struct Correlations {
     pub cms: Correlation<cdrhub_correlate::cms::CmsCallGroup>,
@@ -900,5 +827,78 @@ impl Correlations {
 
     pub(crate) fn forget(&mut self, id: &str) -> Option<Vec<i64>> {
         self.cms.forget(id).or_else(|| self.cti.forget(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::schema;
+    use cdrhub_correlate::cms::{self, CallKey, CmsCallGroup};
+    use cdrhub_protocols::cms::CmsRecord;
+
+    /// The seed's eight records (CDR guide, seed 000): the leg starts before
+    /// its call and joins it by a later callLegUpdate, so two partial calls
+    /// merge.
+    fn seed_records() -> Vec<CmsRecord> {
+        (1..=6)
+            .flat_map(|i| {
+                let path = format!(
+                    "{}/../../tests/data/cms/seed-000-post{i}.xml",
+                    env!("CARGO_MANIFEST_DIR")
+                );
+                let body = std::fs::read(&path).expect("seed fixture");
+                cdrhub_protocols::cms::decode(&body)
+                    .expect("seed decodes")
+                    .records
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_finished_merged_call_leaves_no_key_or_alias_in_the_cache() {
+        let mut calls = Connection::open_in_memory().unwrap();
+        schema::migrate_calls(&mut calls).unwrap();
+        let mut journal = Connection::open_in_memory().unwrap();
+        schema::migrate_journal(&mut journal).unwrap();
+        let mut correlation = Correlation::<CmsCallGroup>::default();
+        let records = seed_records();
+        let mut keys: Vec<i64> = records
+            .iter()
+            .flat_map(|r| {
+                cms::record_keys(r)
+                    .iter()
+                    .map(CallKey::hash)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let tx = calls.transaction().unwrap();
+        for (i, record) in records.into_iter().enumerate() {
+            correlation
+                .apply(
+                    &tx,
+                    &journal,
+                    record,
+                    Origin {
+                        sender: "cms-1",
+                        call_bridge: None,
+                    },
+                    i as i64 + 1,
+                )
+                .unwrap();
+        }
+        assert_eq!(correlation.groups.len(), 1, "the two parts merged");
+        correlation.flush(&tx, FlushMode::All).unwrap();
+        tx.commit().unwrap();
+        correlation.committed();
+        assert!(correlation.groups.is_empty());
+        assert!(correlation.keys.is_empty(), "{:?}", correlation.keys);
+        assert!(correlation.aliases.is_empty(), "{:?}", correlation.aliases);
+        let rows: i64 = calls
+            .query_row("SELECT count(*) FROM call_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, keys.len() as i64, "every key is written");
     }
 }

@@ -7,6 +7,7 @@
 mod accounts;
 mod agents;
 mod backup;
+mod cc;
 mod correlation;
 mod correlator;
 mod group;
@@ -628,6 +629,15 @@ impl Store for SqliteStore {
             disk_free_bytes: fs.f_bavail.saturating_mul(fs.f_frsize),
             disk_total_bytes: fs.f_blocks.saturating_mul(fs.f_frsize),
         })
+    }
+
+    fn contact_centre_day(
+        &self,
+        day: cdrhub_model::Timestamp,
+        sender: Option<&str>,
+    ) -> Result<crate::ContactCentreDay, StoreError> {
+        self.catch_up();
+        self.with_reader(|c| cc::day(c, day, sender, cdrhub_model::Timestamp::now()))
     }
 
     fn senders(&self) -> Result<Vec<SenderStats>, StoreError> {

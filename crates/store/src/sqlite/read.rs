@@ -179,7 +179,15 @@ pub(crate) fn recent_records(
     for row in rows {
         let (journal_id, received_at, source, sender, payload) = row?;
         // A record that no longer decodes is left out here (the journal keeps it).
-        if let Ok(record) = cdrhub_protocols::cms::decode_record("", &payload) {
+        let record = match source.as_str() {
+            cdrhub_model::SOURCE_CTI => records::decode_cti(&payload, Timestamp(received_at))
+                .ok()
+                .map(|e| crate::RecentBody::Cti(e.message)),
+            _ => cdrhub_protocols::cms::decode_record("", &payload)
+                .ok()
+                .map(|r| crate::RecentBody::Cms(Box::new(r))),
+        };
+        if let Some(record) = record {
             out.push(crate::RecentRecord {
                 journal_id,
                 received_at: Timestamp(received_at),

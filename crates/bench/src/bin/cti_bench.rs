@@ -1,0 +1,247 @@
+//! `cdrhub-ctibench`: end-to-end speed of the contact-centre source (issue
+//! 4, point 7). It starts the CTI simulator (`cdrhub-sim`) in this process
+//! and `cdrhub serve` as a child with a `[[sources.cti]]` pointing at it;
+//! the simulator plays `--calls` calls of every flow as fast as it can once
+//! cdrhub's session is open. The figure is the events cdrhub committed per
+//! second, from the session's first event to the commit of the last; the
+//! run then checks that every call the simulator made is in the store,
+//! ended.
+//!
+//! ```text
+//! cargo build --release -p cdrhub -p cdrhub-bench
+//! target/release/cdrhub-ctibench --cdrhub target/release/cdrhub --calls 30000
+//! ```
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use cdrhub_sim::cti::{Server, SimConfig};
+use clap::Parser;
+use serde_json::Value;
+
+#[derive(Parser)]
+struct Args {
+    /// The cdrhub binary to run.
+    #[arg(long, default_value = "target/release/cdrhub")]
+    cdrhub: PathBuf,
+    /// Calls the simulator makes.
+    #[arg(long, default_value_t = 30_000)]
+    calls: u64,
+    /// Calls started per second (each plays its events back to back).
+    #[arg(long, default_value_t = 5_000.0)]
+    rate: f64,
+    /// CTI protocol version (below 20: 1-byte floating fields).
+    #[arg(long, default_value_t = 13)]
+    version: u32,
+    /// Agents of the simulated contact centre.
+    #[arg(long, default_value_t = 200)]
+    agents: u32,
+    /// Print the result as one JSON line.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A plain HTTP/1.1 GET with the bench's API token: a few requests, no
+/// need for a client library's pool.
+fn get(addr: SocketAddr, token: &str, path: &str) -> anyhow::Result<Value> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = Vec::new();
+    s.read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("an HTTP response without a body")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("GET {path}: {}", head.lines().next().unwrap_or(""));
+    }
+    // Bodies are sent whole or chunked; the JSON is what lies between.
+    let start = body.find('{').context("no JSON in the response")?;
+    let end = body.rfind('}').context("no JSON in the response")?;
+    Ok(serde_json::from_str(&body[start..=end])?)
+}
+
+struct Cdrhub(Child);
+
+impl Drop for Cdrhub {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = std::env::temp_dir().join(format!("cdrhub-ctibench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let sim = Server::start(SimConfig {
+        listen: "127.0.0.1:0".parse()?,
+        agents: args.agents,
+        rate: args.rate,
+        calls: Some(args.calls),
+        time_scale: 0.0,
+        seed: Some(42),
+        ..SimConfig::default()
+    })?;
+    let http: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+    let config = dir.join("cdrhub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[http]\nlisten = \"{http}\"\n[[sources.cti]]\nname = \"bench\"\nprimary = \"{}\"\nversion = {}\n",
+            dir.join("data"),
+            sim.addr,
+            args.version
+        ),
+    )?;
+    let token = Command::new(&args.cdrhub)
+        .arg("--config")
+        .arg(&config)
+        .args(["token", "create", "bench", "--role", "admin"])
+        .output()
+        .with_context(|| format!("cannot run {}", args.cdrhub.display()))?;
+    if !token.status.success() {
+        bail!("token create: {}", String::from_utf8_lossy(&token.stderr));
+    }
+    let token = String::from_utf8(token.stdout)?.trim().to_owned();
+    let server = Cdrhub(
+        Command::new(&args.cdrhub)
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let pid = server.0.id();
+
+    // The clock starts with the session: the simulator sends nothing before.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sim.stats().sessions_opened == 0 {
+        if Instant::now() > deadline {
+            bail!("cdrhub never opened a session with the simulator");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = Instant::now();
+    let events_sent =
+        |s: &cdrhub_sim::cti::SimStats| s.messages_sent - s.sessions_opened - s.heartbeats_answered;
+    let mut sent_all_at = None;
+    let (stored, committed_at) = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stats = sim.stats();
+        let done_sending = stats.calls_started >= args.calls;
+        if done_sending && sent_all_at.is_none() {
+            sent_all_at = Some(started.elapsed());
+        }
+        let sources = tokio::task::spawn_blocking({
+            let token = token.clone();
+            move || get(http, &token, "/api/v1/sources")
+        })
+        .await??;
+        let stored = sources["sources"][1]["servers"][0]["connection"]["stored"]
+            .as_u64()
+            .unwrap_or(0);
+        if done_sending && stored >= events_sent(&stats) {
+            // Wait a moment: the last calls may still be playing.
+            let again = sim.stats();
+            if events_sent(&again) == events_sent(&stats) {
+                break (stored, started.elapsed());
+            }
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!(
+                "cdrhub stored {stored} of {} events in 10 minutes",
+                events_sent(&stats)
+            );
+        }
+    };
+    let stats = sim.stats();
+    let events = events_sent(&stats);
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+
+    // Every call the simulator made is in the store, ended.
+    let mut ended = 0u64;
+    let mut total = 0u64;
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/calls?source=cti&limit=1000&cursor={c}"),
+            None => "/api/v1/calls?source=cti&limit=1000".to_owned(),
+        };
+        let page = tokio::task::spawn_blocking({
+            let token = token.clone();
+            move || get(http, &token, &path)
+        })
+        .await??;
+        for c in page["calls"].as_array().into_iter().flatten() {
+            total += 1;
+            ended += u64::from(!c["ended_at"].is_null());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    drop(server);
+    sim.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let rate = stored as f64 / committed_at.as_secs_f64();
+    let sim_rate = sent_all_at.map(|t| events as f64 / t.as_secs_f64());
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "calls": args.calls, "events": events, "stored": stored,
+                "seconds": committed_at.as_secs_f64(), "events_per_s": rate,
+                "simulator_events_per_s": sim_rate, "calls_in_store": total,
+                "calls_ended": ended, "peak_rss_mb": rss as f64 / 1024.0,
+                "version": args.version,
+            })
+        );
+    } else {
+        println!(
+            "{events} events of {} calls (protocol version {}) committed in {:.1} s: {rate:.0} events/s",
+            args.calls,
+            args.version,
+            committed_at.as_secs_f64()
+        );
+        if let Some(r) = sim_rate {
+            println!("the simulator sent them at {r:.0} events/s");
+        }
+        println!(
+            "calls in the store: {total}, ended: {ended}; cdrhub peak RSS {:.1} MB",
+            rss as f64 / 1024.0
+        );
+    }
+    if total != args.calls || ended != args.calls {
+        bail!(
+            "{} calls made, {total} in the store, {ended} ended",
+            args.calls
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! The CTI client against the simulated CTI server (`cdrhub-sim`) over real
+//! sockets: sessions in both field widths make calls of every flow and agent
+//! states; a restart of the server in the middle of calls and a switch to
+//! the secondary node are followed.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use cdrhub_server::sources::cti::CtiSourceConfig;
+use cdrhub_sim::cti::{Server, SimConfig, SimHandle};
+use common::{Options, TestServer};
+use serde_json::Value;
+
+fn sim(config: SimConfig) -> SimHandle {
+    Server::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..config
+    })
+    .expect("the simulator starts")
+}
+
+fn cti_config(primary: &SimHandle, secondary: Option<&SimHandle>, version: u32) -> CtiSourceConfig {
+    let text = format!(
+        "name = \"uccx\"\nprimary = \"{}\"\n{}version = {version}\nheartbeat_s = 1\nbatch_ms = 20\n",
+        primary.addr,
+        secondary
+            .map(|s| format!("secondary = \"{}\"\n", s.addr))
+            .unwrap_or_default()
+    );
+    toml::from_str(&text).expect("a [[sources.cti]] section")
+}
+
+async fn cti_server(config: CtiSourceConfig) -> TestServer {
+    TestServer::start_with(Options {
+        cti: vec![config],
+        ..Options::default()
+    })
+    .await
+}
+
+/// Waits (at most 30 s) until `done` says yes of the server's state.
+async fn wait_for(
+    server: &mut TestServer,
+    what: &str,
+    mut done: impl FnMut(&[Value], &Value) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        let calls = server.calls_where("source=cti&limit=1000").await;
+        let sources = server.get_json("/api/v1/sources").await;
+        let link = &sources["sources"][1]["servers"][0];
+        if done(&calls, link) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what} never happened: {} calls, link {link}",
+            calls.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn ended(calls: &[Value]) -> usize {
+    calls.iter().filter(|c| !c["ended_at"].is_null()).count()
+}
+
+/// Twenty calls of every flow, in the 1-byte (UCCX, version 13) and the
+/// 2-byte (UCCE, version 24) field width: each becomes one call, ended, and
+/// the agents' states and the contact-centre reports follow.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_makes_a_call_of_each_simulated_call_in_both_widths() {
+    for version in [13, 24] {
+        let sim = sim(SimConfig {
+            agents: 4,
+            rate: 40.0,
+            calls: Some(20),
+            time_scale: 0.002,
+            seed: Some(7),
+            ..SimConfig::default()
+        });
+        let mut server = cti_server(cti_config(&sim, None, version)).await;
+        wait_for(&mut server, "twenty ended calls", |calls, link| {
+            calls.len() == 20
+                && ended(calls) == 20
+                && link["connection"]["heartbeats_answered"].as_u64() >= Some(1)
+        })
+        .await;
+        let calls = server.calls_where("source=cti&limit=1000").await;
+        let has = |what: &dyn Fn(&Value) -> bool| calls.iter().any(|c| what(&c["details"]));
+        assert!(has(&|d| d["joins"][0]["kind"] == "transfer"), "a transfer");
+        assert!(
+            has(&|d| d["joins"][0]["kind"] == "conference"),
+            "a conference"
+        );
+        assert!(
+            has(&|d| d["outbound"]["campaign"].is_string()),
+            "an outbound contact"
+        );
+        assert!(has(&|d| d["queue_wait_s"].is_number()), "a queued call");
+        assert!(
+            calls.iter().any(|c| c["disposition"] == "answered"),
+            "{calls:#?}"
+        );
+        let detail = server.call(calls[0]["id"].as_str().unwrap()).await;
+        assert!(detail["events"].as_array().unwrap().len() >= 5);
+        let sources = server.get_json("/api/v1/sources").await;
+        let link = &sources["sources"][1]["servers"][0]["connection"];
+        assert_eq!(link["state"], "open", "{link}");
+        assert_eq!(link["protocol_version"], version);
+        assert!(link["stored"].as_u64() > Some(100), "{link}");
+        let today = &cdrhub_model::Timestamp::now().to_rfc3339()[..10];
+        let cc = server.get_json(&format!("/api/v1/cc?day={today}")).await;
+        assert!(!cc["agents"].as_array().unwrap().is_empty(), "{cc}");
+        assert!(
+            cc["agents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["calls_handled"].as_u64() > Some(0)),
+            "{cc}"
+        );
+        sim.stop().await;
+    }
+}
+
+/// The server restarts (every connection dropped) while calls are in
+/// progress: the client reconnects and the calls started afterwards are
+/// whole. Then the primary becomes the standby and the secondary the
+/// master: the client moves to the secondary and its calls arrive.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_mid_call_and_a_switch_to_the_secondary_are_followed() {
+    let primary = sim(SimConfig {
+        agents: 6,
+        rate: 20.0,
+        time_scale: 0.02,
+        seed: Some(11),
+        ..SimConfig::default()
+    });
+    let secondary = sim(SimConfig {
+        agents: 6,
+        rate: 20.0,
+        time_scale: 0.02,
+        seed: Some(12),
+        standby: true,
+        base_call_id: 26_777_500,
+        ..SimConfig::default()
+    });
+    let mut server = cti_server(cti_config(&primary, Some(&secondary), 13)).await;
+    wait_for(&mut server, "calls from the primary", |calls, _| {
+        ended(calls) >= 5
+    })
+    .await;
+
+    // A restart in the middle of calls.
+    primary.drop_connections().await;
+    let before = ended(&server.calls_where("source=cti&limit=1000").await);
+    wait_for(
+        &mut server,
+        "a new session and more calls",
+        |calls, link| {
+            link["connection"]["reconnects"].as_u64() >= Some(1)
+                && link["connection"]["state"] == "open"
+                && ended(calls) >= before + 5
+        },
+    )
+    .await;
+    assert!(primary.stats().sessions_opened >= 2);
+
+    // The pair switches over.
+    secondary.set_standby(false);
+    primary.set_standby(true);
+    primary.drop_connections().await;
+    let secondary_addr = secondary.addr.to_string();
+    wait_for(&mut server, "a session with the secondary", |_, link| {
+        link["connection"]["node"] == secondary_addr.as_str()
+            && link["connection"]["state"] == "open"
+    })
+    .await;
+    let from_secondary = wait_calls_with_cti_id_above(&mut server, 26_777_500).await;
+    assert!(from_secondary >= 1);
+    assert!(secondary.stats().sessions_opened >= 1);
+}
+
+/// Calls whose CTI call ids come from the secondary (ids above `base`).
+async fn wait_calls_with_cti_id_above(server: &mut TestServer, base: u64) -> usize {
+    let start = Instant::now();
+    loop {
+        let calls = server.calls_where("source=cti&limit=1000").await;
+        let mut n = 0;
+        for c in calls.iter().filter(|c| !c["ended_at"].is_null()) {
+            if c["details"]["cti_calls"][0]["call_id"].as_u64() > Some(base) {
+                n += 1;
+            }
+        }
+        if n > 0 {
+            return n;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no call from the secondary"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
