@@ -10,7 +10,7 @@
 mod common;
 
 use common::webdriver::Browser;
-use common::{Conn, Server, fixture};
+use common::{Conn, Server, fixture, get_json};
 
 async fn log_in(browser: &Browser, base: &str, user: &str, password: &str) {
     browser.goto(&format!("{base}/login")).await;
@@ -36,6 +36,13 @@ async fn log_in_as(browser: &Browser, base: &str, user: &str, password: &str) {
     assert!(browser.text("nav .who").await.contains(user));
 }
 
+/// Browser tests take turns: four Chromiums and their servers at once on a
+/// two-core machine make the pages slower than the tests' patience.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 async fn screenshot(browser: &Browser, name: &str) {
     if let Some(dir) = std::env::var_os("CDRHUB_SCREENSHOTS") {
         std::fs::create_dir_all(&dir).unwrap();
@@ -47,6 +54,7 @@ async fn screenshot(browser: &Browser, name: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn first_login_lockout_and_unblock_in_a_real_browser() {
+    let _turn = one_at_a_time();
     let (_dir, server, password) = first_start();
     let base = format!("http://{}", server.addr);
 
@@ -102,6 +110,7 @@ async fn first_login_lockout_and_unblock_in_a_real_browser() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cdr_search_statistics_and_a_call_page_in_a_real_browser() {
+    let _turn = one_at_a_time();
     let (_dir, server, password) = first_start();
     let base = format!("http://{}", server.addr);
     // Every CMS fixture: the seed's conference, hand-made and captured calls.
@@ -165,6 +174,7 @@ async fn cdr_search_statistics_and_a_call_page_in_a_real_browser() {
 /// are posted.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_live_view_follows_calls_as_they_are_posted() {
+    let _turn = one_at_a_time();
     let (_dir, server, password) = first_start();
     let base = format!("http://{}", server.addr);
     let browser = Browser::start().await;
@@ -229,4 +239,77 @@ async fn the_live_view_follows_calls_as_they_are_posted() {
     screenshot(&browser, "console-data.png").await;
     browser.goto(&format!("{base}/live")).await;
     assert_eq!(browser.text("#now-attempts").await, "0");
+}
+
+/// A contact centre (the CTI simulator) in a real browser: the connection,
+/// the agents' day and the CSQs' hours on the Contact centre page, and a
+/// call's agents on its page.
+#[tokio::test(flavor = "multi_thread")]
+async fn contact_centre_reports_in_a_real_browser() {
+    let _turn = one_at_a_time();
+    let sim = cdrhub_sim::cti::Server::start(cdrhub_sim::cti::SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        agents: 3,
+        rate: 20.0,
+        calls: Some(12),
+        time_scale: 0.005,
+        seed: Some(5),
+        ..Default::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cdrhub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources.cti]]\nname = \"uccx\"\nprimary = \"{}\"\nheartbeat_s = 5\n",
+            sim.addr
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with_config(&dir.path().join("data"), Some(&config));
+    let password = server.admin_password.clone().expect("a first password");
+    let base = format!("http://{}", server.addr);
+
+    // Every simulated call ended in the store.
+    let start = std::time::Instant::now();
+    let calls = loop {
+        let calls = get_json(&server, "/api/v1/calls?source=cti&limit=100").await;
+        let list = calls["calls"].as_array().cloned().unwrap_or_default();
+        if list.len() == 12 && list.iter().all(|c| !c["ended_at"].is_null()) {
+            break list;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the calls never all ended: {}",
+            list.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+
+    let browser = Browser::start().await;
+    log_in_as(&browser, &base, "admin", &password).await;
+    browser.goto(&format!("{base}/cc")).await;
+    assert!(browser.text("#cti-links").await.contains("open"));
+    browser.wait_for_text("#agents", "agt200").await;
+    assert!(browser.text("#csqs").await.contains("CSQ"));
+    screenshot(&browser, "console-cc.png").await;
+
+    let answered = calls
+        .iter()
+        .find(|c| {
+            c["details"]["agents"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        })
+        .expect("an answered call");
+    browser
+        .goto(&format!(
+            "{base}/calls/{}",
+            answered["id"].as_str().unwrap()
+        ))
+        .await;
+    browser.wait_for_text("#cti-agents", "200").await;
+    assert!(browser.text("#cti-calls").await.contains("555"));
+    sim.stop().await;
 }

@@ -875,11 +875,12 @@ impl CtiCallPart {
     }
 
     /// A leg of an agent who answered: an agent phone that connected and
-    /// did not place the call, or that a CSQ delivered the call to.
+    /// did not place the call (the caller's own connection is reported the
+    /// same way after a conference).
     fn is_agent_leg(&self, d: &CtiDevice) -> bool {
         d.device_type == Some(device_type::AGENT_DEVICE)
             && d.established_at.is_some()
-            && (d.csq.is_some() || !self.is_caller(d))
+            && !self.is_caller(d)
     }
 
     /// When someone answered: the first device that connected other than a

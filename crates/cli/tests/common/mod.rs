@@ -30,6 +30,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(data_dir: &Path) -> Server {
+        Server::start_with_config(data_dir, None)
+    }
+
+    /// As [`Server::start`], reading `config` (`--config`) too.
+    pub fn start_with_config(data_dir: &Path, config: Option<&Path>) -> Server {
         static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let name = format!(
             "tests-{}",
@@ -47,7 +52,11 @@ impl Server {
             String::from_utf8_lossy(&out.stderr)
         );
         let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        let mut child = cdrhub()
+        let mut serve = cdrhub();
+        if let Some(config) = config {
+            serve.arg("--config").arg(config);
+        }
+        let mut child = serve
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("RUST_LOG", "info")

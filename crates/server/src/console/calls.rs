@@ -355,6 +355,7 @@ pub(crate) async fn call_page(
             }
             @for leg in &detail.leg_list { (leg_row(leg)) }
         }
+        @if c.source == cdrhub_model::SOURCE_CTI { (contact_centre(l, &c.details)) }
         h2 { (t(l, "timeline")) }
         table #timeline {
             tr { th { (t(l, "audit_time")) } th { (t(l, "timeline_event")) } th { (t(l, "timeline_leg")) } th { (t(l, "timeline_received")) } }
@@ -367,6 +368,61 @@ pub(crate) async fn call_page(
         }
     };
     page(l, &title, Some(&signed), body).into_response()
+}
+
+/// A contact-centre call's CTI calls, agents, transfers and conferences,
+/// and outbound contact (the details the CTI correlator keeps).
+fn contact_centre(l: &str, d: &Value) -> Markup {
+    let text = |v: &Value| match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let secs = |v: &Value| v.as_f64().map(|s| format!("{s:.1}")).unwrap_or_default();
+    html! {
+        h2 { (t(l, "cc_call_title")) }
+        table #cti-calls {
+            tr {
+                th { "CTI call" } th { (t(l, "calls_kind")) } th { "ANI" } th { "DNIS" }
+                th { (t(l, "calls_dialed")) } th { (t(l, "cc_application")) } th { "CSQ" }
+                th { (t(l, "cc_queue_wait")) } th { (t(l, "cc_variables")) }
+            }
+            @for p in d["cti_calls"].as_array().into_iter().flatten() {
+                tr {
+                    td { (text(&p["call_id"])) }
+                    td { (text(&p["call_type"])) @if p["last_call_type"] != p["call_type"] { " → " (text(&p["last_call_type"])) } }
+                    td { (text(&p["ani"])) } td { (text(&p["dnis"])) } td { (text(&p["dialed_number"])) }
+                    td { (text(&p["application_id"])) }
+                    td { (p["csqs"].as_array().map(|q| q.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                    td.num { (secs(&p["queue_wait_s"])) }
+                    td {
+                        @for (k, v) in p["call_variables"].as_object().into_iter().flatten().chain(p["named_variables"].as_object().into_iter().flatten()) {
+                            div { (k) ": " (text(v)) }
+                        }
+                    }
+                }
+            }
+        }
+        table #cti-agents {
+            tr {
+                th { (t(l, "cc_agent")) } th { "CTI call" } th { "CSQ" } th { (t(l, "cc_ring")) }
+                th { (t(l, "cc_talk")) } th { (t(l, "cc_hold")) }
+            }
+            @for a in d["agents"].as_array().into_iter().flatten() {
+                tr {
+                    td { (text(&a["device"])) } td { (text(&a["call_id"])) } td { (text(&a["csq"])) }
+                    td.num { (secs(&a["ring_s"])) } td.num { (secs(&a["talk_s"])) } td.num { (secs(&a["hold_s"])) }
+                }
+            }
+        }
+        @for j in d["joins"].as_array().into_iter().flatten() {
+            p.joins { (text(&j["kind"])) " " (text(&j["at"])) ": " (text(&j["by"])) " → " (text(&j["to"]))
+                " (" (text(&j["primary_call"])) " + " (text(&j["secondary_call"])) ")" }
+        }
+        @if let Some(o) = d["outbound"].as_object() {
+            p #outbound { (t(l, "cc_outbound")) ": " (text(&o["campaign"])) " · " (text(&o["customer_number"])) " · " (text(&o["response"])) }
+        }
+    }
 }
 
 fn leg_row(leg: &Leg) -> Markup {
