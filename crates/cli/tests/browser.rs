@@ -38,9 +38,9 @@ async fn log_in_as(browser: &Browser, base: &str, user: &str, password: &str) {
 
 /// Browser tests take turns: four Chromiums and their servers at once on a
 /// two-core machine make the pages slower than the tests' patience.
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    TURN.lock().await
 }
 
 async fn screenshot(browser: &Browser, name: &str) {
@@ -54,7 +54,7 @@ async fn screenshot(browser: &Browser, name: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn first_login_lockout_and_unblock_in_a_real_browser() {
-    let _turn = one_at_a_time();
+    let _turn = one_at_a_time().await;
     let (_dir, server, password) = first_start();
     let base = format!("http://{}", server.addr);
 
@@ -110,7 +110,7 @@ async fn first_login_lockout_and_unblock_in_a_real_browser() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cdr_search_statistics_and_a_call_page_in_a_real_browser() {
-    let _turn = one_at_a_time();
+    let _turn = one_at_a_time().await;
     let (_dir, server, password) = first_start();
     let base = format!("http://{}", server.addr);
     // Every CMS fixture: the seed's conference, hand-made and captured calls.
@@ -174,7 +174,7 @@ async fn cdr_search_statistics_and_a_call_page_in_a_real_browser() {
 /// are posted.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_live_view_follows_calls_as_they_are_posted() {
-    let _turn = one_at_a_time();
+    let _turn = one_at_a_time().await;
     let (_dir, server, password) = first_start();
     let base = format!("http://{}", server.addr);
     let browser = Browser::start().await;
@@ -246,7 +246,7 @@ async fn the_live_view_follows_calls_as_they_are_posted() {
 /// call's agents on its page.
 #[tokio::test(flavor = "multi_thread")]
 async fn contact_centre_reports_in_a_real_browser() {
-    let _turn = one_at_a_time();
+    let _turn = one_at_a_time().await;
     let sim = cdrhub_sim::cti::Server::start(cdrhub_sim::cti::SimConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         agents: 3,
