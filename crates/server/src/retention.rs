@@ -179,7 +179,7 @@ impl Retention {
                     run.removed = *so_far;
                 }
             });
-            let mut run = me.lock().running.take().expect("set when started");
+            let mut run = me.lock().running.clone().expect("set when started");
             run.finished_at = Some(Timestamp::now());
             match result {
                 Ok(removed) => {
@@ -208,7 +208,10 @@ impl Retention {
                 }
             }
             let storage = store.storage();
+            // Done, in one step: what watches the job sees it running until
+            // it shows as the last run, with its audit entry written.
             let mut s = me.lock();
+            s.running = None;
             s.last = Some(run);
             s.record_storage(storage);
         });
