@@ -12,7 +12,8 @@
 
 use cdrhub_model::{Call, Direction, Disposition, Leg, Timestamp};
 use cdrhub_protocols::cti::{
-    CallEvent, CallEventKind, CtiBody, CtiMessage, DeviceRole, FloatValue, tags,
+    CallEvent, CallEventKind, CtiBody, CtiMessage, DeviceRole, FloatValue, NONE_U16, NONE_U32,
+    call_type, device_type, event_cause, tags,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -26,35 +27,6 @@ pub struct CtiEvent {
     pub received_at: Timestamp,
     pub message: CtiMessage,
 }
-
-/// Device types (reference B.6, DeviceIDType).
-pub mod device_type {
-    pub const CTI_PORT: u16 = 73;
-    pub const ROUTE_POINT: u16 = 74;
-    pub const AGENT_DEVICE: u16 = 76;
-    pub const QUEUE: u16 = 77;
-}
-
-/// CallType values (reference B.6) that say which way a call goes.
-pub mod call_type {
-    pub const ACD_IN: u16 = 1;
-    pub const TRANSFER_IN: u16 = 4;
-    pub const OTHER_IN: u16 = 6;
-    pub const AUTO_OUT: u16 = 7;
-    pub const AGENT_OUT: u16 = 8;
-    pub const OUT: u16 = 9;
-    pub const AGENT_INSIDE: u16 = 10;
-    pub const CONSULT: u16 = 12;
-    pub const CONFERENCE: u16 = 15;
-    pub const PREVIEW: u16 = 17;
-    pub const RESERVATION: u16 = 18;
-}
-
-/// EventCause BUSY (reference B.6).
-const CAUSE_BUSY: u16 = 3;
-/// "None" in USHORT enumerations and UINT ids.
-const NONE_U16: u16 = 0xFFFF;
-const NONE_U32: u32 = 0xFFFF_FFFF;
 
 /// The journal's subject of a message: its call id, or the agent whose
 /// state it reports.
@@ -400,7 +372,7 @@ impl CtiCallGroup {
             if answered_at.is_some() {
                 Disposition::Answered
             } else if let Some(cause) = parts.iter().find_map(|p| p.failed_cause) {
-                if cause == CAUSE_BUSY {
+                if cause == event_cause::BUSY {
                     Disposition::Busy
                 } else {
                     Disposition::Failed

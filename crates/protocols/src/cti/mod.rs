@@ -333,6 +333,73 @@ pub mod system_event {
     pub const CTI_SERVER_OFFLINE: u32 = 7;
 }
 
+/// "None" of a USHORT enumeration (DEVID_NONE, CEC_NONE, ...; reference B.1).
+pub const NONE_U16: u16 = 0xFFFF;
+/// "None" of a UINT id (NULL_SKILL_GROUP, NULL_SERVICE, ...); the seed
+/// prints it as -1.
+pub const NONE_U32: u32 = 0xFFFF_FFFF;
+
+/// DeviceIDType values (reference B.6).
+pub mod device_type {
+    pub const DEVICE_IDENTIFIER: u16 = 0;
+    pub const TRUNK: u16 = 70;
+    pub const TRUNK_GROUP: u16 = 71;
+    pub const IP_PHONE_MAC: u16 = 72;
+    pub const CTI_PORT: u16 = 73;
+    pub const ROUTE_POINT: u16 = 74;
+    pub const EXTERNAL: u16 = 75;
+    pub const AGENT_DEVICE: u16 = 76;
+    pub const QUEUE: u16 = 77;
+    pub const NON_ACD_DEVICE: u16 = 78;
+    pub const SHARED_DEVICE: u16 = 79;
+}
+
+/// CallType values (reference B.6; 27 and up differ by version).
+pub mod call_type {
+    pub const ACD_IN: u16 = 1;
+    pub const PREROUTE_ACD_IN: u16 = 2;
+    pub const PREROUTE_DIRECT_AGENT: u16 = 3;
+    pub const TRANSFER_IN: u16 = 4;
+    pub const OVERFLOW_IN: u16 = 5;
+    pub const OTHER_IN: u16 = 6;
+    pub const AUTO_OUT: u16 = 7;
+    pub const AGENT_OUT: u16 = 8;
+    pub const OUT: u16 = 9;
+    pub const AGENT_INSIDE: u16 = 10;
+    pub const OFFERED: u16 = 11;
+    pub const CONSULT: u16 = 12;
+    pub const CONSULT_OFFERED: u16 = 13;
+    pub const CONSULT_CONFERENCE: u16 = 14;
+    pub const CONFERENCE: u16 = 15;
+    pub const UNMONITORED: u16 = 16;
+    pub const PREVIEW: u16 = 17;
+    pub const RESERVATION: u16 = 18;
+}
+
+/// AgentState values (reference B.6).
+pub mod agent_state {
+    pub const LOGIN: u16 = 0;
+    pub const LOGOUT: u16 = 1;
+    pub const NOT_READY: u16 = 2;
+    pub const AVAILABLE: u16 = 3;
+    pub const TALKING: u16 = 4;
+    pub const WORK_NOT_READY: u16 = 5;
+    pub const WORK_READY: u16 = 6;
+    pub const BUSY_OTHER: u16 = 7;
+    pub const RESERVED: u16 = 8;
+    pub const UNKNOWN: u16 = 9;
+    pub const HOLD: u16 = 10;
+}
+
+/// EventCause values cdrhub reads (reference B.6).
+pub mod event_cause {
+    pub const BUSY: u16 = 3;
+    pub const KEY_CONFERENCE: u16 = 17;
+    pub const NEW_CALL: u16 = 22;
+    pub const REDIRECTED: u16 = 28;
+    pub const TRANSFER: u16 = 32;
+}
+
 /// FAILURE_CONF status of a standby UCCX node: E_CTI_SERVER_NOT_MASTER.
 pub const STATUS_NOT_MASTER: u32 = 92;
 

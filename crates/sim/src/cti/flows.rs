@@ -38,41 +38,7 @@ pub struct Step {
     pub message: CtiMessage,
 }
 
-/// "None" of a UINT id (reference B.1); the seed prints it as -1
-/// (`ApplicationID: -1`, `CSQID: -1`).
-pub const NONE_U32: u32 = 0xFFFF_FFFF;
-/// "None" of a USHORT enumeration (reference B.1).
-pub const NONE_U16: u16 = 0xFFFF;
-
-/// DeviceIDType values the flows use (reference B.6).
-pub mod device_type {
-    pub const DEVICE_IDENTIFIER: u16 = 0;
-    pub const CTI_PORT: u16 = 73;
-    pub const ROUTE_POINT: u16 = 74;
-    pub const AGENT_DEVICE: u16 = 76;
-    pub const QUEUE: u16 = 77;
-}
-
-/// CallType values the flows use (reference B.6).
-pub mod call_type {
-    pub const TRANSFER_IN: u16 = 4;
-    pub const OUT: u16 = 9;
-    pub const AGENT_INSIDE: u16 = 10;
-    pub const CONSULT: u16 = 12;
-    pub const CONFERENCE: u16 = 15;
-    pub const PREVIEW: u16 = 17;
-    pub const RESERVATION: u16 = 18;
-}
-
-/// AgentState values the flows use (reference B.6).
-pub mod agent_state {
-    pub const NOT_READY: u16 = 2;
-    pub const AVAILABLE: u16 = 3;
-    pub const TALKING: u16 = 4;
-    pub const WORK_NOT_READY: u16 = 5;
-    pub const WORK_READY: u16 = 6;
-    pub const RESERVED: u16 = 8;
-}
+pub use cdrhub_protocols::cti::{NONE_U16, NONE_U32, agent_state, call_type, device_type};
 
 /// EventReasonCode AGT_CALL_ENDED (reference B.6): the transferred-to agent
 /// goes Not Ready with it when the caller hangs up (seed, transfer step 4).

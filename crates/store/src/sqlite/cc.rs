@@ -9,20 +9,12 @@ use cdrhub_model::Timestamp;
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
+use cdrhub_protocols::cti::agent_state as state;
+
 use crate::{AgentDay, ContactCentreDay, CsqHour, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
-
-/// Agent states (reference B.6).
-mod state {
-    pub const NOT_READY: u16 = 2;
-    pub const AVAILABLE: u16 = 3;
-    pub const TALKING: u16 = 4;
-    pub const WORK_NOT_READY: u16 = 5;
-    pub const WORK_READY: u16 = 6;
-    pub const RESERVED: u16 = 8;
-}
 
 pub(crate) fn day(
     conn: &Connection,
