@@ -16,40 +16,66 @@ pub(crate) struct JournalRecord {
     pub record: CmsRecord,
 }
 
-/// The records with these journal ids, in journal order.
-pub(crate) fn load(conn: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<JournalRecord>> {
+/// A journal row as stored, with what its stream says of it.
+struct StoredRow {
+    id: i64,
+    received_at: Timestamp,
+    sender: String,
+    call_bridge: Option<String>,
+    payload: Vec<u8>,
+}
+
+/// The journal rows with these ids, in journal order, each decoded by
+/// `decode`; a row that no longer decodes is left out, with a warning.
+fn load_rows<T, E: std::fmt::Display>(
+    conn: &Connection,
+    ids: &[i64],
+    mut decode: impl FnMut(StoredRow) -> Result<T, E>,
+) -> rusqlite::Result<Vec<(i64, T)>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let placeholders = vec!["?"; chunk.len()].join(",");
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT j.id, j.received_at, s.call_bridge, j.payload FROM journal j \
+            "SELECT j.id, j.received_at, s.sender, s.call_bridge, j.payload FROM journal j \
              JOIN streams s ON s.id = j.stream WHERE j.id IN ({placeholders})"
         ))?;
         let rows = stmt.query_map(rusqlite::params_from_iter(chunk), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, Vec<u8>>(3)?,
-            ))
+            Ok(StoredRow {
+                id: r.get(0)?,
+                received_at: Timestamp(r.get(1)?),
+                sender: r.get(2)?,
+                call_bridge: r.get(3)?,
+                payload: r.get(4)?,
+            })
         })?;
         for row in rows {
-            let (id, received_at, call_bridge, payload) = row?;
-            match cms::decode_record("", &payload) {
-                Ok(record) => out.push(JournalRecord {
-                    id,
-                    received_at: Timestamp(received_at),
-                    call_bridge,
-                    record,
-                }),
+            let row = row?;
+            let id = row.id;
+            match decode(row) {
+                Ok(decoded) => out.push((id, decoded)),
                 Err(e) => {
                     warn!(journal_id = id, error = %e, "journaled record no longer decodes; skipped")
                 }
             }
         }
     }
-    out.sort_by_key(|r| r.id);
+    out.sort_by_key(|r| r.0);
     Ok(out)
+}
+
+/// The CMS records with these journal ids, in journal order.
+pub(crate) fn load(conn: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<JournalRecord>> {
+    Ok(load_rows(conn, ids, |row| {
+        cms::decode_record("", &row.payload).map(|record| JournalRecord {
+            id: row.id,
+            received_at: row.received_at,
+            call_bridge: row.call_bridge,
+            record,
+        })
+    })?
+    .into_iter()
+    .map(|(_, r)| r)
+    .collect())
 }
 
 /// A call's correlation state, rebuilt by applying its records again, with
@@ -180,33 +206,12 @@ pub(crate) fn load_cti(
     conn: &Connection,
     ids: &[i64],
 ) -> rusqlite::Result<Vec<(i64, String, CtiEvent)>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let placeholders = vec!["?"; chunk.len()].join(",");
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT j.id, j.received_at, s.sender, j.payload FROM journal j \
-             JOIN streams s ON s.id = j.stream WHERE j.id IN ({placeholders})"
-        ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(chunk), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Vec<u8>>(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (id, received_at, sender, payload) = row?;
-            match decode_cti(&payload, Timestamp(received_at)) {
-                Ok(event) => out.push((id, sender, event)),
-                Err(e) => {
-                    warn!(journal_id = id, error = %e, "journaled CTI message no longer decodes; skipped")
-                }
-            }
-        }
-    }
-    out.sort_by_key(|r| r.0);
-    Ok(out)
+    Ok(load_rows(conn, ids, |row| {
+        decode_cti(&row.payload, row.received_at).map(|event| (row.sender, event))
+    })?
+    .into_iter()
+    .map(|(id, (sender, event))| (id, sender, event))
+    .collect())
 }
 
 /// A CTI call rebuilt from its journaled events, with the end an operator
