@@ -204,3 +204,111 @@ async fn wait_calls_with_cti_id_above(server: &mut TestServer, base: u64) -> usi
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A CTI server of a few lines: it opens the session, then does what
+/// `after_open` says with the socket.
+async fn fake_server<F, Fut>(after_open: F) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    use cdrhub_protocols::cti::{self, CtiBody, CtiMessage, OpenConf, message_type};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let after_open = std::sync::Arc::new(after_open);
+    let task = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let after_open = after_open.clone();
+            tokio::spawn(async move {
+                let mut header = [0u8; 8];
+                if socket.read_exact(&mut header).await.is_err() {
+                    return;
+                }
+                let len = u32::from_be_bytes(header[..4].try_into().unwrap()) as usize;
+                let mut body = vec![0u8; len];
+                if socket.read_exact(&mut body).await.is_err() {
+                    return;
+                }
+                let conf = CtiMessage {
+                    message_type: message_type::OPEN_CONF,
+                    body: CtiBody::OpenConf(OpenConf {
+                        invoke_id: 1,
+                        services_granted: cti::SERVICE_ALL_EVENTS,
+                        peripheral_online: true,
+                        peripheral_type: 21,
+                        ..OpenConf::default()
+                    }),
+                };
+                let _ = socket.write_all(&cti::encode(&conf, 13)).await;
+                after_open(socket).await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+fn link_of(sources: &Value) -> Value {
+    sources["sources"][1]["servers"][0]["connection"].clone()
+}
+
+/// Three heartbeats without an answer reset the connection; a frame whose
+/// lengths do not add up does too, and the reason is shown.
+#[tokio::test(flavor = "multi_thread")]
+async fn unanswered_heartbeats_and_a_bad_frame_reset_the_connection() {
+    // Reads everything, answers nothing.
+    let (silent, _s) = fake_server(|mut socket| async move {
+        use tokio::io::AsyncReadExt;
+        let mut sink = [0u8; 1024];
+        while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+    let config: CtiSourceConfig = toml::from_str(&format!(
+        "name = \"uccx\"\nprimary = \"{silent}\"\nversion = 13\nheartbeat_s = 1\n"
+    ))
+    .unwrap();
+    let mut server = cti_server(config).await;
+    let start = Instant::now();
+    loop {
+        let link = link_of(&server.get_json("/api/v1/sources").await);
+        if link["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("3 heartbeats went unanswered"))
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{link}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Sends a BEGIN_CALL_EVENT whose header promises more than the body
+    // holds, then a new header: the stream is out of step.
+    let (garbled, _g) = fake_server(|mut socket| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut frame = vec![0, 0, 0, 4, 0, 0, 0, 23];
+        frame.extend_from_slice(&[0, 0, 0, 0]);
+        let _ = socket.write_all(&frame).await;
+        let mut sink = [0u8; 1024];
+        while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+    let config: CtiSourceConfig = toml::from_str(&format!(
+        "name = \"uccx\"\nprimary = \"{garbled}\"\nversion = 13\nheartbeat_s = 30\n"
+    ))
+    .unwrap();
+    let mut server = cti_server(config).await;
+    let start = Instant::now();
+    loop {
+        let link = link_of(&server.get_json("/api/v1/sources").await);
+        if let Some(e) = link["last_error"].as_str() {
+            assert!(
+                e.contains("BEGIN_CALL_EVENT") && e.contains("cannot be trusted"),
+                "{e}"
+            );
+            assert!(link["reconnects"].as_u64() >= Some(1) || link["state"] != "open");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{link}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1233,4 +1233,3 @@ fn cti_messages_make_calls_and_agent_states_that_survive_a_rebuild() {
     );
     assert_eq!(agent_states(dir.path()), states);
 }
-
