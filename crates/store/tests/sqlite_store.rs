@@ -945,7 +945,6 @@ mod cti_flow {
 
     /// A call event with the fields the correlator reads.
     pub fn call(
-        message_type: u32,
         kind: CallEventKind,
         call_id: u32,
         csq: Option<u32>,
@@ -962,39 +961,18 @@ mod cti_flow {
             _ => None,
         };
         CtiMessage {
-            message_type,
+            message_type: kind.message_type(),
             body: CtiBody::Call(Box::new(CallEvent {
-                kind,
-                monitor_id: 0,
-                peripheral_id: 1,
-                peripheral_type: 21,
                 connection_device_id_type: 0,
-                connection_call_id: call_id,
-                line_handle: None,
-                line_type: None,
-                service_number: None,
-                service_id: None,
                 skill_group_number: csq,
-                skill_group_id: None,
-                skill_group_priority: None,
                 device_types: role.map(|r| vec![(r, 76)]).unwrap_or_default(),
-                local_connection_state: None,
-                event_cause: None,
-                num_parties: None,
-                secondary_device_id_type: None,
-                secondary_call_id: None,
-                num_queued: None,
-                num_skill_groups: None,
                 num_cti_clients: (kind == CallEventKind::BeginCall).then_some(0),
                 num_named_variables: (kind == CallEventKind::BeginCall).then_some(0),
                 num_named_arrays: (kind == CallEventKind::BeginCall).then_some(0),
                 call_type: (kind == CallEventKind::BeginCall).then_some(1),
                 called_party_disposition: (kind == CallEventKind::BeginCall).then_some(0),
-                new_connection_device_id_type: None,
-                new_connection_call_id: None,
-                campaign_id: None,
-                query_rule_id: None,
                 floating,
+                ..CallEvent::new(kind, call_id)
             })),
         }
     }
@@ -1026,7 +1004,6 @@ mod cti_flow {
         vec![
             agent_state("agt2006", "2006", 3, 0),
             call(
-                23,
                 K::BeginCall,
                 call_id,
                 None,
@@ -1037,14 +1014,12 @@ mod cti_flow {
                 ],
             ),
             call(
-                21,
                 K::Queued,
                 call_id,
                 Some(1),
                 &[(tags::CONNECTION_DEVID, "9019")],
             ),
             call(
-                9,
                 K::Delivered,
                 call_id,
                 Some(1),
@@ -1056,7 +1031,6 @@ mod cti_flow {
             ),
             agent_state("agt2006", "2006", 4, 0),
             call(
-                10,
                 K::Established,
                 call_id,
                 Some(1),
@@ -1067,7 +1041,6 @@ mod cti_flow {
                 ],
             ),
             call(
-                14,
                 K::ConnectionCleared,
                 call_id,
                 None,
@@ -1078,13 +1051,12 @@ mod cti_flow {
             ),
             agent_state("agt2006", "2006", 6, 0),
             call(
-                13,
                 K::Cleared,
                 call_id,
                 None,
                 &[(tags::CONNECTION_DEVID, "2005")],
             ),
-            call(24, K::EndCall, call_id, None, &[]),
+            call(K::EndCall, call_id, None, &[]),
             agent_state("agt2006", "2006", 2, 32760),
         ]
     }

@@ -264,6 +264,13 @@ impl CallEvent {
     }
 }
 
+impl CallEventKind {
+    /// The message type of this kind of call event (reference B.2).
+    pub fn message_type(self) -> u32 {
+        codec::call_message_type(self)
+    }
+}
+
 /// The role of a device type field in a call event's fixed part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

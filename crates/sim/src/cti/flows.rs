@@ -986,39 +986,8 @@ struct Ev(CallEvent);
 /// and every other field absent until set.
 fn event(kind: CallEventKind, id: u32) -> Ev {
     Ev(CallEvent {
-        kind,
-        monitor_id: 0,
-        peripheral_id: 1,
-        peripheral_type: 21,
         connection_device_id_type: 0,
-        connection_call_id: id,
-        line_handle: None,
-        line_type: None,
-        service_number: None,
-        service_id: None,
-        skill_group_number: None,
-        skill_group_id: None,
-        skill_group_priority: None,
-        device_types: Vec::with_capacity(4),
-        local_connection_state: None,
-        event_cause: None,
-        num_parties: None,
-        secondary_device_id_type: None,
-        secondary_call_id: None,
-        num_queued: None,
-        num_skill_groups: None,
-        num_cti_clients: None,
-        num_named_variables: None,
-        num_named_arrays: None,
-        call_type: None,
-        called_party_disposition: None,
-        new_connection_device_id_type: None,
-        new_connection_call_id: None,
-        campaign_id: None,
-        query_rule_id: None,
-        floating: Floating {
-            fields: Vec::with_capacity(12),
-        },
+        ..CallEvent::new(kind, id)
     })
 }
 
@@ -1136,33 +1105,8 @@ impl Ev {
             _ => {}
         }
         CtiMessage {
-            message_type: call_message_type(e.kind),
+            message_type: e.kind.message_type(),
             body: CtiBody::Call(Box::new(e)),
         }
-    }
-}
-
-/// The message type of a call event kind (reference B.2).
-fn call_message_type(kind: CallEventKind) -> u32 {
-    use CallEventKind as K;
-    use message_type as t;
-    match kind {
-        K::Delivered => t::CALL_DELIVERED_EVENT,
-        K::Established => t::CALL_ESTABLISHED_EVENT,
-        K::Held => t::CALL_HELD_EVENT,
-        K::Retrieved => t::CALL_RETRIEVED_EVENT,
-        K::Cleared => t::CALL_CLEARED_EVENT,
-        K::ConnectionCleared => t::CALL_CONNECTION_CLEARED_EVENT,
-        K::Originated => t::CALL_ORIGINATED_EVENT,
-        K::Failed => t::CALL_FAILED_EVENT,
-        K::Conferenced => t::CALL_CONFERENCED_EVENT,
-        K::Transferred => t::CALL_TRANSFERRED_EVENT,
-        K::Diverted => t::CALL_DIVERTED_EVENT,
-        K::ServiceInitiated => t::CALL_SERVICE_INITIATED_EVENT,
-        K::Queued => t::CALL_QUEUED_EVENT,
-        K::Dequeued => t::CALL_DEQUEUED_EVENT,
-        K::BeginCall => t::BEGIN_CALL_EVENT,
-        K::EndCall => t::END_CALL_EVENT,
-        K::CallDataUpdate => t::CALL_DATA_UPDATE_EVENT,
     }
 }
