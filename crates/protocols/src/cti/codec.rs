@@ -161,13 +161,9 @@ pub fn encode(message: &CtiMessage, version: u32) -> Vec<u8> {
         }
         CtiBody::Call(event) => {
             let layout = call_layout(event.kind, version);
-            for (i, &field) in layout.fields.iter().enumerate() {
+            for &field in layout.fields {
                 let value = get_fixed(event, field);
-                let value = match value {
-                    Some(v) => v,
-                    None if i >= layout.required => break,
-                    None => field.absent_value(),
-                };
+                let value = value.unwrap_or_else(|| field.absent_value());
                 if field.size() == 4 {
                     w.u32(value);
                 } else {
@@ -461,21 +457,16 @@ impl Fixed {
     }
 }
 
-/// A call event's fixed part: its fields in wire order; those from
-/// `required` on are optional trailing fields, absent when the body ends
-/// where they would start.
+/// A call event's fixed part: its fields in wire order, every one of them
+/// always there (floating fields follow, so none can end early).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Layout {
     pub fields: &'static [Fixed],
-    pub required: usize,
 }
 
 impl Layout {
     const fn all(fields: &'static [Fixed]) -> Layout {
-        Layout {
-            fields,
-            required: fields.len(),
-        }
+        Layout { fields }
     }
 }
 
@@ -1190,10 +1181,7 @@ fn decode_call(r: &mut Reader, kind: CallEventKind) -> Result<CallEvent, CtiErro
         .filter(|f| matches!(f, Fixed::DeviceType(_)))
         .count();
     let mut event = blank_call(kind, devices, 0);
-    for (i, &field) in layout.fields.iter().enumerate() {
-        if i >= layout.required && r.at_end() {
-            break;
-        }
+    for &field in layout.fields {
         let value = if field.size() == 4 {
             r.u32(field.name())?
         } else {
@@ -1421,8 +1409,8 @@ fn cut(s: &str, max: usize) -> &str {
 mod tests {
     use super::*;
 
-    /// Every layout's `required` is within its fields, and a kind's message
-    /// type maps back to the kind.
+    /// A kind's message type maps back to the kind, and every layout
+    /// starts as call events do.
     #[test]
     fn layouts_are_consistent() {
         use CallEventKind as K;
@@ -1449,7 +1437,6 @@ mod tests {
             assert_eq!(call_kind(call_message_type(kind)), Some(kind));
             for version in [14, 24] {
                 let layout = call_layout(kind, version);
-                assert!(layout.required <= layout.fields.len());
                 // Every call event starts with MonitorID, PeripheralID,
                 // PeripheralType and carries its ConnectionCallID.
                 assert_eq!(
