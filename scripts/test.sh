@@ -13,6 +13,14 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# The RADIUS tests send real packets with radclient (freeradius-utils).
+if ! command -v radclient >/dev/null; then
+    echo "== installing freeradius-utils (radclient, RADIUS tests)"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq freeradius-utils >/dev/null
+fi
+
 echo "== formatting"
 cargo fmt --all -- --check
 

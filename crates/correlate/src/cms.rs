@@ -35,6 +35,10 @@ pub enum KeyKind {
     /// An outbound contact (campaign and dialing-list entry) of a CTI
     /// server: its reservation and preview calls are one call.
     CtiContact,
+    /// An h323 conference id of a gateway: `nas/conf id`.
+    RadiusConf,
+    /// A RADIUS accounting session of a gateway: `nas/session id`.
+    RadiusSession,
 }
 
 impl KeyKind {
@@ -47,6 +51,8 @@ impl KeyKind {
             KeyKind::Streaming => "stream",
             KeyKind::CtiCall => "cti-call",
             KeyKind::CtiContact => "cti-contact",
+            KeyKind::RadiusConf => "radius-conf",
+            KeyKind::RadiusSession => "radius-session",
         }
     }
 }

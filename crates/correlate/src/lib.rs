@@ -4,3 +4,4 @@
 
 pub mod cms;
 pub mod cti;
+pub mod radius;

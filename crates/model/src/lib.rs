@@ -15,6 +15,8 @@ use serde::Serialize;
 pub const SOURCE_CMS: &str = "cms";
 /// Contact-centre CTI servers (Cisco UCCX, UCCE).
 pub const SOURCE_CTI: &str = "cti";
+/// VoIP gateways reporting calls as RADIUS accounting.
+pub const SOURCE_RADIUS: &str = "radius";
 
 /// The flag of a call that an operator ended by hand because its end
 /// records never came.

@@ -117,6 +117,9 @@ pub struct SourcesConfig {
     /// server pair.
     #[serde(default)]
     pub cti: Vec<crate::sources::cti::CtiSourceConfig>,
+    /// The RADIUS accounting server for VoIP gateways (issue 5).
+    #[serde(default)]
+    pub radius: crate::sources::radius::RadiusSourceConfig,
 }
 
 fn default_listen() -> SocketAddr {
@@ -170,6 +173,7 @@ impl Config {
 
     fn check(&self) -> Result<(), String> {
         self.sources.cms.check()?;
+        self.sources.radius.check()?;
         let mut names = std::collections::HashSet::new();
         for cti in &self.sources.cti {
             cti.check()?;

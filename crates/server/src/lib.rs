@@ -64,6 +64,7 @@ pub struct BoundServer {
     state: AppState,
     http: Option<TcpListener>,
     https: Option<(std::net::TcpListener, axum_server::tls_rustls::RustlsConfig)>,
+    radius: Option<tokio::net::UdpSocket>,
 }
 
 impl BoundServer {
@@ -99,11 +100,26 @@ impl BoundServer {
             }
             None => None,
         };
-        Ok(BoundServer { state, http, https })
+        let radius = if config.sources.radius.enabled {
+            Some(sources::radius::bind(&config.sources.radius).await?)
+        } else {
+            None
+        };
+        Ok(BoundServer {
+            state,
+            http,
+            https,
+            radius,
+        })
     }
 
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Where the RADIUS accounting server listens, when enabled.
+    pub fn radius_addr(&self) -> Option<SocketAddr> {
+        self.radius.as_ref().and_then(|s| s.local_addr().ok())
     }
 
     pub fn https_addr(&self) -> Option<SocketAddr> {
@@ -123,6 +139,13 @@ impl BoundServer {
         });
 
         tokio::spawn(retention::run_daily(self.state.clone(), stop_rx.clone()));
+        if let Some(socket) = self.radius {
+            tokio::spawn(sources::radius::run(
+                self.state.clone(),
+                socket,
+                stop_rx.clone(),
+            ));
+        }
         for cti in &self.state.config.sources.cti {
             tokio::spawn(sources::cti::run(
                 self.state.clone(),

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub started_at: cdrhub_model::Timestamp,
     /// The contact-centre CTI connections.
     pub cti: std::sync::Arc<crate::sources::cti::Links>,
+    /// The RADIUS accounting server's counters per client.
+    pub radius: std::sync::Arc<crate::sources::radius::RadiusStatus>,
 }
 
 impl Default for Metrics {
@@ -25,6 +27,7 @@ impl Default for Metrics {
             ingest_responses: Mutex::default(),
             started_at: cdrhub_model::Timestamp::now(),
             cti: Default::default(),
+            radius: Default::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ pub struct IngestBatch {
 pub enum IngestPayload {
     Cms(CmsIngest),
     Cti(CtiIngest),
+    Radius(RadiusIngest),
 }
 
 impl IngestPayload {
@@ -27,6 +28,7 @@ impl IngestPayload {
         match self {
             IngestPayload::Cms(_) => cdrhub_model::SOURCE_CMS,
             IngestPayload::Cti(_) => cdrhub_model::SOURCE_CTI,
+            IngestPayload::Radius(_) => cdrhub_model::SOURCE_RADIUS,
         }
     }
 
@@ -34,6 +36,7 @@ impl IngestPayload {
         match self {
             IngestPayload::Cms(c) => c.batch.records.len(),
             IngestPayload::Cti(c) => c.messages.len(),
+            IngestPayload::Radius(r) => r.requests.len(),
         }
     }
 }
@@ -52,6 +55,25 @@ pub struct CtiIngest {
     /// layout of the frames).
     pub version: u32,
     pub messages: Vec<CtiIngestMessage>,
+}
+
+/// Accounting-Requests from gateways (issue 5), already checked against
+/// their client's secret. The `sender` of the batch is not used: each
+/// request names its gateway.
+#[derive(Debug, Clone)]
+pub struct RadiusIngest {
+    pub requests: Vec<RadiusIngestRequest>,
+}
+
+/// One Accounting-Request as received: journaled as the datagram came.
+#[derive(Debug, Clone)]
+pub struct RadiusIngestRequest {
+    /// The gateway: its NAS-IP-Address, else the address it sent from.
+    pub nas: String,
+    pub received_at: Timestamp,
+    pub datagram: Bytes,
+    pub authenticator: [u8; 16],
+    pub accounting: cdrhub_protocols::radius::Accounting,
 }
 
 /// One message as received: the frame's bytes are journaled as they came.

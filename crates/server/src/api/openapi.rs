@@ -325,7 +325,9 @@ fn operations(cms_path: &str) -> Value {
             "Sources": {"type": "object", "properties": {"sources": {"type": "array", "items": {"type": "object", "properties": {
                 "source": {"type": "string"}, "enabled": {"type": "boolean"}, "endpoint": {"type": "string", "description": "cms: the receiver path."},
                 "senders": {"type": "array", "items": {"$ref": "#/components/schemas/SenderStats"}},
-                "servers": {"type": "array", "description": "cti: each configured server pair with its connection.", "items": {"$ref": "#/components/schemas/CtiServer"}}
+                "servers": {"type": "array", "description": "cti: each configured server pair with its connection.", "items": {"$ref": "#/components/schemas/CtiServer"}},
+                "clients": {"type": "object", "description": "radius: per declared client (address or subnet): requests, answered, bad_authenticator (dropped unanswered: wrong secret), malformed, last_request_at.", "additionalProperties": {"type": "object"}},
+                "unknown_clients": {"type": "object", "description": "radius: requests dropped from addresses no client covers, by address.", "additionalProperties": {"type": "integer"}}
             }}}}},
             "Gap": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "source": {"type": "string"}, "sender": {"type": "string"},

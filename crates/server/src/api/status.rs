@@ -46,6 +46,14 @@ pub(crate) async fn sources(State(app): State<AppState>) -> Result<Json<Value>, 
                 "enabled": !cti.is_empty(),
                 "servers": cti,
             },
+            {
+                "source": "radius",
+                "enabled": app.config.sources.radius.enabled,
+                "endpoint": format!("udp {}", app.config.sources.radius.listen),
+                "clients": app.metrics.radius.clients(),
+                "unknown_clients": app.metrics.radius.unknown_clients(),
+                "senders": senders.iter().filter(|s| s.source == "radius").collect::<Vec<_>>(),
+            },
         ],
     })))
 }

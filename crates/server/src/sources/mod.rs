@@ -3,3 +3,4 @@
 
 pub mod cms;
 pub mod cti;
+pub mod radius;

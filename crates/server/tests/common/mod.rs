@@ -42,6 +42,8 @@ pub struct Options {
     pub busy_timeout: Option<Duration>,
     /// `[[sources.cti]]`: CTI servers to connect to.
     pub cti: Vec<cdrhub_server::sources::cti::CtiSourceConfig>,
+    /// `[sources.radius]`: its `listen` is replaced by a free loopback port.
+    pub radius: Option<cdrhub_server::sources::radius::RadiusSourceConfig>,
 }
 
 /// One HTTP answer: status, headers and the whole body.
@@ -311,6 +313,8 @@ pub struct TestServer {
     pub dir: TempDir,
     pub http_addr: SocketAddr,
     pub https_addr: Option<SocketAddr>,
+    /// Where the RADIUS accounting server listens, if enabled.
+    pub radius_addr: Option<SocketAddr>,
     cert: Option<CertificateDer<'static>>,
     pub client: Client,
     /// An admin API token the clients send.
@@ -335,6 +339,10 @@ impl TestServer {
             config.sources.cms.max_body_bytes = n;
         }
         config.sources.cti = options.cti;
+        if let Some(mut radius) = options.radius {
+            radius.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+            config.sources.radius = radius;
+        }
         let mut cert = None;
         if options.https {
             let generated = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
@@ -375,6 +383,7 @@ impl TestServer {
         let server = BoundServer::bind(state).await.expect("the server binds");
         let http_addr = server.http_addr().expect("an HTTP listener");
         let https_addr = server.https_addr();
+        let radius_addr = server.radius_addr();
         assert_eq!(http_addr.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(server.run(async move {
@@ -384,6 +393,7 @@ impl TestServer {
             dir,
             http_addr,
             https_addr,
+            radius_addr,
             cert,
             client: Client::plain(http_addr).with_bearer(&token),
             token,

@@ -203,6 +203,54 @@ impl<G: Group> Correlation<G> {
         Ok(true)
     }
 
+    /// The calls of `sender` still open: written ones, and cached ones not
+    /// written yet.
+    pub(crate) fn open_calls_of(
+        &self,
+        tx: &Transaction,
+        sender: &str,
+    ) -> rusqlite::Result<Vec<String>> {
+        let mut ids: Vec<String> = tx
+            .prepare_cached("SELECT id FROM calls WHERE sender = ?1 AND ended_at IS NULL")?
+            .query_map([sender], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for (id, e) in &self.groups {
+            if e.sender == sender && !e.group.is_finished() && !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        ids.retain(|id| !self.aliases.contains_key(id));
+        Ok(ids)
+    }
+
+    /// Changes a call's state with `f`, as the journal record `journal_id`
+    /// says, and marks it to be written (a replay after a crash starts no
+    /// later than that record).
+    pub(crate) fn change(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+        id: &str,
+        journal_id: i64,
+        f: impl FnOnce(&mut G),
+    ) -> rusqlite::Result<()> {
+        self.load_group(tx, journal, id, "")?;
+        let entry = self.groups.get_mut(id).expect("group loaded above");
+        f(&mut entry.group);
+        entry.dirty_legs = entry.group.leg_ids().into_iter().collect();
+        if entry.dirty.is_none() {
+            self.dirty_groups += 1;
+        }
+        entry.dirty = Dirty::join(
+            entry.dirty,
+            Some(Dirty {
+                since: Instant::now(),
+                first_record: journal_id,
+            }),
+        );
+        Ok(())
+    }
+
     /// Ends again the calls still open that have a forced end: the server
     /// stopped after keeping the end and before writing the call.
     pub(crate) fn reapply_forced(
@@ -726,6 +774,7 @@ fn write_leg(tx: &Transaction, leg: &Leg) -> rusqlite::Result<()> {
 pub(crate) struct Correlations {
     pub cms: Correlation<cdrhub_correlate::cms::CmsCallGroup>,
     pub cti: Correlation<cdrhub_correlate::cti::CtiCallGroup>,
+    pub radius: Correlation<cdrhub_correlate::radius::RadiusCallGroup>,
     pub agents: super::agents::AgentStates,
 }
 
@@ -736,6 +785,7 @@ impl Correlations {
         Correlations {
             cms: Correlation::new(cms_filter),
             cti: Correlation::new(KeyFilter::default()),
+            radius: Correlation::new(KeyFilter::default()),
             agents: Default::default(),
         }
     }
@@ -761,30 +811,61 @@ impl Correlations {
         }
     }
 
+    /// Applies an Accounting-Request: Start, Stop and Interim-Update to
+    /// their call; Accounting-On and -Off close the gateway's open calls.
+    pub(crate) fn apply_radius(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+        event: cdrhub_correlate::radius::RadiusEvent,
+        origin: Origin<'_>,
+        journal_id: i64,
+    ) -> rusqlite::Result<()> {
+        use cdrhub_protocols::radius::status_type;
+        match event.accounting.status_type {
+            Some(status_type::ACCOUNTING_ON | status_type::ACCOUNTING_OFF) => {
+                let at = event.at();
+                for id in self.radius.open_calls_of(tx, origin.sender)? {
+                    self.radius.change(tx, journal, &id, journal_id, |g| {
+                        g.nas_restart = Some(g.nas_restart.map_or(at, |t| t.min(at)))
+                    })?;
+                }
+                Ok(())
+            }
+            _ => self.radius.apply(tx, journal, event, origin, journal_id),
+        }
+    }
+
     pub(crate) fn dirty_groups(&self) -> usize {
-        self.cms.dirty_groups() + self.cti.dirty_groups()
+        self.cms.dirty_groups() + self.cti.dirty_groups() + self.radius.dirty_groups()
     }
 
     pub(crate) fn any_due(&self, age: Duration) -> bool {
-        self.cms.any_due(age) || self.cti.any_due(age)
+        self.cms.any_due(age) || self.cti.any_due(age) || self.radius.any_due(age)
     }
 
     pub(crate) fn oldest_unwritten(&self) -> Option<i64> {
-        [self.cms.oldest_unwritten(), self.cti.oldest_unwritten()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.cms.oldest_unwritten(),
+            self.cti.oldest_unwritten(),
+            self.radius.oldest_unwritten(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub(crate) fn reset(&mut self) {
         self.cms.reset();
         self.cti.reset();
+        self.radius.reset();
         self.agents.reset();
     }
 
     pub(crate) fn load_forced(&mut self, journal: &Connection) -> rusqlite::Result<()> {
         self.cms.load_forced(journal)?;
-        self.cti.load_forced(journal)
+        self.cti.load_forced(journal)?;
+        self.radius.load_forced(journal)
     }
 
     pub(crate) fn reapply_forced(
@@ -792,7 +873,9 @@ impl Correlations {
         tx: &Transaction,
         journal: &Connection,
     ) -> rusqlite::Result<usize> {
-        Ok(self.cms.reapply_forced(tx, journal)? + self.cti.reapply_forced(tx, journal)?)
+        Ok(self.cms.reapply_forced(tx, journal)?
+            + self.cti.reapply_forced(tx, journal)?
+            + self.radius.reapply_forced(tx, journal)?)
     }
 
     /// Ends the call the keys name, in whichever source knows it.
@@ -804,17 +887,20 @@ impl Correlations {
         at: Timestamp,
     ) -> rusqlite::Result<bool> {
         Ok(self.cms.force_end(tx, journal, keys, at)?
-            || self.cti.force_end(tx, journal, keys, at)?)
+            || self.cti.force_end(tx, journal, keys, at)?
+            || self.radius.force_end(tx, journal, keys, at)?)
     }
 
     pub(crate) fn flush(&mut self, tx: &Transaction, mode: FlushMode) -> rusqlite::Result<()> {
         self.cms.flush(tx, mode)?;
-        self.cti.flush(tx, mode)
+        self.cti.flush(tx, mode)?;
+        self.radius.flush(tx, mode)
     }
 
     pub(crate) fn committed(&mut self) {
         self.cms.committed();
         self.cti.committed();
+        self.radius.committed();
     }
 
     pub(crate) fn grow_filter(&mut self, calls: &Connection) -> rusqlite::Result<()> {
@@ -822,11 +908,14 @@ impl Correlations {
     }
 
     pub(crate) fn is_merged_away(&self, id: &str) -> bool {
-        self.cms.is_merged_away(id) || self.cti.is_merged_away(id)
+        self.cms.is_merged_away(id) || self.cti.is_merged_away(id) || self.radius.is_merged_away(id)
     }
 
     pub(crate) fn forget(&mut self, id: &str) -> Option<Vec<i64>> {
-        self.cms.forget(id).or_else(|| self.cti.forget(id))
+        self.cms
+            .forget(id)
+            .or_else(|| self.cti.forget(id))
+            .or_else(|| self.radius.forget(id))
     }
 }
 

@@ -48,6 +48,7 @@ pub(crate) enum CommittedRecords {
         records: Vec<(i64, CmsRecord)>,
     },
     Cti(Vec<(i64, CtiEvent)>),
+    Radius(Vec<(i64, cdrhub_correlate::radius::RadiusEvent)>),
 }
 
 impl CommittedRecords {
@@ -55,6 +56,7 @@ impl CommittedRecords {
         match self {
             CommittedRecords::Cms { records, .. } => records.len(),
             CommittedRecords::Cti(records) => records.len(),
+            CommittedRecords::Radius(records) => records.len(),
         }
     }
 }
@@ -527,6 +529,19 @@ impl Correlator {
                     }
                 }
             }
+            CommittedRecords::Radius(records) => {
+                let origin = Origin {
+                    sender: &batch.sender,
+                    call_bridge: None,
+                };
+                for (id, event) in records {
+                    if id > self.applied {
+                        self.correlation
+                            .apply_radius(tx, journal, event, origin, id)?;
+                        self.applied = id;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -566,6 +581,14 @@ impl Correlator {
                             Ok(event) => {
                                 self.correlation.apply_cti(tx, journal, event, origin, id)?
                             }
+                            Err(e) => skipped(&e),
+                        }
+                    }
+                    cdrhub_model::SOURCE_RADIUS => {
+                        match records::decode_radius(&row.payload, row.received_at) {
+                            Ok(event) => self
+                                .correlation
+                                .apply_radius(tx, journal, event, origin, id)?,
                             Err(e) => skipped(&e),
                         }
                     }

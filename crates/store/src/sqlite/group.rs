@@ -4,6 +4,7 @@
 
 use cdrhub_correlate::cms::{self, CallKey, CmsCallGroup, Detail, Touched};
 use cdrhub_correlate::cti::{self, CtiCallGroup, CtiEvent};
+use cdrhub_correlate::radius::{self, RadiusCallGroup, RadiusEvent};
 use cdrhub_model::{Call, Leg, Timestamp};
 use cdrhub_protocols::cms::CmsRecord;
 use rusqlite::Connection;
@@ -154,5 +155,56 @@ impl Group for CtiCallGroup {
 
     fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self> {
         records::rebuild_cti(journal, &records::load_cti(journal, ids)?)
+    }
+}
+
+impl Group for RadiusCallGroup {
+    type Record = RadiusEvent;
+
+    fn record_keys(event: &RadiusEvent, origin: Origin<'_>) -> Vec<i64> {
+        radius::event_keys(event, origin.sender)
+    }
+
+    fn apply(&mut self, event: RadiusEvent, origin: Origin<'_>, journal_id: i64) -> Touched {
+        if self.sender.is_empty() {
+            self.sender = origin.sender.to_owned();
+        }
+        RadiusCallGroup::apply(self, &event, journal_id)
+    }
+
+    fn absorb(&mut self, other: Self) {
+        RadiusCallGroup::absorb(self, other)
+    }
+
+    fn keys(&self) -> Vec<i64> {
+        RadiusCallGroup::keys(self)
+    }
+
+    fn summarize(&self, call_id: &str, sender: &str) -> (Call, Vec<Leg>) {
+        RadiusCallGroup::summarize(self, call_id, sender)
+    }
+
+    fn details(&self) -> Value {
+        RadiusCallGroup::details(self)
+    }
+
+    fn is_finished(&self) -> bool {
+        RadiusCallGroup::is_finished(self)
+    }
+
+    fn record_ids(&self) -> Vec<i64> {
+        RadiusCallGroup::record_ids(self)
+    }
+
+    fn leg_ids(&self) -> Vec<String> {
+        RadiusCallGroup::leg_ids(self)
+    }
+
+    fn set_forced_end(&mut self, at: Timestamp) {
+        self.forced_end = Some(self.forced_end.map_or(at, |f| f.min(at)));
+    }
+
+    fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self> {
+        records::rebuild_radius(journal, &records::load_radius(journal, ids)?)
     }
 }

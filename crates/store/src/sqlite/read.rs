@@ -278,18 +278,26 @@ fn call_from_row(r: &Row) -> rusqlite::Result<Call> {
 }
 
 pub(crate) fn get_call(conn: &Connection, id: &str) -> Result<Option<CallDetail>, StoreError> {
-    let row: Option<(String, String, String, String)> = conn
-        .prepare_cached("SELECT source, sender, records, flags FROM calls WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+    type Row = (String, String, String, String, Option<i64>);
+    let row: Option<Row> = conn
+        .prepare_cached("SELECT source, sender, records, flags, ended_at FROM calls WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .optional()?;
-    let Some((source, sender, ids, flags)) = row else {
+    let Some((source, sender, ids, flags, ended_at)) = row else {
         return Ok(None);
     };
-    if source == cdrhub_model::SOURCE_CTI {
-        return cti_call(conn, id, &sender, &records::parse_ids(&ids), &flags).map(Some);
+    let ids = records::parse_ids(&ids);
+    match source.as_str() {
+        cdrhub_model::SOURCE_CTI => return cti_call(conn, id, &sender, &ids, &flags).map(Some),
+        cdrhub_model::SOURCE_RADIUS => {
+            return radius_call(conn, id, &sender, &ids, &flags, ended_at).map(Some);
+        }
+        _ => {}
     }
     // The full call is rebuilt from its records, as the writer built its columns.
-    let journaled = records::load(conn, &records::parse_ids(&ids))?;
+    let journaled = records::load(conn, &ids)?;
     let group = records::rebuild(conn, &journaled)?;
     let (mut call, legs) = group.summarize(id, &sender, Detail::Full);
     call.flags = serde_json::from_str(&flags).unwrap_or_default();
@@ -365,10 +373,8 @@ fn cti_call(
 ) -> Result<CallDetail, StoreError> {
     let events = records::load_cti(conn, ids)?;
     let group = records::rebuild_cti(conn, &events)?;
-    let (mut call, legs) = group.summarize(id, sender);
-    call.details = group.details();
-    call.flags = serde_json::from_str(flags).unwrap_or_default();
-    let mut timeline: Vec<CallEvent> = events
+    let (call, legs) = group.summarize(id, sender);
+    let timeline = events
         .iter()
         .map(|(_, _, e)| CallEvent {
             time: e.received_at,
@@ -379,7 +385,85 @@ fn cti_call(
             record: serde_json::to_value(&e.message.body).unwrap_or(Value::Null),
         })
         .collect();
-    if let Some(forced) = records::forced_end_of_keys(conn, &group.keys())? {
+    rebuilt_detail(
+        conn,
+        call,
+        legs,
+        group.details(),
+        &group.keys(),
+        flags,
+        timeline,
+    )
+}
+
+/// A gateway call, rebuilt from its RADIUS accounting records.
+fn radius_call(
+    conn: &Connection,
+    id: &str,
+    sender: &str,
+    ids: &[i64],
+    flags: &str,
+    ended_at: Option<i64>,
+) -> Result<CallDetail, StoreError> {
+    let events = records::load_radius(conn, ids)?;
+    let mut group = records::rebuild_radius(conn, &events)?;
+    // The gateway's Accounting-On/Off closed it: when, the row says.
+    if flags.contains(cdrhub_correlate::radius::NAS_RESTART_FLAG) {
+        group.nas_restart = ended_at.map(Timestamp);
+    }
+    let (call, legs) = group.summarize(id, sender);
+    let timeline = events
+        .iter()
+        .map(|(_, _, e)| CallEvent {
+            time: e.at(),
+            received_at: e.received_at,
+            event_type: records::radius_event_type(e.accounting.status_type.unwrap_or(0))
+                .to_owned(),
+            source_leg_id: e.accounting.session_id.clone(),
+            record: radius_record_json(&e.accounting),
+        })
+        .collect();
+    rebuilt_detail(
+        conn,
+        call,
+        legs,
+        group.details(),
+        &group.keys(),
+        flags,
+        timeline,
+    )
+}
+
+/// What the timeline shows of an Accounting-Request.
+fn radius_record_json(a: &cdrhub_protocols::radius::Accounting) -> Value {
+    let c = &a.cisco;
+    serde_json::json!({
+        "session_id": a.session_id, "calling_station_id": a.calling_station_id,
+        "called_station_id": a.called_station_id, "session_time": a.session_time,
+        "delay_time": a.delay_time, "terminate_cause": a.terminate_cause,
+        "nas_ip": a.nas_ip.map(|i| i.to_string()), "nas_port": a.nas_port,
+        "h323_conf_id": c.conf_id, "h323_call_origin": c.call_origin, "h323_call_type": c.call_type,
+        "h323_setup_time": c.setup_time, "h323_connect_time": c.connect_time,
+        "h323_disconnect_time": c.disconnect_time, "h323_disconnect_cause": c.disconnect_cause,
+        "h323_remote_address": c.remote_address, "h323_voice_quality": c.voice_quality,
+        "call_id": c.call_id, "h323_incoming_conf_id": c.incoming_conf_id,
+    })
+}
+
+/// A call rebuilt from its records, with its flags as written, its source
+/// details, and its timeline with any end forced on it.
+fn rebuilt_detail(
+    conn: &Connection,
+    mut call: cdrhub_model::Call,
+    legs: Vec<cdrhub_model::Leg>,
+    details: Value,
+    keys: &[i64],
+    flags: &str,
+    mut timeline: Vec<CallEvent>,
+) -> Result<CallDetail, StoreError> {
+    call.details = details;
+    call.flags = serde_json::from_str(flags).unwrap_or_default();
+    if let Some(forced) = records::forced_end_of_keys(conn, keys)? {
         timeline.push(CallEvent {
             time: forced.at,
             received_at: forced.at,

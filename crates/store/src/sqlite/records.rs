@@ -3,6 +3,7 @@
 
 use cdrhub_correlate::cms::CmsCallGroup;
 use cdrhub_correlate::cti::{CtiCallGroup, CtiEvent};
+use cdrhub_correlate::radius::{RadiusCallGroup, RadiusEvent};
 use cdrhub_model::Timestamp;
 use cdrhub_protocols::cms::{self, CmsRecord};
 use rusqlite::{Connection, OptionalExtension};
@@ -239,10 +240,98 @@ pub(crate) fn keys_of_call(
 ) -> rusqlite::Result<Vec<i64>> {
     let mut keys = if source == cdrhub_model::SOURCE_CTI {
         rebuild_cti(conn, &load_cti(conn, ids)?)?.keys()
+    } else if source == cdrhub_model::SOURCE_RADIUS {
+        rebuild_radius(conn, &load_radius(conn, ids)?)?.keys()
     } else {
         rebuild(conn, &load(conn, ids)?)?.keys().collect()
     };
     keys.sort_unstable();
     keys.dedup();
     Ok(keys)
+}
+
+/// What makes two Accounting-Requests the same record: the session, the
+/// kind (Start, Stop, Interim-Update by its session time), or for
+/// Accounting-On/Off the request itself. A stable 64-bit FNV-1a hash.
+pub(crate) fn radius_dedup_key(
+    a: &cdrhub_protocols::radius::Accounting,
+    authenticator: &[u8; 16],
+) -> i64 {
+    use cdrhub_protocols::radius::status_type;
+    let status = a.status_type.unwrap_or(0);
+    let mut text = format!("{status}/{}", a.session_id.as_deref().unwrap_or(""));
+    if status == status_type::INTERIM_UPDATE {
+        text.push_str(&format!("/{}", a.session_time.unwrap_or(0)));
+    }
+    if a.session_id.is_none()
+        || matches!(
+            status,
+            status_type::ACCOUNTING_ON | status_type::ACCOUNTING_OFF
+        )
+    {
+        for b in authenticator {
+            text.push_str(&format!("{b:02x}"));
+        }
+    }
+    cdrhub_correlate::cms::CallKey {
+        kind: cdrhub_correlate::cms::KeyKind::RadiusSession,
+        id: &text,
+    }
+    .hash()
+}
+
+/// A journaled Accounting-Request read again.
+pub(crate) fn decode_radius(
+    payload: &[u8],
+    received_at: Timestamp,
+) -> Result<RadiusEvent, cdrhub_protocols::radius::RadiusError> {
+    let packet = cdrhub_protocols::radius::decode(payload)?;
+    Ok(RadiusEvent {
+        received_at,
+        accounting: cdrhub_protocols::radius::parse_accounting(&packet),
+    })
+}
+
+/// The RADIUS records with these journal ids, in journal order, with the
+/// gateway they came from.
+pub(crate) fn load_radius(
+    conn: &Connection,
+    ids: &[i64],
+) -> rusqlite::Result<Vec<(i64, String, RadiusEvent)>> {
+    Ok(load_rows(conn, ids, |row| {
+        decode_radius(&row.payload, row.received_at).map(|event| (row.sender, event))
+    })?
+    .into_iter()
+    .map(|(id, (sender, event))| (id, sender, event))
+    .collect())
+}
+
+/// A gateway call rebuilt from its records, with the end an operator
+/// forced on it.
+pub(crate) fn rebuild_radius(
+    conn: &Connection,
+    events: &[(i64, String, RadiusEvent)],
+) -> rusqlite::Result<RadiusCallGroup> {
+    let mut group = RadiusCallGroup::default();
+    for (id, sender, event) in events {
+        if group.sender.is_empty() {
+            group.sender = sender.clone();
+        }
+        group.apply(event, *id);
+    }
+    group.forced_end = forced_end_of_keys(conn, &group.keys())?.map(|f| f.at);
+    Ok(group)
+}
+
+/// The journal's event type of an Accounting-Request (Acct-Status-Type).
+pub(crate) fn radius_event_type(status: u32) -> &'static str {
+    use cdrhub_protocols::radius::status_type as s;
+    match status {
+        s::START => "Start",
+        s::STOP => "Stop",
+        s::INTERIM_UPDATE => "Interim-Update",
+        s::ACCOUNTING_ON => "Accounting-On",
+        s::ACCOUNTING_OFF => "Accounting-Off",
+        _ => "Accounting",
+    }
 }

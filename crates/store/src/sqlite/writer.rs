@@ -19,7 +19,9 @@ use tracing::{trace, warn};
 
 use super::correlator::{CommittedBatch, CommittedRecords, CorrelatorHandle, Progress};
 use super::{RecentRates, SqliteOptions};
-use crate::{CmsIngest, CtiIngest, IngestBatch, IngestOutcome, IngestPayload, StoreError};
+use crate::{
+    CmsIngest, CtiIngest, IngestBatch, IngestOutcome, IngestPayload, RadiusIngest, StoreError,
+};
 
 pub(crate) enum WriterMsg {
     Ingest {
@@ -301,6 +303,7 @@ impl Writer {
                 self.ingest_cms(tx, &batch.sender, batch.received_at, cms, last_id)
             }
             IngestPayload::Cti(cti) => self.ingest_cti(tx, &batch.sender, cti, last_id),
+            IngestPayload::Radius(radius) => self.ingest_radius(tx, radius, last_id),
         }
     }
 
@@ -489,6 +492,69 @@ impl Writer {
                 records: CommittedRecords::Cti(committed),
             });
         }
+        Ok(outcome)
+    }
+
+    /// Accounting-Requests: the same session's record of the same kind
+    /// (Start, Stop, each Interim-Update by its session time) from the same
+    /// gateway is stored once, however often it is sent again.
+    fn ingest_radius(
+        &mut self,
+        tx: &Transaction,
+        radius: RadiusIngest,
+        last_id: &mut i64,
+    ) -> rusqlite::Result<IngestOutcome> {
+        let source = cdrhub_model::SOURCE_RADIUS;
+        let mut outcome = IngestOutcome::default();
+        let mut committed: Vec<CommittedBatch> = Vec::new();
+        for r in radius.requests {
+            let stream = self.stream(tx, (source, &r.nas, ""), &r.nas, None)?.id;
+            let seq = super::records::radius_dedup_key(&r.accounting, &r.authenticator);
+            let status = r.accounting.status_type.unwrap_or(0);
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO journal (stream, seq, session_stream, alt_seq, \
+                     received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
+                     VALUES (?1, ?2, ?1, NULL, ?3, ?3, ?4, ?5, ?6, ?1, ?2)",
+                )?
+                .execute(params![
+                    stream,
+                    seq,
+                    r.received_at.0,
+                    super::records::radius_event_type(status),
+                    r.accounting.session_id,
+                    &r.datagram[..],
+                ])?;
+            let delta = self.senders.entry((source, r.nas.clone())).or_default();
+            if inserted == 0 {
+                outcome.duplicates += 1;
+                delta.duplicates += 1;
+                continue;
+            }
+            let id = tx.last_insert_rowid();
+            *last_id = id;
+            outcome.stored += 1;
+            delta.records += 1;
+            delta.last_record_at = Some(delta.last_record_at.unwrap_or(0).max(r.received_at.0));
+            let event = (
+                id,
+                cdrhub_correlate::radius::RadiusEvent {
+                    received_at: r.received_at,
+                    accounting: r.accounting,
+                },
+            );
+            match committed.iter_mut().find(|b| b.sender == r.nas) {
+                Some(CommittedBatch {
+                    records: CommittedRecords::Radius(events),
+                    ..
+                }) => events.push(event),
+                _ => committed.push(CommittedBatch {
+                    sender: r.nas,
+                    records: CommittedRecords::Radius(vec![event]),
+                }),
+            }
+        }
+        self.committed.extend(committed);
         Ok(outcome)
     }
 

@@ -1,0 +1,350 @@
+//! The RADIUS accounting server (issue 5): VoIP gateways (Cisco IOS
+//! `gw-accounting aaa`, and most others) send their call details as
+//! Accounting-Requests (RFC 2866) over UDP.
+//!
+//! A request from an address no client covers, or whose Request
+//! Authenticator does not match the client's secret, is dropped without an
+//! answer and counted per client (not logged one by one). Good requests are
+//! committed in batches of a couple of milliseconds; each gets its
+//! Accounting-Response only after the commit, and none if the commit fails
+//! (the gateway sends it again). A request sent again is answered again
+//! and stored once (the journal knows it by gateway, session and status).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cdrhub_model::Timestamp;
+use cdrhub_protocols::radius;
+use cdrhub_store::{IngestBatch, IngestPayload, RadiusIngest, RadiusIngestRequest};
+use serde::{Deserialize, Serialize};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use crate::AppState;
+
+/// `[sources.radius]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusSourceConfig {
+    /// Listen for accounting. Default false: gateways must be declared.
+    #[serde(default)]
+    pub enabled: bool,
+    /// UDP address and port. Default `0.0.0.0:1813`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The gateways allowed to send, by address or subnet, with their
+    /// shared secrets.
+    #[serde(default)]
+    pub clients: Vec<RadiusClient>,
+}
+
+impl Default for RadiusSourceConfig {
+    fn default() -> Self {
+        RadiusSourceConfig {
+            enabled: false,
+            listen: default_listen(),
+            clients: Vec::new(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 1813))
+}
+
+/// A gateway or a subnet of gateways and its shared secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusClient {
+    /// `10.0.0.1` or `10.0.0.0/24` (IPv6 too).
+    pub address: String,
+    pub secret: String,
+}
+
+impl RadiusSourceConfig {
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.enabled && self.clients.is_empty() {
+            return Err("[sources.radius] is enabled but declares no [[sources.radius.clients]]: every request would be dropped".into());
+        }
+        for c in &self.clients {
+            Subnet::parse(&c.address).map_err(|e| format!("[[sources.radius.clients]] {e}"))?;
+            if c.secret.is_empty() {
+                return Err(format!(
+                    "[[sources.radius.clients]] {}: the secret is empty",
+                    c.address
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An address and prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Subnet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Subnet {
+    fn parse(text: &str) -> Result<Subnet, String> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?} is not an IP address or subnet"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{text:?}: the prefix length must be 0 to {max}"))?,
+            None => max,
+        };
+        Ok(Subnet { addr, prefix })
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        // Both as 128 bits, an IPv4 address in the top 32.
+        let (bits, own, width) = match (ip, self.addr) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => (
+                u128::from(u32::from(a)) << 96,
+                u128::from(u32::from(b)) << 96,
+                32,
+            ),
+            (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+            _ => return false,
+        };
+        let prefix = u32::from(self.prefix).min(width);
+        let mask = if prefix == 0 {
+            0
+        } else {
+            u128::MAX << (128 - prefix)
+        };
+        bits & mask == own & mask
+    }
+}
+
+/// Counters per client, for `/api/v1/sources`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClientStatus {
+    pub requests: u64,
+    pub answered: u64,
+    pub bad_authenticator: u64,
+    pub malformed: u64,
+    pub last_request_at: Option<Timestamp>,
+}
+
+/// The accounting server's counters.
+#[derive(Debug, Default)]
+pub struct RadiusStatus {
+    clients: Mutex<BTreeMap<String, ClientStatus>>,
+    unknown_clients: Mutex<BTreeMap<String, u64>>,
+}
+
+impl RadiusStatus {
+    pub fn clients(&self) -> BTreeMap<String, ClientStatus> {
+        self.clients.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    pub fn unknown_clients(&self) -> BTreeMap<String, u64> {
+        self.unknown_clients
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
+    fn update(&self, client: &str, f: impl FnOnce(&mut ClientStatus)) {
+        if let Ok(mut c) = self.clients.lock() {
+            f(c.entry(client.to_owned()).or_default());
+        }
+    }
+}
+
+/// A verified request waiting for its commit, with what its answer needs.
+struct Pending {
+    from: SocketAddr,
+    client: String,
+    identifier: u8,
+    secret: Arc<[u8]>,
+    request: RadiusIngestRequest,
+}
+
+/// Requests committed together at most, and how long a batch waits.
+const MAX_BATCH: usize = 2_000;
+const BATCH_WINDOW: Duration = Duration::from_millis(2);
+
+/// Binds the accounting socket (so a busy port fails the start).
+pub async fn bind(config: &RadiusSourceConfig) -> anyhow::Result<UdpSocket> {
+    use anyhow::Context;
+    UdpSocket::bind(config.listen).await.with_context(|| {
+        format!(
+            "cannot listen for RADIUS accounting on udp {}",
+            config.listen
+        )
+    })
+}
+
+/// Answers accounting until `stop`.
+pub async fn run(app: AppState, socket: UdpSocket, mut stop: watch::Receiver<bool>) {
+    let config = app.config.sources.radius.clone();
+    let clients: Vec<(Subnet, String, Arc<[u8]>)> = config
+        .clients
+        .iter()
+        .filter_map(|c| {
+            Subnet::parse(&c.address)
+                .ok()
+                .map(|s| (s, c.address.clone(), Arc::from(c.secret.as_bytes())))
+        })
+        .collect();
+    let socket = Arc::new(socket);
+    if let Ok(addr) = socket.local_addr() {
+        info!("listening for RADIUS accounting on udp {addr}");
+    }
+    let (to_commit, committing) = mpsc::channel::<Pending>(MAX_BATCH * 8);
+    let committer = tokio::spawn(commit(app.clone(), socket.clone(), committing));
+    let status = app.metrics.radius.clone();
+    let mut buf = vec![0u8; radius::MAX_PACKET + 1];
+    loop {
+        let (len, from) = tokio::select! {
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!(error = %e, "RADIUS socket error; going on");
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let datagram = &buf[..len];
+        // The most specific subnet that covers the sender.
+        let Some((_, client, secret)) = clients
+            .iter()
+            .filter(|(s, _, _)| s.contains(from.ip()))
+            .max_by_key(|(s, _, _)| s.prefix)
+        else {
+            if let Ok(mut u) = status.unknown_clients.lock() {
+                *u.entry(from.ip().to_string()).or_default() += 1;
+            }
+            continue;
+        };
+        status.update(client, |c| {
+            c.requests += 1;
+            c.last_request_at = Some(Timestamp::now());
+        });
+        let packet = match radius::decode(datagram) {
+            Ok(p) if p.code == radius::ACCOUNTING_REQUEST => p,
+            _ => {
+                status.update(client, |c| c.malformed += 1);
+                continue;
+            }
+        };
+        if !radius::verify_accounting_request(datagram, secret) {
+            status.update(client, |c| c.bad_authenticator += 1);
+            continue;
+        }
+        let accounting = radius::parse_accounting(&packet);
+        let nas = accounting
+            .nas_ip
+            .map(|ip| ip.to_string())
+            .or_else(|| accounting.nas_identifier.clone())
+            .unwrap_or_else(|| from.ip().to_string());
+        let pending = Pending {
+            from,
+            client: client.clone(),
+            identifier: packet.identifier,
+            secret: secret.clone(),
+            request: RadiusIngestRequest {
+                nas,
+                received_at: Timestamp::now(),
+                datagram: Bytes::copy_from_slice(datagram),
+                authenticator: packet.authenticator,
+                accounting,
+            },
+        };
+        if to_commit.send(pending).await.is_err() {
+            break;
+        }
+    }
+    drop(to_commit);
+    let _ = committer.await;
+}
+
+/// Commits what the socket reads in batches and answers each request once
+/// its batch is committed.
+async fn commit(app: AppState, socket: Arc<UdpSocket>, mut rx: mpsc::Receiver<Pending>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
+        while batch.len() < MAX_BATCH {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(p)) => batch.push(p),
+                _ => break,
+            }
+        }
+        let submission = IngestBatch {
+            sender: "radius".into(),
+            received_at: batch[0].request.received_at,
+            payload: IngestPayload::Radius(RadiusIngest {
+                requests: batch.iter().map(|p| p.request.clone()).collect(),
+            }),
+        };
+        match app.store.submit(submission).await {
+            Ok(_) => {
+                for p in &batch {
+                    let response = radius::accounting_response(
+                        p.identifier,
+                        &p.request.authenticator,
+                        &p.secret,
+                    );
+                    if socket.send_to(&response, p.from).await.is_ok() {
+                        app.metrics.radius.update(&p.client, |c| c.answered += 1);
+                    }
+                }
+            }
+            // No answer: the gateways send the requests again.
+            Err(e) => {
+                warn!(error = %e, requests = batch.len(), "cannot commit accounting; not answering")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_match_addresses() {
+        let s = Subnet::parse("10.1.2.0/24").unwrap();
+        assert!(s.contains("10.1.2.77".parse().unwrap()));
+        assert!(!s.contains("10.1.3.1".parse().unwrap()));
+        assert!(s.contains("::ffff:10.1.2.9".parse().unwrap()), "v4-mapped");
+        let one = Subnet::parse("127.0.0.1").unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        assert!(
+            Subnet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        let v6 = Subnet::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains("2001:db8::1".parse().unwrap()));
+        assert!(!v6.contains("10.0.0.1".parse().unwrap()));
+        assert!(Subnet::parse("10.0.0.0/33").is_err());
+        assert!(Subnet::parse("gateway").is_err());
+    }
+}
