@@ -217,10 +217,29 @@ mod tests {
 
     #[test]
     fn unknown_section_is_named() {
+        let e = Config::parse("[sources.smdr]\nport = 1752\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("smdr"), "{e}");
         let e = Config::parse("[sources.radius]\nport = 1813\n", Path::new("c.toml"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("radius"), "{e}");
+        assert!(e.contains("port"), "{e}");
+    }
+
+    #[test]
+    fn radius_needs_clients_with_secrets() {
+        let e = Config::parse("[sources.radius]\nenabled = true\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("declares no"), "{e}");
+        let e = Config::parse(
+            "[sources.radius]\nenabled = true\n[[sources.radius.clients]]\naddress = \"10.0.0.0/40\"\nsecret = \"s\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("prefix length"), "{e}");
     }
 
     #[test]
