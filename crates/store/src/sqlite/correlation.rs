@@ -779,13 +779,13 @@ pub(crate) struct Correlations {
 }
 
 impl Correlations {
-    /// CMS keys go through `cms_filter`; CTI keys are few enough (and
-    /// sequential) to be looked up each time.
-    pub(crate) fn new(cms_filter: KeyFilter) -> Self {
+    /// CMS and RADIUS keys go through filters (most of their records name
+    /// a call never seen); CTI keys are few enough to be looked up each time.
+    pub(crate) fn new(cms_filter: KeyFilter, radius_filter: KeyFilter) -> Self {
         Correlations {
             cms: Correlation::new(cms_filter),
             cti: Correlation::new(KeyFilter::default()),
-            radius: Correlation::new(KeyFilter::default()),
+            radius: Correlation::new(radius_filter),
             agents: Default::default(),
         }
     }
@@ -904,7 +904,8 @@ impl Correlations {
     }
 
     pub(crate) fn grow_filter(&mut self, calls: &Connection) -> rusqlite::Result<()> {
-        self.cms.grow_filter(calls)
+        self.cms.grow_filter(calls)?;
+        self.radius.grow_filter(calls)
     }
 
     pub(crate) fn is_merged_away(&self, id: &str) -> bool {

@@ -247,11 +247,13 @@ pub(crate) fn spawn_correlator(
             if let Err(e) = calls.busy_handler(Some(retry_soon)) {
                 warn!(error = %e, "cannot set the busy handler; SQLite's own applies");
             }
-            let filter = KeyFilter::load(&calls).unwrap_or_else(|e| {
-                warn!(error = %e, "cannot load the call key filter; every new id is looked up");
-                KeyFilter::default()
-            });
-            let mut correlation = Correlations::new(filter);
+            let filter = || {
+                KeyFilter::load(&calls).unwrap_or_else(|e| {
+                    warn!(error = %e, "cannot load the call key filter; every new id is looked up");
+                    KeyFilter::default()
+                })
+            };
+            let mut correlation = Correlations::new(filter(), filter());
             if let Err(e) = correlation.load_forced(&journal) {
                 warn!(error = %e, "cannot read the calls ended by hand; they are ended again at the next start");
             }

@@ -1,0 +1,286 @@
+//! `cdrhub-radiusbench`: RADIUS accounting requests answered per second
+//! (issue 5, point 1). It starts `cdrhub serve` as a child with the
+//! accounting server on a free port and sends Start and Stop records of
+//! gateway calls from `--gateways` sockets (one NAS each), each keeping
+//! `--window` requests outstanding and sending a request again when its
+//! answer is late. The figure is answers per second; afterwards the run
+//! checks that every request answered is in the journal.
+//!
+//! ```text
+//! cargo build --release -p cdrhub -p cdrhub-bench
+//! target/release/cdrhub-radiusbench --cdrhub target/release/cdrhub --requests 600000
+//! ```
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use cdrhub_protocols::radius::{self, Attribute, attr, cisco, status_type};
+use clap::Parser;
+use serde_json::Value;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value = "target/release/cdrhub")]
+    cdrhub: PathBuf,
+    /// Accounting requests to send (half Starts, half Stops).
+    #[arg(long, default_value_t = 600_000)]
+    requests: u64,
+    /// Gateways, each a socket of its own with its own NAS address.
+    #[arg(long, default_value_t = 8)]
+    gateways: u32,
+    /// Requests each gateway keeps outstanding (at most 255: the identifier).
+    #[arg(long, default_value_t = 200)]
+    window: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+const SECRET: &[u8] = b"bench-secret";
+
+struct Cdrhub(Child);
+
+impl Drop for Cdrhub {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_tcp_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn free_udp_port() -> anyhow::Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn get(addr: SocketAddr, token: &str, path: &str) -> anyhow::Result<Value> {
+    let mut s = TcpStream::connect(addr)?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = Vec::new();
+    s.read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response);
+    let start = text.find('{').context("no JSON in the response")?;
+    let end = text.rfind('}').context("no JSON in the response")?;
+    Ok(serde_json::from_str(&text[start..=end])?)
+}
+
+/// Request `n` of gateway `g`: the Start (even n) or Stop (odd n) of call
+/// n/2, its answer and originate legs alternating.
+fn request(g: u32, n: u64, identifier: u8) -> Vec<u8> {
+    let call = n / 2;
+    let stop = n % 2 == 1;
+    let text = |kind: u8, v: String| Attribute::new(kind, v.into_bytes());
+    let h323 = |t: u8, name: &str, v: &str| {
+        radius::vsa(cisco::VENDOR_ID, t, format!("{name}={v}").as_bytes())
+    };
+    let mut attributes = vec![
+        Attribute::integer(
+            attr::ACCT_STATUS_TYPE,
+            if stop {
+                status_type::STOP
+            } else {
+                status_type::START
+            },
+        ),
+        text(attr::ACCT_SESSION_ID, format!("{g:02}-{call:010}")),
+        Attribute::new(attr::NAS_IP_ADDRESS, vec![10, 77, (g >> 8) as u8, g as u8]),
+        text(
+            attr::CALLING_STATION_ID,
+            format!("55{:06}", call % 1_000_000),
+        ),
+        text(attr::CALLED_STATION_ID, format!("2{:03}", call % 1000)),
+        h323(
+            cisco::H323_CONF_ID,
+            "h323-conf-id",
+            &format!("BENCH {g:08X} {call:016X}"),
+        ),
+        h323(cisco::H323_CALL_ORIGIN, "h323-call-origin", "answer"),
+        h323(cisco::H323_CALL_TYPE, "h323-call-type", "Telephony"),
+        h323(
+            cisco::H323_SETUP_TIME,
+            "h323-setup-time",
+            "*10:23:45.123 UTC Mon Nov 20 2000",
+        ),
+    ];
+    if stop {
+        attributes.push(Attribute::integer(attr::ACCT_SESSION_TIME, 60));
+        attributes.push(h323(
+            cisco::H323_DISCONNECT_CAUSE,
+            "h323-disconnect-cause",
+            "10",
+        ));
+    }
+    radius::accounting_request(identifier, &attributes, SECRET)
+}
+
+/// One gateway: sends its share, `window` outstanding, and counts answers.
+fn gateway(target: SocketAddr, g: u32, count: u64, window: usize) -> anyhow::Result<(u64, u64)> {
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    socket.connect(target)?;
+    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let mut next = 0u64;
+    let mut answered = 0u64;
+    let mut resent = 0u64;
+    // identifier -> (request number, datagram, sent at)
+    let mut outstanding: HashMap<u8, (u64, Vec<u8>, Instant)> = HashMap::new();
+    let mut free: Vec<u8> = (0..=254u8).rev().collect();
+    let mut buf = [0u8; 4096];
+    while answered < count {
+        while next < count && outstanding.len() < window {
+            let Some(id) = free.pop() else { break };
+            let datagram = request(g, next, id);
+            socket.send(&datagram)?;
+            outstanding.insert(id, (next, datagram, Instant::now()));
+            next += 1;
+        }
+        match socket.recv(&mut buf) {
+            Ok(n) if n >= 20 && buf[0] == radius::ACCOUNTING_RESPONSE => {
+                if outstanding.remove(&buf[1]).is_some() {
+                    answered += 1;
+                    free.push(buf[1]);
+                }
+            }
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                // Late answers: send those requests again, as a gateway does.
+                let now = Instant::now();
+                for (_, datagram, at) in outstanding.values_mut() {
+                    if now.duration_since(*at) > Duration::from_secs(1) {
+                        socket.send(datagram)?;
+                        *at = now;
+                        resent += 1;
+                    }
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((answered, resent))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.window == 0 || args.window > 255 {
+        bail!("--window must be 1 to 255 (the RADIUS identifier is one byte)");
+    }
+    let dir = std::env::temp_dir().join(format!("cdrhub-radiusbench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()?).parse()?;
+    let udp: SocketAddr = format!("127.0.0.1:{}", free_udp_port()?).parse()?;
+    let config = dir.join("cdrhub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[http]\nlisten = \"{http}\"\n[sources.radius]\nenabled = true\nlisten = \"{udp}\"\n[[sources.radius.clients]]\naddress = \"127.0.0.0/8\"\nsecret = \"{}\"\n",
+            dir.join("data"),
+            String::from_utf8_lossy(SECRET)
+        ),
+    )?;
+    let token = Command::new(&args.cdrhub)
+        .arg("--config")
+        .arg(&config)
+        .args(["token", "create", "bench", "--role", "admin"])
+        .output()
+        .with_context(|| format!("cannot run {}", args.cdrhub.display()))?;
+    if !token.status.success() {
+        bail!("token create: {}", String::from_utf8_lossy(&token.stderr));
+    }
+    let token = String::from_utf8(token.stdout)?.trim().to_owned();
+    let server = Cdrhub(
+        Command::new(&args.cdrhub)
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let pid = server.0.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(http).is_err() {
+        if Instant::now() > deadline {
+            bail!("cdrhub did not start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let per_gateway = args.requests / u64::from(args.gateways) / 2 * 2;
+    let started = Instant::now();
+    let threads: Vec<_> = (0..args.gateways)
+        .map(|g| {
+            let window = args.window;
+            std::thread::spawn(move || gateway(udp, g, per_gateway, window))
+        })
+        .collect();
+    let mut answered = 0;
+    let mut resent = 0;
+    for t in threads {
+        let (a, r) = t
+            .join()
+            .map_err(|_| anyhow::anyhow!("a gateway thread panicked"))??;
+        answered += a;
+        resent += r;
+    }
+    let elapsed = started.elapsed();
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    // Every request answered is in the journal, once.
+    let sources = get(http, &token, "/api/v1/sources")?;
+    let stored: u64 = sources["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["source"] == "radius")
+        .flat_map(|s| s["senders"].as_array().cloned().unwrap_or_default())
+        .map(|s| s["records_total"].as_u64().unwrap_or(0))
+        .sum();
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    let rate = answered as f64 / elapsed.as_secs_f64();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "requests": answered, "seconds": elapsed.as_secs_f64(), "answered_per_s": rate,
+                "sent_again": resent, "stored": stored, "gateways": args.gateways,
+                "window": args.window, "peak_rss_mb": rss as f64 / 1024.0,
+            })
+        );
+    } else {
+        println!(
+            "{answered} accounting requests from {} gateways answered in {:.1} s: {rate:.0} a second ({resent} sent again after 1 s)",
+            args.gateways,
+            elapsed.as_secs_f64()
+        );
+        println!(
+            "records in the journal: {stored}; cdrhub peak RSS {:.1} MB",
+            rss as f64 / 1024.0
+        );
+    }
+    if stored != answered {
+        bail!("{answered} requests answered but {stored} records stored");
+    }
+    Ok(())
+}
