@@ -12,16 +12,18 @@
 //! target/release/cdrhub-ctibench --cdrhub target/release/cdrhub --calls 30000
 //! ```
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use cdrhub_sim::cti::{Server, SimConfig};
 use clap::Parser;
-use serde_json::Value;
+
+#[path = "../child.rs"]
+mod child;
+use child::{Cdrhub, get, peak_rss_mb};
 
 #[derive(Parser)]
 struct Args {
@@ -43,39 +45,6 @@ struct Args {
     /// Print the result as one JSON line.
     #[arg(long)]
     json: bool,
-}
-
-/// A plain HTTP/1.1 GET with the bench's API token: a few requests, no
-/// need for a client library's pool.
-fn get(addr: SocketAddr, token: &str, path: &str) -> anyhow::Result<Value> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = Vec::new();
-    s.read_to_end(&mut response)?;
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .context("an HTTP response without a body")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        bail!("GET {path}: {}", head.lines().next().unwrap_or(""));
-    }
-    // Bodies are sent whole or chunked; the JSON is what lies between.
-    let start = body.find('{').context("no JSON in the response")?;
-    let end = body.rfind('}').context("no JSON in the response")?;
-    Ok(serde_json::from_str(&body[start..=end])?)
-}
-
-struct Cdrhub(Child);
-
-impl Drop for Cdrhub {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -173,14 +142,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let stats = sim.stats();
     let events = events_sent(&stats);
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .unwrap_or(0);
+    let rss = peak_rss_mb(pid);
 
     // Every call the simulator made is in the store, ended.
     let mut ended = 0u64;
@@ -218,7 +180,7 @@ async fn main() -> anyhow::Result<()> {
                 "calls": args.calls, "events": events, "stored": stored,
                 "seconds": committed_at.as_secs_f64(), "events_per_s": rate,
                 "simulator_events_per_s": sim_rate, "calls_in_store": total,
-                "calls_ended": ended, "peak_rss_mb": rss as f64 / 1024.0,
+                "calls_ended": ended, "peak_rss_mb": rss,
                 "version": args.version,
             })
         );
@@ -234,7 +196,7 @@ async fn main() -> anyhow::Result<()> {
         }
         println!(
             "calls in the store: {total}, ended: {ended}; cdrhub peak RSS {:.1} MB",
-            rss as f64 / 1024.0
+            rss
         );
     }
     if total != args.calls || ended != args.calls {

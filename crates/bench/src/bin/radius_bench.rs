@@ -12,16 +12,18 @@
 //! ```
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use cdrhub_protocols::radius::{self, Attribute, attr, cisco, status_type};
 use clap::Parser;
-use serde_json::Value;
+
+#[path = "../child.rs"]
+mod child;
+use child::{Cdrhub, get, peak_rss_mb};
 
 #[derive(Parser)]
 struct Args {
@@ -42,15 +44,6 @@ struct Args {
 
 const SECRET: &[u8] = b"bench-secret";
 
-struct Cdrhub(Child);
-
-impl Drop for Cdrhub {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn free_tcp_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -59,20 +52,6 @@ fn free_tcp_port() -> anyhow::Result<u16> {
 
 fn free_udp_port() -> anyhow::Result<u16> {
     Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn get(addr: SocketAddr, token: &str, path: &str) -> anyhow::Result<Value> {
-    let mut s = TcpStream::connect(addr)?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = Vec::new();
-    s.read_to_end(&mut response)?;
-    let text = String::from_utf8_lossy(&response);
-    let start = text.find('{').context("no JSON in the response")?;
-    let end = text.rfind('}').context("no JSON in the response")?;
-    Ok(serde_json::from_str(&text[start..=end])?)
 }
 
 /// Request `n` of gateway `g`: the Start (even n) or Stop (odd n) of call
@@ -238,14 +217,7 @@ fn main() -> anyhow::Result<()> {
         resent += r;
     }
     let elapsed = started.elapsed();
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .unwrap_or(0);
+    let rss = peak_rss_mb(pid);
     // Every request answered is in the journal, once.
     let sources = get(http, &token, "/api/v1/sources")?;
     let stored: u64 = sources["sources"]
@@ -265,7 +237,7 @@ fn main() -> anyhow::Result<()> {
             serde_json::json!({
                 "requests": answered, "seconds": elapsed.as_secs_f64(), "answered_per_s": rate,
                 "sent_again": resent, "stored": stored, "gateways": args.gateways,
-                "window": args.window, "peak_rss_mb": rss as f64 / 1024.0,
+                "window": args.window, "peak_rss_mb": rss,
             })
         );
     } else {
@@ -276,7 +248,7 @@ fn main() -> anyhow::Result<()> {
         );
         println!(
             "records in the journal: {stored}; cdrhub peak RSS {:.1} MB",
-            rss as f64 / 1024.0
+            rss
         );
     }
     if stored != answered {
