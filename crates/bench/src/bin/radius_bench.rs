@@ -1,7 +1,8 @@
 //! `cdrhub-radiusbench`: RADIUS accounting requests answered per second
 //! (issue 5, point 1). It starts `cdrhub serve` as a child with the
-//! accounting server on a free port and sends Start and Stop records of
-//! gateway calls from `--gateways` sockets (one NAS each), each keeping
+//! accounting server on a free port and sends the records of gateway calls
+//! as a Cisco gateway does (two legs a call, each a Start and a Stop) from
+//! `--gateways` sockets (one NAS each), each keeping
 //! `--window` requests outstanding and sending a request again when its
 //! answer is late. The figure is answers per second; afterwards the run
 //! checks that every request answered is in the journal.
@@ -29,7 +30,7 @@ use child::{Cdrhub, get, peak_rss_mb};
 struct Args {
     #[arg(long, default_value = "target/release/cdrhub")]
     cdrhub: PathBuf,
-    /// Accounting requests to send (half Starts, half Stops).
+    /// Accounting requests to send: four a call (two legs, Start and Stop).
     #[arg(long, default_value_t = 600_000)]
     requests: u64,
     /// Gateways, each a socket of its own with its own NAS address.
@@ -54,11 +55,22 @@ fn free_udp_port() -> anyhow::Result<u16> {
     Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Request `n` of gateway `g`: the Start (even n) or Stop (odd n) of call
-/// n/2, its answer and originate legs alternating.
+/// Request `n` of gateway `g`, four to a call as a Cisco gateway sends
+/// them: the Start of the answer (PSTN) leg, the Start of the originate
+/// (VoIP) leg, then their Stops.
 fn request(g: u32, n: u64, identifier: u8) -> Vec<u8> {
-    let call = n / 2;
-    let stop = n % 2 == 1;
+    let call = n / 4;
+    let (leg, stop) = match n % 4 {
+        0 => (0, false),
+        1 => (1, false),
+        2 => (1, true),
+        _ => (0, true),
+    };
+    let (origin, call_type) = if leg == 0 {
+        ("answer", "Telephony")
+    } else {
+        ("originate", "VoIP")
+    };
     let text = |kind: u8, v: String| Attribute::new(kind, v.into_bytes());
     let h323 = |t: u8, name: &str, v: &str| {
         radius::vsa(cisco::VENDOR_ID, t, format!("{name}={v}").as_bytes())
@@ -66,26 +78,15 @@ fn request(g: u32, n: u64, identifier: u8) -> Vec<u8> {
     let mut attributes = vec![
         Attribute::integer(
             attr::ACCT_STATUS_TYPE,
-            if stop {
-                status_type::STOP
-            } else {
-                status_type::START
-            },
+            if stop { status_type::STOP } else { status_type::START },
         ),
-        text(attr::ACCT_SESSION_ID, format!("{g:02}-{call:010}")),
+        text(attr::ACCT_SESSION_ID, format!("{g:02}-{call:010}-{leg}")),
         Attribute::new(attr::NAS_IP_ADDRESS, vec![10, 77, (g >> 8) as u8, g as u8]),
-        text(
-            attr::CALLING_STATION_ID,
-            format!("55{:06}", call % 1_000_000),
-        ),
+        text(attr::CALLING_STATION_ID, format!("55{:06}", call % 1_000_000)),
         text(attr::CALLED_STATION_ID, format!("2{:03}", call % 1000)),
-        h323(
-            cisco::H323_CONF_ID,
-            "h323-conf-id",
-            &format!("BENCH {g:08X} {call:016X}"),
-        ),
-        h323(cisco::H323_CALL_ORIGIN, "h323-call-origin", "answer"),
-        h323(cisco::H323_CALL_TYPE, "h323-call-type", "Telephony"),
+        h323(cisco::H323_CONF_ID, "h323-conf-id", &format!("BENCH {g:08X} {call:016X}")),
+        h323(cisco::H323_CALL_ORIGIN, "h323-call-origin", origin),
+        h323(cisco::H323_CALL_TYPE, "h323-call-type", call_type),
         h323(
             cisco::H323_SETUP_TIME,
             "h323-setup-time",
@@ -94,11 +95,7 @@ fn request(g: u32, n: u64, identifier: u8) -> Vec<u8> {
     ];
     if stop {
         attributes.push(Attribute::integer(attr::ACCT_SESSION_TIME, 60));
-        attributes.push(h323(
-            cisco::H323_DISCONNECT_CAUSE,
-            "h323-disconnect-cause",
-            "10",
-        ));
+        attributes.push(h323(cisco::H323_DISCONNECT_CAUSE, "h323-disconnect-cause", "10"));
     }
     radius::accounting_request(identifier, &attributes, SECRET)
 }
@@ -199,7 +196,7 @@ fn main() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let per_gateway = args.requests / u64::from(args.gateways) / 2 * 2;
+    let per_gateway = args.requests / u64::from(args.gateways) / 4 * 4;
     let started = Instant::now();
     let threads: Vec<_> = (0..args.gateways)
         .map(|g| {
