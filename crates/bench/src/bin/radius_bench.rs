@@ -78,13 +78,24 @@ fn request(g: u32, n: u64, identifier: u8) -> Vec<u8> {
     let mut attributes = vec![
         Attribute::integer(
             attr::ACCT_STATUS_TYPE,
-            if stop { status_type::STOP } else { status_type::START },
+            if stop {
+                status_type::STOP
+            } else {
+                status_type::START
+            },
         ),
         text(attr::ACCT_SESSION_ID, format!("{g:02}-{call:010}-{leg}")),
         Attribute::new(attr::NAS_IP_ADDRESS, vec![10, 77, (g >> 8) as u8, g as u8]),
-        text(attr::CALLING_STATION_ID, format!("55{:06}", call % 1_000_000)),
+        text(
+            attr::CALLING_STATION_ID,
+            format!("55{:06}", call % 1_000_000),
+        ),
         text(attr::CALLED_STATION_ID, format!("2{:03}", call % 1000)),
-        h323(cisco::H323_CONF_ID, "h323-conf-id", &format!("BENCH {g:08X} {call:016X}")),
+        h323(
+            cisco::H323_CONF_ID,
+            "h323-conf-id",
+            &format!("BENCH {g:08X} {call:016X}"),
+        ),
         h323(cisco::H323_CALL_ORIGIN, "h323-call-origin", origin),
         h323(cisco::H323_CALL_TYPE, "h323-call-type", call_type),
         h323(
@@ -95,7 +106,11 @@ fn request(g: u32, n: u64, identifier: u8) -> Vec<u8> {
     ];
     if stop {
         attributes.push(Attribute::integer(attr::ACCT_SESSION_TIME, 60));
-        attributes.push(h323(cisco::H323_DISCONNECT_CAUSE, "h323-disconnect-cause", "10"));
+        attributes.push(h323(
+            cisco::H323_DISCONNECT_CAUSE,
+            "h323-disconnect-cause",
+            "10",
+        ));
     }
     radius::accounting_request(identifier, &attributes, SECRET)
 }

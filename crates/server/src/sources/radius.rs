@@ -295,29 +295,38 @@ async fn commit(app: AppState, socket: Arc<UdpSocket>, mut rx: mpsc::Receiver<Pe
                 _ => break,
             }
         }
+        let received_at = batch[0].request.received_at;
+        // The requests go to the store; what their answers need stays here.
+        let (answers, requests): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|p| {
+                let answer = (
+                    p.from,
+                    p.client,
+                    p.identifier,
+                    p.request.authenticator,
+                    p.secret,
+                );
+                (answer, p.request)
+            })
+            .unzip();
         let submission = IngestBatch {
             sender: "radius".into(),
-            received_at: batch[0].request.received_at,
-            payload: IngestPayload::Radius(RadiusIngest {
-                requests: batch.iter().map(|p| p.request.clone()).collect(),
-            }),
+            received_at,
+            payload: IngestPayload::Radius(RadiusIngest { requests }),
         };
         match app.store.submit(submission).await {
             Ok(_) => {
-                for p in &batch {
-                    let response = radius::accounting_response(
-                        p.identifier,
-                        &p.request.authenticator,
-                        &p.secret,
-                    );
-                    if socket.send_to(&response, p.from).await.is_ok() {
-                        app.metrics.radius.update(&p.client, |c| c.answered += 1);
+                for (from, client, identifier, authenticator, secret) in &answers {
+                    let response = radius::accounting_response(*identifier, authenticator, secret);
+                    if socket.send_to(&response, from).await.is_ok() {
+                        app.metrics.radius.update(client, |c| c.answered += 1);
                     }
                 }
             }
             // No answer: the gateways send the requests again.
             Err(e) => {
-                warn!(error = %e, requests = batch.len(), "cannot commit accounting; not answering")
+                warn!(error = %e, requests = answers.len(), "cannot commit accounting; not answering")
             }
         }
     }
