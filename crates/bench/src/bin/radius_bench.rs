@@ -137,7 +137,16 @@ fn gateway(target: SocketAddr, g: u32, count: u64, window: usize) -> anyhow::Res
         }
         match socket.recv(&mut buf) {
             Ok(n) if n >= 20 && buf[0] == radius::ACCOUNTING_RESPONSE => {
-                if outstanding.remove(&buf[1]).is_some() {
+                // Only the answer to the request now under this identifier:
+                // a late answer to one sent again before has another
+                // Response Authenticator.
+                let current = outstanding.get(&buf[1]).is_some_and(|(_, datagram, _)| {
+                    let mut request_auth = [0u8; 16];
+                    request_auth.copy_from_slice(&datagram[4..20]);
+                    radius::accounting_response(buf[1], &request_auth, SECRET)[..] == buf[..n]
+                });
+                if current {
+                    outstanding.remove(&buf[1]);
                     answered += 1;
                     free.push(buf[1]);
                 }
@@ -193,13 +202,18 @@ fn main() -> anyhow::Result<()> {
         bail!("token create: {}", String::from_utf8_lossy(&token.stderr));
     }
     let token = String::from_utf8(token.stdout)?.trim().to_owned();
+    // CDRHUB_BENCH_LOG=FILE keeps the server's log (with RUST_LOG as set).
+    let log = match std::env::var_os("CDRHUB_BENCH_LOG") {
+        Some(path) => Stdio::from(std::fs::File::create(path)?),
+        None => Stdio::null(),
+    };
     let server = Cdrhub(
         Command::new(&args.cdrhub)
             .arg("--config")
             .arg(&config)
             .arg("serve")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()?,
     );
     let pid = server.0.id();

@@ -13,7 +13,6 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use cdrhub_model::Timestamp;
@@ -183,9 +182,8 @@ struct Pending {
     request: RadiusIngestRequest,
 }
 
-/// Requests committed together at most, and how long a batch waits.
+/// Requests committed together at most.
 const MAX_BATCH: usize = 2_000;
-const BATCH_WINDOW: Duration = Duration::from_millis(2);
 
 /// Binds the accounting socket (so a busy port fails the start).
 pub async fn bind(config: &RadiusSourceConfig) -> anyhow::Result<UdpSocket> {
@@ -283,51 +281,69 @@ pub async fn run(app: AppState, socket: UdpSocket, mut stop: watch::Receiver<boo
     let _ = committer.await;
 }
 
-/// Commits what the socket reads in batches and answers each request once
-/// its batch is committed.
+/// Batches on their way to the journal at once: while one commits, the
+/// next are handed over, and the writer commits what waits together.
+const BATCHES_IN_FLIGHT: usize = 8;
+
+/// Commits what the socket reads in batches (whatever has arrived, no
+/// waiting) and answers each request once its batch is committed.
 async fn commit(app: AppState, socket: Arc<UdpSocket>, mut rx: mpsc::Receiver<Pending>) {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(BATCHES_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        // While a permit was awaited more arrived: they go together.
         let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
         while batch.len() < MAX_BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(p)) => batch.push(p),
-                _ => break,
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
             }
         }
-        let received_at = batch[0].request.received_at;
-        // The requests go to the store; what their answers need stays here.
-        let (answers, requests): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .map(|p| {
-                let answer = (
-                    p.from,
-                    p.client,
-                    p.identifier,
-                    p.request.authenticator,
-                    p.secret,
-                );
-                (answer, p.request)
-            })
-            .unzip();
-        let submission = IngestBatch {
-            sender: "radius".into(),
-            received_at,
-            payload: IngestPayload::Radius(RadiusIngest { requests }),
-        };
-        match app.store.submit(submission).await {
-            Ok(_) => {
-                for (from, client, identifier, authenticator, secret) in &answers {
-                    let response = radius::accounting_response(*identifier, authenticator, secret);
-                    if socket.send_to(&response, from).await.is_ok() {
-                        app.metrics.radius.update(client, |c| c.answered += 1);
-                    }
+        let (app, socket) = (app.clone(), socket.clone());
+        tokio::spawn(async move {
+            answer_after_commit(&app, &socket, batch).await;
+            drop(permit);
+        });
+    }
+    // The batches still committing are answered before the task ends.
+    let _ = in_flight.acquire_many(BATCHES_IN_FLIGHT as u32).await;
+}
+
+async fn answer_after_commit(app: &AppState, socket: &UdpSocket, batch: Vec<Pending>) {
+    let received_at = batch[0].request.received_at;
+    // The requests go to the store; what their answers need stays here.
+    let (answers, requests): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .map(|p| {
+            let answer = (
+                p.from,
+                p.client,
+                p.identifier,
+                p.request.authenticator,
+                p.secret,
+            );
+            (answer, p.request)
+        })
+        .unzip();
+    let submission = IngestBatch {
+        sender: "radius".into(),
+        received_at,
+        payload: IngestPayload::Radius(RadiusIngest { requests }),
+    };
+    match app.store.submit(submission).await {
+        Ok(_) => {
+            for (from, client, identifier, authenticator, secret) in &answers {
+                let response = radius::accounting_response(*identifier, authenticator, secret);
+                if socket.send_to(&response, from).await.is_ok() {
+                    app.metrics.radius.update(client, |c| c.answered += 1);
                 }
             }
-            // No answer: the gateways send the requests again.
-            Err(e) => {
-                warn!(error = %e, requests = answers.len(), "cannot commit accounting; not answering")
-            }
+        }
+        // No answer: the gateways send the requests again.
+        Err(e) => {
+            warn!(error = %e, requests = answers.len(), "cannot commit accounting; not answering")
         }
     }
 }
