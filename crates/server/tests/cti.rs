@@ -312,3 +312,48 @@ async fn unanswered_heartbeats_and_a_bad_frame_reset_the_connection() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A SYSTEM_EVENT saying the CTI server went offline ends the session (the
+/// event itself is kept); so does a FAILURE_EVENT.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_offline_report_ends_the_session() {
+    use cdrhub_protocols::cti::{
+        self, CtiBody, CtiMessage, SystemEvent, message_type, system_event,
+    };
+    let (offline, _o) = fake_server(|mut socket| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let event = CtiMessage {
+            message_type: message_type::SYSTEM_EVENT,
+            body: CtiBody::SystemEvent(SystemEvent {
+                system_event_id: system_event::CTI_SERVER_OFFLINE,
+                ..SystemEvent::default()
+            }),
+        };
+        let _ = socket.write_all(&cti::encode(&event, 13)).await;
+        let mut sink = [0u8; 1024];
+        while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+    let config: CtiSourceConfig = toml::from_str(&format!(
+        "name = \"uccx\"\nprimary = \"{offline}\"\nversion = 13\nheartbeat_s = 30\n"
+    ))
+    .unwrap();
+    let mut server = cti_server(config).await;
+    let start = Instant::now();
+    loop {
+        let link = link_of(&server.get_json("/api/v1/sources").await);
+        if let Some(e) = link["last_error"].as_str() {
+            assert!(
+                e.contains("reports it is offline") && e.contains("SYSTEM_EVENT 7"),
+                "{e}"
+            );
+            assert!(
+                link["stored"].as_u64() >= Some(1),
+                "the event is kept: {link}"
+            );
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{link}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
