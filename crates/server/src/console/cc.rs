@@ -51,14 +51,7 @@ pub(crate) async fn view(
     let l = l.as_str();
     let a = match asked(&query) {
         Ok(a) => a,
-        Err(e) => {
-            let body = html! { p.error role="alert" { (e) } };
-            return (
-                StatusCode::BAD_REQUEST,
-                page(l, t(l, "cc_title"), Some(&signed), body),
-            )
-                .into_response();
-        }
+        Err(e) => return super::bad_request_page(&signed, "cc_title", &e),
     };
     let day = match load(&app, &a).await {
         Ok(d) => d,

@@ -228,6 +228,18 @@ pub(crate) fn redirect_after(done: Result<(), crate::api::ApiError>, to: &str) -
     }
 }
 
+/// The page of a request whose parameters cannot be read: 400 with the
+/// reason, under the page's own title.
+pub(crate) fn bad_request_page(signed: &Signed, title_key: &str, reason: &str) -> Response {
+    let l = signed.user.language.as_str();
+    let body = html! { p.error role="alert" { (reason) } };
+    (
+        StatusCode::BAD_REQUEST,
+        page(l, t(l, title_key), Some(signed), body),
+    )
+        .into_response()
+}
+
 pub(crate) fn form_expired(lang: &str) -> Response {
     (
         StatusCode::FORBIDDEN,

@@ -126,14 +126,7 @@ pub(crate) async fn view(
     let l = l.as_str();
     let a = match asked(&query) {
         Ok(a) => a,
-        Err(e) => {
-            let body = html! { p.error role="alert" { (e) } };
-            return (
-                StatusCode::BAD_REQUEST,
-                page(l, t(l, "stats_title"), Some(&signed), body),
-            )
-                .into_response();
-        }
+        Err(e) => return super::bad_request_page(&signed, "stats_title", &e),
     };
     let stats = match load(&app, &a).await {
         Ok(s) => s,
