@@ -252,6 +252,25 @@ fn link_of(sources: &Value) -> Value {
     sources["sources"][1]["servers"][0]["connection"].clone()
 }
 
+/// A server connected to `node`, and its connection once a session has
+/// ended with an error (at most 20 s).
+async fn first_error(node: std::net::SocketAddr, heartbeat_s: u32) -> (TestServer, String, Value) {
+    let config: CtiSourceConfig = toml::from_str(&format!(
+        "name = \"uccx\"\nprimary = \"{node}\"\nversion = 13\nheartbeat_s = {heartbeat_s}\n"
+    ))
+    .unwrap();
+    let mut server = cti_server(config).await;
+    let start = Instant::now();
+    loop {
+        let link = link_of(&server.get_json("/api/v1/sources").await);
+        if let Some(e) = link["last_error"].as_str() {
+            return (server, e.to_owned(), link);
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{link}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Three heartbeats without an answer reset the connection; a frame whose
 /// lengths do not add up does too, and the reason is shown.
 #[tokio::test(flavor = "multi_thread")]
@@ -263,23 +282,8 @@ async fn unanswered_heartbeats_and_a_bad_frame_reset_the_connection() {
         while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
     })
     .await;
-    let config: CtiSourceConfig = toml::from_str(&format!(
-        "name = \"uccx\"\nprimary = \"{silent}\"\nversion = 13\nheartbeat_s = 1\n"
-    ))
-    .unwrap();
-    let mut server = cti_server(config).await;
-    let start = Instant::now();
-    loop {
-        let link = link_of(&server.get_json("/api/v1/sources").await);
-        if link["last_error"]
-            .as_str()
-            .is_some_and(|e| e.contains("3 heartbeats went unanswered"))
-        {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{link}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (_server, e, _) = first_error(silent, 1).await;
+    assert!(e.contains("3 heartbeats went unanswered"), "{e}");
 
     // Sends a BEGIN_CALL_EVENT whose header promises more than the body
     // holds, then a new header: the stream is out of step.
@@ -292,29 +296,16 @@ async fn unanswered_heartbeats_and_a_bad_frame_reset_the_connection() {
         while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
     })
     .await;
-    let config: CtiSourceConfig = toml::from_str(&format!(
-        "name = \"uccx\"\nprimary = \"{garbled}\"\nversion = 13\nheartbeat_s = 30\n"
-    ))
-    .unwrap();
-    let mut server = cti_server(config).await;
-    let start = Instant::now();
-    loop {
-        let link = link_of(&server.get_json("/api/v1/sources").await);
-        if let Some(e) = link["last_error"].as_str() {
-            assert!(
-                e.contains("BEGIN_CALL_EVENT") && e.contains("cannot be trusted"),
-                "{e}"
-            );
-            assert!(link["reconnects"].as_u64() >= Some(1) || link["state"] != "open");
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{link}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (_server, e, link) = first_error(garbled, 30).await;
+    assert!(
+        e.contains("BEGIN_CALL_EVENT") && e.contains("cannot be trusted"),
+        "{e}"
+    );
+    assert!(link["reconnects"].as_u64() >= Some(1) || link["state"] != "open");
 }
 
-/// A SYSTEM_EVENT saying the CTI server went offline ends the session (the
-/// event itself is kept); so does a FAILURE_EVENT.
+/// A SYSTEM_EVENT saying the CTI server went offline ends the session; the
+/// event itself is kept.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_offline_report_ends_the_session() {
     use cdrhub_protocols::cti::{
@@ -334,26 +325,13 @@ async fn an_offline_report_ends_the_session() {
         while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
     })
     .await;
-    let config: CtiSourceConfig = toml::from_str(&format!(
-        "name = \"uccx\"\nprimary = \"{offline}\"\nversion = 13\nheartbeat_s = 30\n"
-    ))
-    .unwrap();
-    let mut server = cti_server(config).await;
-    let start = Instant::now();
-    loop {
-        let link = link_of(&server.get_json("/api/v1/sources").await);
-        if let Some(e) = link["last_error"].as_str() {
-            assert!(
-                e.contains("reports it is offline") && e.contains("SYSTEM_EVENT 7"),
-                "{e}"
-            );
-            assert!(
-                link["stored"].as_u64() >= Some(1),
-                "the event is kept: {link}"
-            );
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{link}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (_server, e, link) = first_error(offline, 30).await;
+    assert!(
+        e.contains("reports it is offline") && e.contains("SYSTEM_EVENT 7"),
+        "{e}"
+    );
+    assert!(
+        link["stored"].as_u64() >= Some(1),
+        "the event is kept: {link}"
+    );
 }
