@@ -28,8 +28,9 @@ pub const DISK_ALARM_PERCENT: u64 = 10;
 
 /// How often the disk is checked and whether the daily run is due.
 const CHECK_EVERY: Duration = Duration::from_secs(300);
-/// The first daily run waits this long after start: the server settles first.
-const FIRST_RUN_AFTER: Duration = Duration::from_secs(60);
+/// The first daily run waits this long after start: the server settles
+/// first (and a restart under load is not followed by a removal at once).
+const FIRST_RUN_AFTER: Duration = Duration::from_secs(15 * 60);
 const DAY_MS: i64 = 86_400_000;
 
 const CDR_DAYS_KEY: &str = "retention.cdr_keeping_days";
@@ -291,7 +292,9 @@ pub async fn run_daily(app: AppState, mut stop: tokio::sync::watch::Receiver<boo
         s.last = s.last.take().or(last);
         s.record_storage(storage);
     }
-    let mut wait = FIRST_RUN_AFTER;
+    let started = tokio::time::Instant::now();
+    // The disk is looked at a minute after start, then every few minutes.
+    let mut wait = Duration::from_secs(60);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -318,7 +321,7 @@ pub async fn run_daily(app: AppState, mut stop: tokio::sync::watch::Receiver<boo
         };
         app.retention.lock().record_storage(storage);
         let now = Timestamp::now();
-        if last_daily.is_some_and(|at| now.0 - at < DAY_MS) {
+        if started.elapsed() < FIRST_RUN_AFTER || last_daily.is_some_and(|at| now.0 - at < DAY_MS) {
             continue;
         }
         if app

@@ -538,7 +538,9 @@ impl Store for SqliteStore {
             // Whole days, so each hour's statistics go with its calls.
             const DAY_MS: i64 = 86_400_000;
             let before_ms = before.0.div_euclid(DAY_MS) * DAY_MS;
-            self.catch_up();
+            // No catch-up first: it would write every call in progress at
+            // once, a stall for the senders; a call not written yet is in
+            // use, and the next run takes it if it is old.
             let mut step = Some(CallsStep::Calls {
                 before_ms,
                 after: None,
