@@ -49,6 +49,18 @@ pub(crate) trait Group: Default + Send + Sized + 'static {
     fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self>;
 }
 
+/// A source whose journaled records are applied by reference, so its
+/// calls are rebuilt from the journal by one code path
+/// (`records::rebuild_events`).
+pub(crate) trait FromJournal: Group {
+    type DecodeError: std::fmt::Display;
+    /// A journaled record read again.
+    fn decode(payload: &[u8], received_at: Timestamp) -> Result<Self::Record, Self::DecodeError>;
+    /// Applies a record from `sender` (the call takes the sender of its
+    /// first record).
+    fn apply_journaled(&mut self, sender: &str, record: &Self::Record, journal_id: i64) -> Touched;
+}
+
 impl Group for CmsCallGroup {
     type Record = CmsRecord;
 
@@ -108,10 +120,7 @@ impl Group for CtiCallGroup {
     }
 
     fn apply(&mut self, event: CtiEvent, origin: Origin<'_>, journal_id: i64) -> Touched {
-        if self.sender.is_empty() {
-            self.sender = origin.sender.to_owned();
-        }
-        CtiCallGroup::apply(self, &event, journal_id)
+        self.apply_journaled(origin.sender, &event, journal_id)
     }
 
     fn absorb(&mut self, other: Self) {
@@ -154,7 +163,22 @@ impl Group for CtiCallGroup {
     }
 
     fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self> {
-        records::rebuild_cti(journal, &records::load_cti(journal, ids)?)
+        records::rebuild_events(journal, &records::load_events::<Self>(journal, ids)?)
+    }
+}
+
+impl FromJournal for CtiCallGroup {
+    type DecodeError = cdrhub_protocols::cti::CtiError;
+
+    fn decode(payload: &[u8], received_at: Timestamp) -> Result<CtiEvent, Self::DecodeError> {
+        records::decode_cti(payload, received_at)
+    }
+
+    fn apply_journaled(&mut self, sender: &str, event: &CtiEvent, journal_id: i64) -> Touched {
+        if self.sender.is_empty() {
+            self.sender = sender.to_owned();
+        }
+        CtiCallGroup::apply(self, event, journal_id)
     }
 }
 
@@ -166,10 +190,7 @@ impl Group for RadiusCallGroup {
     }
 
     fn apply(&mut self, event: RadiusEvent, origin: Origin<'_>, journal_id: i64) -> Touched {
-        if self.sender.is_empty() {
-            self.sender = origin.sender.to_owned();
-        }
-        RadiusCallGroup::apply(self, &event, journal_id)
+        self.apply_journaled(origin.sender, &event, journal_id)
     }
 
     fn absorb(&mut self, other: Self) {
@@ -205,6 +226,21 @@ impl Group for RadiusCallGroup {
     }
 
     fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self> {
-        records::rebuild_radius(journal, &records::load_radius(journal, ids)?)
+        records::rebuild_events(journal, &records::load_events::<Self>(journal, ids)?)
+    }
+}
+
+impl FromJournal for RadiusCallGroup {
+    type DecodeError = cdrhub_protocols::radius::RadiusError;
+
+    fn decode(payload: &[u8], received_at: Timestamp) -> Result<RadiusEvent, Self::DecodeError> {
+        records::decode_radius(payload, received_at)
+    }
+
+    fn apply_journaled(&mut self, sender: &str, event: &RadiusEvent, journal_id: i64) -> Touched {
+        if self.sender.is_empty() {
+            self.sender = sender.to_owned();
+        }
+        RadiusCallGroup::apply(self, event, journal_id)
     }
 }

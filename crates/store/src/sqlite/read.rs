@@ -1,6 +1,8 @@
 //! Read queries. Every value reaches SQL as a bound parameter.
 
 use cdrhub_correlate::cms::{self, Detail};
+use cdrhub_correlate::cti::CtiCallGroup;
+use cdrhub_correlate::radius::RadiusCallGroup;
 use cdrhub_model::{Call, CallEvent, Timestamp};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -371,8 +373,8 @@ fn cti_call(
     ids: &[i64],
     flags: &str,
 ) -> Result<CallDetail, StoreError> {
-    let events = records::load_cti(conn, ids)?;
-    let group = records::rebuild_cti(conn, &events)?;
+    let events = records::load_events::<CtiCallGroup>(conn, ids)?;
+    let group: CtiCallGroup = records::rebuild_events(conn, &events)?;
     let (call, legs) = group.summarize(id, sender);
     let timeline = events
         .iter()
@@ -405,8 +407,8 @@ fn radius_call(
     flags: &str,
     ended_at: Option<i64>,
 ) -> Result<CallDetail, StoreError> {
-    let events = records::load_radius(conn, ids)?;
-    let mut group = records::rebuild_radius(conn, &events)?;
+    let events = records::load_events::<RadiusCallGroup>(conn, ids)?;
+    let mut group: RadiusCallGroup = records::rebuild_events(conn, &events)?;
     // The gateway's Accounting-On/Off closed it: when, the row says.
     if flags.contains(cdrhub_correlate::radius::NAS_RESTART_FLAG) {
         group.nas_restart = ended_at.map(Timestamp);

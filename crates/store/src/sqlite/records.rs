@@ -4,6 +4,8 @@
 use cdrhub_correlate::cms::CmsCallGroup;
 use cdrhub_correlate::cti::{CtiCallGroup, CtiEvent};
 use cdrhub_correlate::radius::{RadiusCallGroup, RadiusEvent};
+
+use super::group::{FromJournal, Group};
 use cdrhub_model::Timestamp;
 use cdrhub_protocols::cms::{self, CmsRecord};
 use rusqlite::{Connection, OptionalExtension};
@@ -201,34 +203,33 @@ pub(crate) fn decode_cti(
     })
 }
 
-/// The CTI events with these journal ids, in journal order, with the
-/// server they came from.
-pub(crate) fn load_cti(
+/// The records of a source's calls with these journal ids, in journal
+/// order, decoded, with the sender they came from.
+pub(crate) fn load_events<G: FromJournal>(
     conn: &Connection,
     ids: &[i64],
-) -> rusqlite::Result<Vec<(i64, String, CtiEvent)>> {
+) -> rusqlite::Result<Vec<(i64, String, G::Record)>> {
     Ok(load_rows(conn, ids, |row| {
-        decode_cti(&row.payload, row.received_at).map(|event| (row.sender, event))
+        G::decode(&row.payload, row.received_at).map(|event| (row.sender, event))
     })?
     .into_iter()
     .map(|(id, (sender, event))| (id, sender, event))
     .collect())
 }
 
-/// A CTI call rebuilt from its journaled events, with the end an operator
+/// A call rebuilt from its journaled records, with the end an operator
 /// forced on it.
-pub(crate) fn rebuild_cti(
+pub(crate) fn rebuild_events<G: FromJournal>(
     conn: &Connection,
-    events: &[(i64, String, CtiEvent)],
-) -> rusqlite::Result<CtiCallGroup> {
-    let mut group = CtiCallGroup::default();
+    events: &[(i64, String, G::Record)],
+) -> rusqlite::Result<G> {
+    let mut group = G::default();
     for (id, sender, event) in events {
-        if group.sender.is_empty() {
-            group.sender = sender.clone();
-        }
-        group.apply(event, *id);
+        group.apply_journaled(sender, event, *id);
     }
-    group.forced_end = forced_end_of_keys(conn, &group.keys())?.map(|f| f.at);
+    if let Some(forced) = forced_end_of_keys(conn, &group.keys())? {
+        group.set_forced_end(forced.at);
+    }
     Ok(group)
 }
 
@@ -238,12 +239,10 @@ pub(crate) fn keys_of_call(
     source: &str,
     ids: &[i64],
 ) -> rusqlite::Result<Vec<i64>> {
-    let mut keys = if source == cdrhub_model::SOURCE_CTI {
-        rebuild_cti(conn, &load_cti(conn, ids)?)?.keys()
-    } else if source == cdrhub_model::SOURCE_RADIUS {
-        rebuild_radius(conn, &load_radius(conn, ids)?)?.keys()
-    } else {
-        rebuild(conn, &load(conn, ids)?)?.keys().collect()
+    let mut keys = match source {
+        cdrhub_model::SOURCE_CTI => CtiCallGroup::load(conn, ids)?.keys(),
+        cdrhub_model::SOURCE_RADIUS => RadiusCallGroup::load(conn, ids)?.keys(),
+        _ => Group::keys(&CmsCallGroup::load(conn, ids)?),
     };
     keys.sort_unstable();
     keys.dedup();
@@ -290,37 +289,6 @@ pub(crate) fn decode_radius(
         received_at,
         accounting: cdrhub_protocols::radius::parse_accounting(&packet),
     })
-}
-
-/// The RADIUS records with these journal ids, in journal order, with the
-/// gateway they came from.
-pub(crate) fn load_radius(
-    conn: &Connection,
-    ids: &[i64],
-) -> rusqlite::Result<Vec<(i64, String, RadiusEvent)>> {
-    Ok(load_rows(conn, ids, |row| {
-        decode_radius(&row.payload, row.received_at).map(|event| (row.sender, event))
-    })?
-    .into_iter()
-    .map(|(id, (sender, event))| (id, sender, event))
-    .collect())
-}
-
-/// A gateway call rebuilt from its records, with the end an operator
-/// forced on it.
-pub(crate) fn rebuild_radius(
-    conn: &Connection,
-    events: &[(i64, String, RadiusEvent)],
-) -> rusqlite::Result<RadiusCallGroup> {
-    let mut group = RadiusCallGroup::default();
-    for (id, sender, event) in events {
-        if group.sender.is_empty() {
-            group.sender = sender.clone();
-        }
-        group.apply(event, *id);
-    }
-    group.forced_end = forced_end_of_keys(conn, &group.keys())?.map(|f| f.at);
-    Ok(group)
 }
 
 /// The journal's event type of an Accounting-Request (Acct-Status-Type).

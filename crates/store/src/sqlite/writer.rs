@@ -105,6 +105,17 @@ struct SenderDelta {
     last_record_at: Option<i64>,
 }
 
+/// A journal row of a source numbered within one stream.
+struct EventRow<'a> {
+    stream: i64,
+    /// Number within the stream; a second row with it is a duplicate.
+    seq: i64,
+    received_at: Timestamp,
+    event_type: &'a str,
+    subject: Option<&'a str>,
+    payload: &'a [u8],
+}
+
 /// A gap row, as kept in memory while its missing records may still arrive.
 struct GapRow {
     /// None until the row is written.
@@ -452,32 +463,19 @@ impl Writer {
         let mut committed = Vec::with_capacity(cti.messages.len());
         let version = cti.version;
         for m in cti.messages {
-            let payload = super::records::cti_payload(version, &m.frame);
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO journal (stream, seq, session_stream, alt_seq, \
-                     received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
-                     VALUES (?1, ?2, ?1, NULL, ?3, ?3, ?4, ?5, ?6, ?1, ?2)",
-                )?
-                .execute(params![
-                    stream,
-                    m.seq as i64,
-                    m.received_at.0,
-                    cdrhub_protocols::cti::message_type_name(m.message.message_type),
-                    cdrhub_correlate::cti::subject(&m.message),
-                    payload,
-                ])?;
-            let delta = self.senders.entry((source, sender.to_owned())).or_default();
-            if inserted == 0 {
-                outcome.duplicates += 1;
-                delta.duplicates += 1;
+            let subject = cdrhub_correlate::cti::subject(&m.message);
+            let row = EventRow {
+                stream,
+                seq: m.seq as i64,
+                received_at: m.received_at,
+                event_type: &cdrhub_protocols::cti::message_type_name(m.message.message_type),
+                subject: subject.as_deref(),
+                payload: &super::records::cti_payload(version, &m.frame),
+            };
+            let Some(id) = self.journal_event(tx, source, sender, row, &mut outcome, last_id)?
+            else {
                 continue;
-            }
-            let id = tx.last_insert_rowid();
-            *last_id = id;
-            outcome.stored += 1;
-            delta.records += 1;
-            delta.last_record_at = Some(delta.last_record_at.unwrap_or(0).max(m.received_at.0));
+            };
             committed.push((
                 id,
                 cdrhub_correlate::cti::CtiEvent {
@@ -495,6 +493,46 @@ impl Writer {
         Ok(outcome)
     }
 
+    /// Journals one event of a source numbered within one stream (CTI,
+    /// RADIUS) and counts it: its journal id, or None when the journal
+    /// already had it.
+    fn journal_event(
+        &mut self,
+        tx: &Transaction,
+        source: &'static str,
+        sender: &str,
+        row: EventRow<'_>,
+        outcome: &mut IngestOutcome,
+        last_id: &mut i64,
+    ) -> rusqlite::Result<Option<i64>> {
+        let inserted = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO journal (stream, seq, session_stream, alt_seq, \
+                 received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
+                 VALUES (?1, ?2, ?1, NULL, ?3, ?3, ?4, ?5, ?6, ?1, ?2)",
+            )?
+            .execute(params![
+                row.stream,
+                row.seq,
+                row.received_at.0,
+                row.event_type,
+                row.subject,
+                row.payload,
+            ])?;
+        let delta = self.senders.entry((source, sender.to_owned())).or_default();
+        if inserted == 0 {
+            outcome.duplicates += 1;
+            delta.duplicates += 1;
+            return Ok(None);
+        }
+        let id = tx.last_insert_rowid();
+        *last_id = id;
+        outcome.stored += 1;
+        delta.records += 1;
+        delta.last_record_at = Some(delta.last_record_at.unwrap_or(0).max(row.received_at.0));
+        Ok(Some(id))
+    }
+
     /// Accounting-Requests: the same session's record of the same kind
     /// (Start, Stop, each Interim-Update by its session time) from the same
     /// gateway is stored once, however often it is sent again.
@@ -510,32 +548,20 @@ impl Writer {
         for r in radius.requests {
             let stream = self.stream(tx, (source, &r.nas, ""), &r.nas, None)?.id;
             let seq = super::records::radius_dedup_key(&r.accounting, &r.authenticator);
-            let status = r.accounting.status_type.unwrap_or(0);
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO journal (stream, seq, session_stream, alt_seq, \
-                     received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
-                     VALUES (?1, ?2, ?1, NULL, ?3, ?3, ?4, ?5, ?6, ?1, ?2)",
-                )?
-                .execute(params![
-                    stream,
-                    seq,
-                    r.received_at.0,
-                    super::records::radius_event_type(status),
-                    r.accounting.session_id,
-                    &r.datagram[..],
-                ])?;
-            let delta = self.senders.entry((source, r.nas.clone())).or_default();
-            if inserted == 0 {
-                outcome.duplicates += 1;
-                delta.duplicates += 1;
+            let row = EventRow {
+                stream,
+                seq,
+                received_at: r.received_at,
+                event_type: super::records::radius_event_type(
+                    r.accounting.status_type.unwrap_or(0),
+                ),
+                subject: r.accounting.session_id.as_deref(),
+                payload: &r.datagram,
+            };
+            let Some(id) = self.journal_event(tx, source, &r.nas, row, &mut outcome, last_id)?
+            else {
                 continue;
-            }
-            let id = tx.last_insert_rowid();
-            *last_id = id;
-            outcome.stored += 1;
-            delta.records += 1;
-            delta.last_record_at = Some(delta.last_record_at.unwrap_or(0).max(r.received_at.0));
+            };
             let event = (
                 id,
                 cdrhub_correlate::radius::RadiusEvent {
