@@ -127,27 +127,18 @@ impl Retention {
 
     pub fn view(&self) -> RetentionView {
         let s = self.lock();
-        let mut alarms = Vec::new();
-        if let Some(error) = s.last.as_ref().and_then(|r| r.error.as_ref()) {
-            alarms.push(format!("The last data removal failed: {error}"));
-        }
-        if let Some(error) = &s.storage_error {
-            alarms.push(error.clone());
-        }
-        if let Some(alarm) = s.storage.and_then(disk_alarm) {
-            alarms.push(alarm);
-        }
         RetentionView {
             running: s.running.clone(),
             last: s.last.clone(),
             storage: s.storage,
-            alarms,
+            alarms: s.alarms(),
         }
     }
 
-    /// The alarms only (every console page shows them).
+    /// The alarms only (every console page shows them, so the runs are not
+    /// copied for them).
     pub fn alarms(&self) -> Vec<String> {
-        self.view().alarms
+        self.lock().alarms()
     }
 
     /// Starts a removal on a blocking thread; `audit`, if given, is written
@@ -221,6 +212,21 @@ impl Retention {
 }
 
 impl State {
+    /// One sentence each: a failed run, the disk unreadable or nearly full.
+    fn alarms(&self) -> Vec<String> {
+        let mut alarms = Vec::new();
+        if let Some(error) = self.last.as_ref().and_then(|r| r.error.as_ref()) {
+            alarms.push(format!("The last data removal failed: {error}"));
+        }
+        if let Some(error) = &self.storage_error {
+            alarms.push(error.clone());
+        }
+        if let Some(alarm) = self.storage.and_then(disk_alarm) {
+            alarms.push(alarm);
+        }
+        alarms
+    }
+
     fn record_storage(&mut self, storage: Result<StorageStatus, StoreError>) {
         match storage {
             Ok(status) => {
