@@ -330,10 +330,13 @@ impl RadiusCallGroup {
                 q850_disposition(cause)
             }
         });
-        // Into the gateway from the PSTN is a call in; from VoIP, out.
+        // As the gateway report of seed 001 names them, seen from the
+        // gateway's VoIP side: answered on the telephony side (a phone or
+        // the PSTN calling out through the gateway) is a call out; answered
+        // from the VoIP network, a call in.
         let direction = answer.and_then(|l| match l.call_type.as_deref() {
-            Some(t) if t.eq_ignore_ascii_case("telephony") => Some(Direction::In),
-            Some(t) if t.eq_ignore_ascii_case("voip") => Some(Direction::Out),
+            Some(t) if t.eq_ignore_ascii_case("telephony") => Some(Direction::Out),
+            Some(t) if t.eq_ignore_ascii_case("voip") => Some(Direction::In),
             _ => None,
         });
         let call = Call {

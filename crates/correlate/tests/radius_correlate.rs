@@ -112,8 +112,8 @@ fn the_answer_and_originate_legs_of_a_conference_are_one_answered_call() {
     assert_eq!(legs.len(), 2);
     assert_eq!(
         call.direction,
-        Some(Direction::In),
-        "answered on the PSTN side"
+        Some(Direction::Out),
+        "answered on the PSTN side: a call out, as seed 001 names it"
     );
     assert_eq!(call.kind, "gateway");
     assert_eq!(call.disposition, Some(Disposition::Answered));
@@ -155,7 +155,7 @@ fn unanswered_calls_take_their_disposition_from_the_q850_cause() {
         ]);
         let (call, _) = g.summarize("c", "10.0.0.1");
         assert_eq!(call.disposition, Some(disposition), "cause {cause}");
-        assert_eq!(call.direction, Some(Direction::Out));
+        assert_eq!(call.direction, Some(Direction::In), "answered from VoIP");
         assert_eq!(call.answered_at, None);
     }
 }

@@ -140,7 +140,7 @@ async fn radclient_reports_calls_that_become_gateway_calls() {
     assert_eq!(calls.len(), 4, "{calls:#?}");
     let a = by_conf(&calls, "CONF-A");
     assert_eq!(a["disposition"], "answered");
-    assert_eq!(a["direction"], "in");
+    assert_eq!(a["direction"], "out", "from the PSTN out to VoIP");
     assert_eq!(a["kind"], "gateway");
     assert_eq!(a["caller"], "4085551234");
     assert_eq!(a["legs"], 2);
