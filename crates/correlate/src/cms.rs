@@ -39,6 +39,9 @@ pub enum KeyKind {
     RadiusConf,
     /// A RADIUS accounting session of a gateway: `nas/session id`.
     RadiusSession,
+    /// A call reference of a feed gateway within one of its logins:
+    /// `gateway/login/ref`.
+    FeedCall,
 }
 
 impl KeyKind {
@@ -53,6 +56,7 @@ impl KeyKind {
             KeyKind::CtiContact => "cti-contact",
             KeyKind::RadiusConf => "radius-conf",
             KeyKind::RadiusSession => "radius-session",
+            KeyKind::FeedCall => "feed-call",
         }
     }
 }

@@ -17,6 +17,8 @@ pub const SOURCE_CMS: &str = "cms";
 pub const SOURCE_CTI: &str = "cti";
 /// VoIP gateways reporting calls as RADIUS accounting.
 pub const SOURCE_RADIUS: &str = "radius";
+/// VoIP port gateways reporting call events on the gateway feed (GWFEED/1).
+pub const SOURCE_FEED: &str = "feed";
 
 /// The flag of a call that an operator ended by hand because its end
 /// records never came.

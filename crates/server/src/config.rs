@@ -120,6 +120,9 @@ pub struct SourcesConfig {
     /// The RADIUS accounting server for VoIP gateways (issue 5).
     #[serde(default)]
     pub radius: crate::sources::radius::RadiusSourceConfig,
+    /// The gateway event feed, GWFEED/1 over TCP and UDP (issue 5).
+    #[serde(default)]
+    pub feed: crate::sources::feed::FeedSourceConfig,
 }
 
 fn default_listen() -> SocketAddr {

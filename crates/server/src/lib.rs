@@ -65,6 +65,7 @@ pub struct BoundServer {
     http: Option<TcpListener>,
     https: Option<(std::net::TcpListener, axum_server::tls_rustls::RustlsConfig)>,
     radius: Option<tokio::net::UdpSocket>,
+    feed: Option<sources::feed::FeedSockets>,
 }
 
 impl BoundServer {
@@ -105,11 +106,17 @@ impl BoundServer {
         } else {
             None
         };
+        let feed = if config.sources.feed.enabled {
+            Some(sources::feed::bind(&config.sources.feed).await?)
+        } else {
+            None
+        };
         Ok(BoundServer {
             state,
             http,
             https,
             radius,
+            feed,
         })
     }
 
@@ -120,6 +127,12 @@ impl BoundServer {
     /// Where the RADIUS accounting server listens, when enabled.
     pub fn radius_addr(&self) -> Option<SocketAddr> {
         self.radius.as_ref().and_then(|s| s.local_addr().ok())
+    }
+
+    /// Where the gateway feed listens (TCP, UDP), when enabled.
+    pub fn feed_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        let f = self.feed.as_ref()?;
+        Some((f.tcp.local_addr().ok()?, f.udp.local_addr().ok()?))
     }
 
     pub fn https_addr(&self) -> Option<SocketAddr> {
@@ -143,6 +156,13 @@ impl BoundServer {
             tokio::spawn(sources::radius::run(
                 self.state.clone(),
                 socket,
+                stop_rx.clone(),
+            ));
+        }
+        if let Some(sockets) = self.feed {
+            tokio::spawn(sources::feed::run(
+                self.state.clone(),
+                sockets,
                 stop_rx.clone(),
             ));
         }

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub cti: std::sync::Arc<crate::sources::cti::Links>,
     /// The RADIUS accounting server's counters per client.
     pub radius: std::sync::Arc<crate::sources::radius::RadiusStatus>,
+    /// The gateway feed's counters.
+    pub feed: std::sync::Arc<crate::sources::feed::FeedStatus>,
 }
 
 impl Default for Metrics {
@@ -28,6 +30,7 @@ impl Default for Metrics {
             started_at: cdrhub_model::Timestamp::now(),
             cti: Default::default(),
             radius: Default::default(),
+            feed: Default::default(),
         }
     }
 }

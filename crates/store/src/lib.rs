@@ -69,6 +69,19 @@ pub trait Store: Send + Sync + 'static {
         sender: Option<&str>,
     ) -> Result<DayStats, StoreError>;
     fn senders(&self) -> Result<Vec<SenderStats>, StoreError>;
+    /// Every gateway (issue 5): those of the event feed with their last
+    /// login, and the RADIUS gateways that have sent accounting.
+    fn gateways(&self) -> Result<Vec<GatewayInfo>, StoreError>;
+    /// The gateway log, newest first.
+    fn gateway_log(&self, filter: &GatewayLogFilter) -> Result<GatewayLogPage, StoreError>;
+    /// The newest call events of a feed gateway (or all), newest first.
+    fn gateway_events(
+        &self,
+        gateway: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GatewayEvent>, StoreError>;
+    /// The seed's CDR report of one gateway over a period, oldest first.
+    fn gateway_report(&self, query: &GatewayReportQuery) -> Result<GatewayReport, StoreError>;
     /// The contact-centre reports of the UTC day containing `day` (issue
     /// 4, point 4), of one CTI server or all.
     fn contact_centre_day(

@@ -21,6 +21,7 @@ pub enum IngestPayload {
     Cms(CmsIngest),
     Cti(CtiIngest),
     Radius(RadiusIngest),
+    Feed(FeedIngest),
 }
 
 impl IngestPayload {
@@ -29,6 +30,7 @@ impl IngestPayload {
             IngestPayload::Cms(_) => cdrhub_model::SOURCE_CMS,
             IngestPayload::Cti(_) => cdrhub_model::SOURCE_CTI,
             IngestPayload::Radius(_) => cdrhub_model::SOURCE_RADIUS,
+            IngestPayload::Feed(_) => cdrhub_model::SOURCE_FEED,
         }
     }
 
@@ -37,6 +39,7 @@ impl IngestPayload {
             IngestPayload::Cms(c) => c.batch.records.len(),
             IngestPayload::Cti(c) => c.messages.len(),
             IngestPayload::Radius(r) => r.requests.len(),
+            IngestPayload::Feed(f) => f.lines.len(),
         }
     }
 }
@@ -74,6 +77,258 @@ pub struct RadiusIngestRequest {
     pub datagram: Bytes,
     pub authenticator: [u8; 16],
     pub accounting: cdrhub_protocols::radius::Accounting,
+}
+
+/// What a gateway on the event feed said (issue 5; docs/gateway-feed.md),
+/// committed together: the lines of one login of one gateway, the gateway
+/// log lines they caused, and the gateway's registration. The `sender` of
+/// the batch names the gateway (`id_MAC`), or the source address when no
+/// gateway could be named (a bad packet).
+#[derive(Debug, Clone, Default)]
+pub struct FeedIngest {
+    /// The login the lines came in: the server's id of the gateway's
+    /// session. Lines are numbered (`seq`) within it, so a line sent again
+    /// is stored once.
+    pub login: String,
+    pub lines: Vec<FeedIngestLine>,
+    pub log: Vec<GatewayLogEntry>,
+    pub registration: Option<Box<GatewayRegistration>>,
+}
+
+/// One line as received: journaled as the text came.
+#[derive(Debug, Clone)]
+pub struct FeedIngestLine {
+    pub received_at: Timestamp,
+    pub line: String,
+    pub message: cdrhub_protocols::feed::FeedMessage,
+}
+
+/// A line of the gateway log (seed 001, "Login log").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GatewayLogEntry {
+    pub at: Timestamp,
+    /// `id_MAC`; none for what came from no known gateway.
+    pub gateway: Option<String>,
+    pub kind: GatewayLogKind,
+    /// The source address the server saw.
+    pub address: String,
+    /// The line as the seed's log prints it.
+    pub text: String,
+}
+
+/// The seed's gateway log line types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GatewayLogKind {
+    Login,
+    #[serde(rename = "Re-Login")]
+    ReLogin,
+    #[serde(rename = "Relogin Kickout")]
+    ReloginKickout,
+    #[serde(rename = "Gateway Disconnect")]
+    Disconnect,
+    #[serde(rename = "Bad Packet")]
+    BadPacket,
+    Logout,
+}
+
+impl GatewayLogKind {
+    pub const ALL: [GatewayLogKind; 6] = [
+        GatewayLogKind::Login,
+        GatewayLogKind::ReLogin,
+        GatewayLogKind::ReloginKickout,
+        GatewayLogKind::Disconnect,
+        GatewayLogKind::BadPacket,
+        GatewayLogKind::Logout,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayLogKind::Login => "Login",
+            GatewayLogKind::ReLogin => "Re-Login",
+            GatewayLogKind::ReloginKickout => "Relogin Kickout",
+            GatewayLogKind::Disconnect => "Gateway Disconnect",
+            GatewayLogKind::BadPacket => "Bad Packet",
+            GatewayLogKind::Logout => "Logout",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<GatewayLogKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// What the gateway list keeps of a feed gateway from its last login. The
+/// log lines committed with it say whether it is online.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GatewayRegistration {
+    /// `id_MAC`.
+    pub name: String,
+    pub gateway_id: String,
+    pub mac: String,
+    pub address: String,
+    pub public_address: Option<String>,
+    pub fxs: u16,
+    pub fxo: u16,
+    pub isdn: u16,
+    pub call_ref: u32,
+    /// The gateway's clock at login, as it sent it.
+    pub clock: String,
+    /// Its clock less the server's, in seconds, when it could be read.
+    pub clock_offset_s: Option<i64>,
+    pub last_login: Timestamp,
+}
+
+/// A gateway of the gateway list: a feed gateway or a RADIUS client.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GatewayInfo {
+    /// `id_MAC` for a feed gateway, the NAS address for RADIUS.
+    pub name: String,
+    /// `feed` or `radius`.
+    pub source: String,
+    pub gateway_id: Option<String>,
+    pub mac: Option<String>,
+    pub address: Option<String>,
+    pub public_address: Option<String>,
+    pub fxs: Option<u16>,
+    pub fxo: Option<u16>,
+    pub isdn: Option<u16>,
+    pub call_ref: Option<u32>,
+    pub clock: Option<String>,
+    pub clock_offset_s: Option<i64>,
+    pub last_login: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+    /// `online` or `offline` (feed); `sending` for RADIUS gateways.
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GatewayLogFilter {
+    pub gateway: Option<String>,
+    pub kind: Option<GatewayLogKind>,
+    /// Text the line or its address contains.
+    pub text: Option<String>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub limit: usize,
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayLogPage {
+    pub total: u64,
+    pub entries: Vec<GatewayLogEntry>,
+}
+
+/// A call event of a feed gateway, as the seed's real-time event list
+/// shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GatewayEvent {
+    pub journal_id: i64,
+    /// The server's clock.
+    pub received_at: Timestamp,
+    /// The gateway's clock, as sent.
+    pub gateway_clock: String,
+    pub gateway: String,
+    pub call_ref: u32,
+    pub port: Option<u16>,
+    pub event: String,
+    pub dialed: Option<String>,
+    pub caller_id: Option<String>,
+    pub info: Option<String>,
+    pub pstn_port: Option<u16>,
+}
+
+/// The seed's report filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayReportFilter {
+    #[default]
+    All,
+    CallIn,
+    CallOut,
+    OnlyPstn,
+    CallOutFailed,
+    CallInReject,
+    /// Hook On/Off.
+    Other,
+}
+
+impl GatewayReportFilter {
+    pub const ALL: [GatewayReportFilter; 7] = [
+        GatewayReportFilter::All,
+        GatewayReportFilter::CallIn,
+        GatewayReportFilter::CallOut,
+        GatewayReportFilter::OnlyPstn,
+        GatewayReportFilter::CallOutFailed,
+        GatewayReportFilter::CallInReject,
+        GatewayReportFilter::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayReportFilter::All => "all",
+            GatewayReportFilter::CallIn => "call_in",
+            GatewayReportFilter::CallOut => "call_out",
+            GatewayReportFilter::OnlyPstn => "only_pstn",
+            GatewayReportFilter::CallOutFailed => "call_out_failed",
+            GatewayReportFilter::CallInReject => "call_in_reject",
+            GatewayReportFilter::Other => "other",
+        }
+    }
+
+    /// As the seed's report page labels it.
+    pub fn label(self) -> &'static str {
+        match self {
+            GatewayReportFilter::All => "All",
+            GatewayReportFilter::CallIn => "Call In",
+            GatewayReportFilter::CallOut => "Call Out",
+            GatewayReportFilter::OnlyPstn => "Only PSTN",
+            GatewayReportFilter::CallOutFailed => "Call Out Failed",
+            GatewayReportFilter::CallInReject => "Call In Reject",
+            GatewayReportFilter::Other => "Other",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<GatewayReportFilter> {
+        Self::ALL.into_iter().find(|f| f.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayReportQuery {
+    pub gateway: String,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub filter: GatewayReportFilter,
+    pub limit: usize,
+    pub offset: u64,
+}
+
+/// One row of the seed's "CDR Report".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GatewayReportRow {
+    pub call_id: String,
+    pub call_ref: Option<String>,
+    pub port: Option<u32>,
+    pub notation: String,
+    pub dialed: Option<String>,
+    /// Talk seconds.
+    pub time_s: Option<i64>,
+    pub begin: Timestamp,
+    pub pstn_dial: Option<String>,
+    pub pstn_time_s: Option<i64>,
+    pub caller_id: Option<String>,
+    pub pstn_caller_id: Option<String>,
+    pub end: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayReport {
+    /// Every call of the gateway in the period.
+    pub total: u64,
+    /// Those the filter keeps.
+    pub filtered: u64,
+    pub rows: Vec<GatewayReportRow>,
 }
 
 /// One message as received: the frame's bytes are journaled as they came.

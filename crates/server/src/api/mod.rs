@@ -3,6 +3,7 @@
 
 pub(crate) mod calls;
 mod error;
+pub(crate) mod gateways;
 pub(crate) mod openapi;
 mod status;
 
@@ -23,6 +24,14 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/gaps", get(status::gaps))
         .route("/api/v1/stats", get(status::stats))
         .route("/api/v1/cc", get(status::contact_centre))
+        .route("/api/v1/gateways", get(gateways::list))
+        .route("/api/v1/gateways/log", get(gateways::log))
+        .route("/api/v1/gateways/{name}/events", get(gateways::events))
+        .route("/api/v1/gateways/{name}/report", get(gateways::report))
+        .route(
+            "/api/v1/gateways/{name}/report.csv",
+            get(gateways::report_csv),
+        )
         .route("/api/v1/openapi.json", get(openapi::document))
 }
 

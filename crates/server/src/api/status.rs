@@ -54,6 +54,16 @@ pub(crate) async fn sources(State(app): State<AppState>) -> Result<Json<Value>, 
                 "unknown_clients": app.metrics.radius.unknown_clients(),
                 "senders": senders.iter().filter(|s| s.source == "radius").collect::<Vec<_>>(),
             },
+            {
+                "source": "feed",
+                "enabled": app.config.sources.feed.enabled,
+                "endpoint": format!(
+                    "tcp {} udp {}",
+                    app.config.sources.feed.tcp_listen, app.config.sources.feed.udp_listen
+                ),
+                "counters": &*app.metrics.feed,
+                "senders": senders.iter().filter(|s| s.source == "feed").collect::<Vec<_>>(),
+            },
         ],
     })))
 }

@@ -3,4 +3,5 @@
 
 pub mod cms;
 pub mod cti;
+pub mod feed;
 pub mod radius;

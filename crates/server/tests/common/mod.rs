@@ -44,6 +44,8 @@ pub struct Options {
     pub cti: Vec<cdrhub_server::sources::cti::CtiSourceConfig>,
     /// `[sources.radius]`: its `listen` is replaced by a free loopback port.
     pub radius: Option<cdrhub_server::sources::radius::RadiusSourceConfig>,
+    /// Listen for the gateway feed, on free loopback ports.
+    pub feed: bool,
 }
 
 /// One HTTP answer: status, headers and the whole body.
@@ -315,6 +317,8 @@ pub struct TestServer {
     pub https_addr: Option<SocketAddr>,
     /// Where the RADIUS accounting server listens, if enabled.
     pub radius_addr: Option<SocketAddr>,
+    /// Where the gateway feed listens (TCP, UDP), if enabled.
+    pub feed_addrs: Option<(SocketAddr, SocketAddr)>,
     cert: Option<CertificateDer<'static>>,
     pub client: Client,
     /// An admin API token the clients send.
@@ -342,6 +346,11 @@ impl TestServer {
         if let Some(mut radius) = options.radius {
             radius.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
             config.sources.radius = radius;
+        }
+        if options.feed {
+            config.sources.feed.enabled = true;
+            config.sources.feed.tcp_listen = localhost;
+            config.sources.feed.udp_listen = localhost;
         }
         let mut cert = None;
         if options.https {
@@ -384,6 +393,7 @@ impl TestServer {
         let http_addr = server.http_addr().expect("an HTTP listener");
         let https_addr = server.https_addr();
         let radius_addr = server.radius_addr();
+        let feed_addrs = server.feed_addrs();
         assert_eq!(http_addr.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(server.run(async move {
@@ -394,6 +404,7 @@ impl TestServer {
             http_addr,
             https_addr,
             radius_addr,
+            feed_addrs,
             cert,
             client: Client::plain(http_addr).with_bearer(&token),
             token,

@@ -775,6 +775,7 @@ pub(crate) struct Correlations {
     pub cms: Correlation<cdrhub_correlate::cms::CmsCallGroup>,
     pub cti: Correlation<cdrhub_correlate::cti::CtiCallGroup>,
     pub radius: Correlation<cdrhub_correlate::radius::RadiusCallGroup>,
+    pub feed: Correlation<cdrhub_correlate::feed::FeedCallGroup>,
     pub agents: super::agents::AgentStates,
 }
 
@@ -786,6 +787,7 @@ impl Correlations {
             cms: Correlation::new(cms_filter),
             cti: Correlation::new(KeyFilter::default()),
             radius: Correlation::new(radius_filter),
+            feed: Correlation::new(KeyFilter::default()),
             agents: Default::default(),
         }
     }
@@ -837,11 +839,17 @@ impl Correlations {
     }
 
     pub(crate) fn dirty_groups(&self) -> usize {
-        self.cms.dirty_groups() + self.cti.dirty_groups() + self.radius.dirty_groups()
+        self.cms.dirty_groups()
+            + self.cti.dirty_groups()
+            + self.radius.dirty_groups()
+            + self.feed.dirty_groups()
     }
 
     pub(crate) fn any_due(&self, age: Duration) -> bool {
-        self.cms.any_due(age) || self.cti.any_due(age) || self.radius.any_due(age)
+        self.cms.any_due(age)
+            || self.cti.any_due(age)
+            || self.radius.any_due(age)
+            || self.feed.any_due(age)
     }
 
     pub(crate) fn oldest_unwritten(&self) -> Option<i64> {
@@ -849,6 +857,7 @@ impl Correlations {
             self.cms.oldest_unwritten(),
             self.cti.oldest_unwritten(),
             self.radius.oldest_unwritten(),
+            self.feed.oldest_unwritten(),
         ]
         .into_iter()
         .flatten()
@@ -859,13 +868,15 @@ impl Correlations {
         self.cms.reset();
         self.cti.reset();
         self.radius.reset();
+        self.feed.reset();
         self.agents.reset();
     }
 
     pub(crate) fn load_forced(&mut self, journal: &Connection) -> rusqlite::Result<()> {
         self.cms.load_forced(journal)?;
         self.cti.load_forced(journal)?;
-        self.radius.load_forced(journal)
+        self.radius.load_forced(journal)?;
+        self.feed.load_forced(journal)
     }
 
     pub(crate) fn reapply_forced(
@@ -875,7 +886,8 @@ impl Correlations {
     ) -> rusqlite::Result<usize> {
         Ok(self.cms.reapply_forced(tx, journal)?
             + self.cti.reapply_forced(tx, journal)?
-            + self.radius.reapply_forced(tx, journal)?)
+            + self.radius.reapply_forced(tx, journal)?
+            + self.feed.reapply_forced(tx, journal)?)
     }
 
     /// Ends the call the keys name, in whichever source knows it.
@@ -888,19 +900,22 @@ impl Correlations {
     ) -> rusqlite::Result<bool> {
         Ok(self.cms.force_end(tx, journal, keys, at)?
             || self.cti.force_end(tx, journal, keys, at)?
-            || self.radius.force_end(tx, journal, keys, at)?)
+            || self.radius.force_end(tx, journal, keys, at)?
+            || self.feed.force_end(tx, journal, keys, at)?)
     }
 
     pub(crate) fn flush(&mut self, tx: &Transaction, mode: FlushMode) -> rusqlite::Result<()> {
         self.cms.flush(tx, mode)?;
         self.cti.flush(tx, mode)?;
-        self.radius.flush(tx, mode)
+        self.radius.flush(tx, mode)?;
+        self.feed.flush(tx, mode)
     }
 
     pub(crate) fn committed(&mut self) {
         self.cms.committed();
         self.cti.committed();
         self.radius.committed();
+        self.feed.committed();
     }
 
     pub(crate) fn grow_filter(&mut self, calls: &Connection) -> rusqlite::Result<()> {
@@ -909,7 +924,10 @@ impl Correlations {
     }
 
     pub(crate) fn is_merged_away(&self, id: &str) -> bool {
-        self.cms.is_merged_away(id) || self.cti.is_merged_away(id) || self.radius.is_merged_away(id)
+        self.cms.is_merged_away(id)
+            || self.cti.is_merged_away(id)
+            || self.radius.is_merged_away(id)
+            || self.feed.is_merged_away(id)
     }
 
     pub(crate) fn forget(&mut self, id: &str) -> Option<Vec<i64>> {
@@ -917,6 +935,7 @@ impl Correlations {
             .forget(id)
             .or_else(|| self.cti.forget(id))
             .or_else(|| self.radius.forget(id))
+            .or_else(|| self.feed.forget(id))
     }
 }
 

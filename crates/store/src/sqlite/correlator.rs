@@ -49,6 +49,7 @@ pub(crate) enum CommittedRecords {
     },
     Cti(Vec<(i64, CtiEvent)>),
     Radius(Vec<(i64, cdrhub_correlate::radius::RadiusEvent)>),
+    Feed(Vec<(i64, cdrhub_correlate::feed::FeedEvent)>),
 }
 
 impl CommittedRecords {
@@ -57,6 +58,7 @@ impl CommittedRecords {
             CommittedRecords::Cms { records, .. } => records.len(),
             CommittedRecords::Cti(records) => records.len(),
             CommittedRecords::Radius(records) => records.len(),
+            CommittedRecords::Feed(records) => records.len(),
         }
     }
 }
@@ -544,6 +546,20 @@ impl Correlator {
                     }
                 }
             }
+            CommittedRecords::Feed(records) => {
+                let origin = Origin {
+                    sender: &batch.sender,
+                    call_bridge: None,
+                };
+                for (id, event) in records {
+                    if id > self.applied {
+                        self.correlation
+                            .feed
+                            .apply(tx, journal, event, origin, id)?;
+                        self.applied = id;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -592,6 +608,14 @@ impl Correlator {
                                 .correlation
                                 .apply_radius(tx, journal, event, origin, id)?,
                             Err(e) => skipped(&e),
+                        }
+                    }
+                    // Logins, logouts and keep-alives make no call.
+                    cdrhub_model::SOURCE_FEED => {
+                        if let Ok(event) = records::decode_feed(&row.payload, row.received_at) {
+                            self.correlation
+                                .feed
+                                .apply(tx, journal, event, origin, id)?
                         }
                     }
                     _ => {}

@@ -4,6 +4,7 @@
 
 use cdrhub_correlate::cms::{self, CallKey, CmsCallGroup, Detail, Touched};
 use cdrhub_correlate::cti::{self, CtiCallGroup, CtiEvent};
+use cdrhub_correlate::feed::{self, FeedCallGroup, FeedEvent};
 use cdrhub_correlate::radius::{self, RadiusCallGroup, RadiusEvent};
 use cdrhub_model::{Call, Leg, Timestamp};
 use cdrhub_protocols::cms::CmsRecord;
@@ -242,5 +243,68 @@ impl FromJournal for RadiusCallGroup {
             self.sender = sender.to_owned();
         }
         RadiusCallGroup::apply(self, event, journal_id)
+    }
+}
+
+impl Group for FeedCallGroup {
+    type Record = FeedEvent;
+
+    fn record_keys(event: &FeedEvent, origin: Origin<'_>) -> Vec<i64> {
+        feed::event_keys(event, origin.sender)
+    }
+
+    fn apply(&mut self, event: FeedEvent, origin: Origin<'_>, journal_id: i64) -> Touched {
+        self.apply_journaled(origin.sender, &event, journal_id)
+    }
+
+    fn absorb(&mut self, other: Self) {
+        FeedCallGroup::absorb(self, other)
+    }
+
+    fn keys(&self) -> Vec<i64> {
+        FeedCallGroup::keys(self)
+    }
+
+    fn summarize(&self, call_id: &str, sender: &str) -> (Call, Vec<Leg>) {
+        FeedCallGroup::summarize(self, call_id, sender)
+    }
+
+    fn details(&self) -> Value {
+        FeedCallGroup::details(self)
+    }
+
+    fn is_finished(&self) -> bool {
+        FeedCallGroup::is_finished(self)
+    }
+
+    fn record_ids(&self) -> Vec<i64> {
+        FeedCallGroup::record_ids(self)
+    }
+
+    fn leg_ids(&self) -> Vec<String> {
+        FeedCallGroup::leg_ids(self)
+    }
+
+    fn set_forced_end(&mut self, at: Timestamp) {
+        self.forced_end = Some(self.forced_end.map_or(at, |f| f.min(at)));
+    }
+
+    fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self> {
+        records::rebuild_events(journal, &records::load_events::<Self>(journal, ids)?)
+    }
+}
+
+impl FromJournal for FeedCallGroup {
+    type DecodeError = String;
+
+    fn decode(payload: &[u8], received_at: Timestamp) -> Result<FeedEvent, String> {
+        records::decode_feed(payload, received_at)
+    }
+
+    fn apply_journaled(&mut self, sender: &str, event: &FeedEvent, journal_id: i64) -> Touched {
+        if self.sender.is_empty() {
+            self.sender = sender.to_owned();
+        }
+        FeedCallGroup::apply(self, event, journal_id)
     }
 }

@@ -10,6 +10,7 @@ mod backup;
 mod cc;
 mod correlation;
 mod correlator;
+mod gateways;
 mod group;
 mod key_filter;
 mod prune;
@@ -651,6 +652,34 @@ impl Store for SqliteStore {
             }
         }
         Ok(list)
+    }
+
+    fn gateways(&self) -> Result<Vec<crate::GatewayInfo>, StoreError> {
+        self.with_reader(gateways::gateways)
+    }
+
+    fn gateway_log(
+        &self,
+        filter: &crate::GatewayLogFilter,
+    ) -> Result<crate::GatewayLogPage, StoreError> {
+        self.with_reader(|c| gateways::log(c, filter))
+    }
+
+    fn gateway_events(
+        &self,
+        gateway: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<crate::GatewayEvent>, StoreError> {
+        // Straight from the journal: nothing to bring up to date first.
+        self.with_reader(|c| gateways::events(c, gateway, limit))
+    }
+
+    fn gateway_report(
+        &self,
+        query: &crate::GatewayReportQuery,
+    ) -> Result<crate::GatewayReport, StoreError> {
+        self.catch_up();
+        self.with_reader(|c| gateways::report(c, query))
     }
 
     fn gaps(&self, filter: &GapFilter) -> Result<Vec<Gap>, StoreError> {

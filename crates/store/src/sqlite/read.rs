@@ -296,6 +296,7 @@ pub(crate) fn get_call(conn: &Connection, id: &str) -> Result<Option<CallDetail>
         cdrhub_model::SOURCE_RADIUS => {
             return radius_call(conn, id, &sender, &ids, &flags, ended_at).map(Some);
         }
+        cdrhub_model::SOURCE_FEED => return feed_call(conn, id, &sender, &ids, &flags).map(Some),
         _ => {}
     }
     // The full call is rebuilt from its records, as the writer built its columns.
@@ -434,6 +435,68 @@ fn radius_call(
         flags,
         timeline,
     )
+}
+
+/// A port-gateway call, rebuilt from its feed events. Its timeline is the
+/// seed's real-time events: the server's time, the gateway's beside it.
+fn feed_call(
+    conn: &Connection,
+    id: &str,
+    sender: &str,
+    ids: &[i64],
+    flags: &str,
+) -> Result<CallDetail, StoreError> {
+    use cdrhub_correlate::feed::FeedCallGroup;
+    let events = records::load_events::<FeedCallGroup>(conn, ids)?;
+    let group: FeedCallGroup = records::rebuild_events(conn, &events)?;
+    let (call, legs) = group.summarize(id, sender);
+    let timeline = group
+        .steps
+        .iter()
+        .map(|s| {
+            let e = &s.event;
+            CallEvent {
+                time: s.received_at,
+                received_at: s.received_at,
+                event_type: e.kind.name().to_owned(),
+                source_leg_id: e.port.map(|p| format!("port {p}")),
+                record: serde_json::json!({
+                    "seq": s.seq,
+                    "ref": e.call_ref,
+                    "port": e.port,
+                    "pport": e.pstn_port,
+                    "gateway_clock": e.at.to_string(),
+                    "event": feed_event_fields(&e.kind),
+                }),
+            }
+        })
+        .collect();
+    rebuilt_detail(
+        conn,
+        call,
+        legs,
+        group.details(),
+        &group.keys(),
+        flags,
+        timeline,
+    )
+}
+
+/// The fields of a feed event of its own (digits, caller id, codec, reason).
+fn feed_event_fields(kind: &cdrhub_protocols::feed::CallEventKind) -> Value {
+    use cdrhub_protocols::feed::CallEventKind as K;
+    match kind {
+        K::Dial { digits } | K::PstnDial { digits } => serde_json::json!({ "digits": digits }),
+        K::CallIn { caller_id } | K::PstnCallIn { caller_id } => {
+            serde_json::json!({ "cid": caller_id })
+        }
+        K::Talk { codec } => serde_json::json!({ "codec": codec.as_ref().map(|c| c.to_string()) }),
+        K::CallInReject { caller_id, reason } => {
+            serde_json::json!({ "cid": caller_id, "reason": reason })
+        }
+        K::CallOutFail { reason } => serde_json::json!({ "reason": reason }),
+        _ => serde_json::json!({}),
+    }
 }
 
 /// What the timeline shows of an Accounting-Request.

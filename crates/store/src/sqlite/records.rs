@@ -242,6 +242,7 @@ pub(crate) fn keys_of_call(
     let mut keys = match source {
         cdrhub_model::SOURCE_CTI => CtiCallGroup::load(conn, ids)?.keys(),
         cdrhub_model::SOURCE_RADIUS => RadiusCallGroup::load(conn, ids)?.keys(),
+        cdrhub_model::SOURCE_FEED => cdrhub_correlate::feed::FeedCallGroup::load(conn, ids)?.keys(),
         _ => Group::keys(&CmsCallGroup::load(conn, ids)?),
     };
     keys.sort_unstable();
@@ -301,5 +302,56 @@ pub(crate) fn radius_event_type(status: u32) -> &'static str {
         s::ACCOUNTING_ON => "Accounting-On",
         s::ACCOUNTING_OFF => "Accounting-Off",
         _ => "Accounting",
+    }
+}
+
+/// What the journal keeps of a feed line: the login it came in (it names
+/// the call together with the call reference), then the line as received.
+pub(crate) fn feed_payload(login: &str, line: &str) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(login.len() + 1 + line.len());
+    payload.extend_from_slice(login.as_bytes());
+    payload.push(b'\n');
+    payload.extend_from_slice(line.as_bytes());
+    payload
+}
+
+/// A journaled feed line read again: its login and message.
+pub(crate) fn decode_feed_line(
+    payload: &[u8],
+) -> Result<(String, cdrhub_protocols::feed::FeedMessage), String> {
+    let text = std::str::from_utf8(payload).map_err(|_| "feed line is not UTF-8".to_owned())?;
+    let (login, line) = text
+        .split_once('\n')
+        .ok_or_else(|| "feed line has no login".to_owned())?;
+    let message = cdrhub_protocols::feed::parse_line(line).map_err(|e| e.to_string())?;
+    Ok((login.to_owned(), message))
+}
+
+/// A journaled feed call event read again; a login, logout or keep-alive
+/// is not one.
+pub(crate) fn decode_feed(
+    payload: &[u8],
+    received_at: Timestamp,
+) -> Result<cdrhub_correlate::feed::FeedEvent, String> {
+    let (login, message) = decode_feed_line(payload)?;
+    match message.body {
+        cdrhub_protocols::feed::FeedBody::Call(event) => Ok(cdrhub_correlate::feed::FeedEvent {
+            received_at,
+            login,
+            seq: message.seq,
+            event,
+        }),
+        _ => Err("not a call event".to_owned()),
+    }
+}
+
+/// The journal's event type of a feed line: its message type.
+pub(crate) fn feed_event_type(body: &cdrhub_protocols::feed::FeedBody) -> &'static str {
+    use cdrhub_protocols::feed::FeedBody;
+    match body {
+        FeedBody::Login(_) => "LOGIN",
+        FeedBody::Logout { .. } => "LOGOUT",
+        FeedBody::KeepAlive { .. } => "KEEPALIVE",
+        FeedBody::Call(e) => e.kind.name(),
     }
 }

@@ -156,6 +156,37 @@ CREATE TABLE forced_ends (
     actor  TEXT NOT NULL
 );
 "#,
+    // The gateways of the event feed and their log (issue 5; seed 001,
+    // "Login log"), written with the lines that caused them.
+    r#"
+CREATE TABLE gateway_log (
+    id       INTEGER PRIMARY KEY,
+    at       INTEGER NOT NULL,
+    gateway  TEXT,
+    kind     TEXT NOT NULL,
+    address  TEXT NOT NULL,
+    text     TEXT NOT NULL
+);
+CREATE INDEX gateway_log_at ON gateway_log(at);
+CREATE INDEX gateway_log_gateway ON gateway_log(gateway, at);
+
+CREATE TABLE gateways (
+    name            TEXT PRIMARY KEY,
+    gateway_id      TEXT NOT NULL,
+    mac             TEXT NOT NULL,
+    address         TEXT NOT NULL,
+    public_address  TEXT,
+    fxs             INTEGER NOT NULL,
+    fxo             INTEGER NOT NULL,
+    isdn            INTEGER NOT NULL,
+    call_ref        INTEGER NOT NULL,
+    clock           TEXT NOT NULL,
+    clock_offset_s  INTEGER,
+    last_login      INTEGER NOT NULL,
+    last_seen       INTEGER NOT NULL,
+    online          INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Each entry moves `calls.db` one version up; never edit a released one.

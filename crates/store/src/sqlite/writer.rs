@@ -20,7 +20,8 @@ use tracing::{trace, warn};
 use super::correlator::{CommittedBatch, CommittedRecords, CorrelatorHandle, Progress};
 use super::{RecentRates, SqliteOptions};
 use crate::{
-    CmsIngest, CtiIngest, IngestBatch, IngestOutcome, IngestPayload, RadiusIngest, StoreError,
+    CmsIngest, CtiIngest, FeedIngest, GatewayLogKind, IngestBatch, IngestOutcome, IngestPayload,
+    RadiusIngest, StoreError,
 };
 
 pub(crate) enum WriterMsg {
@@ -182,6 +183,11 @@ impl Writer {
     }
 
     fn run(mut self, conn: &Connection, mut rx: mpsc::Receiver<WriterMsg>) {
+        // A feed gateway's session lives in the server process that took its
+        // login: none is online before this process has heard from it.
+        if let Err(e) = conn.execute("UPDATE gateways SET online = 0 WHERE online = 1", []) {
+            warn!(error = %e, "cannot mark the feed gateways offline at start");
+        }
         while let Some(first) = rx.blocking_recv() {
             let mut records = first.record_count();
             let mut msgs = vec![first];
@@ -315,6 +321,7 @@ impl Writer {
             }
             IngestPayload::Cti(cti) => self.ingest_cti(tx, &batch.sender, cti, last_id),
             IngestPayload::Radius(radius) => self.ingest_radius(tx, radius, last_id),
+            IngestPayload::Feed(feed) => self.ingest_feed(tx, &batch.sender, feed, last_id),
         }
     }
 
@@ -581,6 +588,117 @@ impl Writer {
             }
         }
         self.committed.extend(committed);
+        Ok(outcome)
+    }
+
+    /// Lines of one login of a feed gateway (numbered by the gateway: a line
+    /// sent again is stored once), the gateway log lines they caused, and
+    /// the gateway's registration, in one transaction.
+    fn ingest_feed(
+        &mut self,
+        tx: &Transaction,
+        sender: &str,
+        feed: FeedIngest,
+        last_id: &mut i64,
+    ) -> rusqlite::Result<IngestOutcome> {
+        let source = cdrhub_model::SOURCE_FEED;
+        let mut outcome = IngestOutcome::default();
+        if let Some(r) = &feed.registration {
+            tx.prepare_cached(
+                "INSERT INTO gateways (name, gateway_id, mac, address, public_address, fxs, fxo, \
+                 isdn, call_ref, clock, clock_offset_s, last_login, last_seen, online) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 1) \
+                 ON CONFLICT (name) DO UPDATE SET address = excluded.address, \
+                 public_address = excluded.public_address, fxs = excluded.fxs, \
+                 fxo = excluded.fxo, isdn = excluded.isdn, call_ref = excluded.call_ref, \
+                 clock = excluded.clock, clock_offset_s = excluded.clock_offset_s, \
+                 last_login = excluded.last_login, last_seen = excluded.last_seen, online = 1",
+            )?
+            .execute(params![
+                r.name,
+                r.gateway_id,
+                r.mac,
+                r.address,
+                r.public_address,
+                r.fxs,
+                r.fxo,
+                r.isdn,
+                r.call_ref,
+                r.clock,
+                r.clock_offset_s,
+                r.last_login.0,
+            ])?;
+        }
+        for entry in &feed.log {
+            tx.prepare_cached(
+                "INSERT INTO gateway_log (at, gateway, kind, address, text) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                entry.at.0,
+                entry.gateway,
+                entry.kind.as_str(),
+                entry.address,
+                entry.text
+            ])?;
+            // The log says when a gateway comes and goes.
+            let online = match entry.kind {
+                GatewayLogKind::Login => Some(true),
+                GatewayLogKind::ReloginKickout
+                | GatewayLogKind::Disconnect
+                | GatewayLogKind::Logout => Some(false),
+                GatewayLogKind::ReLogin | GatewayLogKind::BadPacket => None,
+            };
+            if let (Some(online), Some(gateway)) = (online, &entry.gateway) {
+                tx.prepare_cached("UPDATE gateways SET online = ?2 WHERE name = ?1")?
+                    .execute(params![gateway, online])?;
+            }
+        }
+        let Some(seen) = feed.lines.iter().map(|l| l.received_at).max() else {
+            return Ok(outcome);
+        };
+        tx.prepare_cached("UPDATE gateways SET last_seen = max(last_seen, ?2) WHERE name = ?1")?
+            .execute(params![sender, seen.0])?;
+        let stream = self
+            .stream(tx, (source, sender, &feed.login), sender, None)?
+            .id;
+        let mut committed = Vec::with_capacity(feed.lines.len());
+        for l in feed.lines {
+            let message = l.message;
+            let subject = match &message.body {
+                cdrhub_protocols::feed::FeedBody::Call(e) => Some(e.call_ref.to_string()),
+                _ => None,
+            };
+            let row = EventRow {
+                stream,
+                seq: i64::from(message.seq),
+                received_at: l.received_at,
+                event_type: super::records::feed_event_type(&message.body),
+                subject: subject.as_deref(),
+                payload: &super::records::feed_payload(&feed.login, &l.line),
+            };
+            let Some(id) = self.journal_event(tx, source, sender, row, &mut outcome, last_id)?
+            else {
+                continue;
+            };
+            if let cdrhub_protocols::feed::FeedBody::Call(event) = message.body {
+                committed.push((
+                    id,
+                    cdrhub_correlate::feed::FeedEvent {
+                        received_at: l.received_at,
+                        login: feed.login.clone(),
+                        seq: message.seq,
+                        event,
+                    },
+                ));
+            }
+        }
+        if !committed.is_empty() {
+            self.committed.push(CommittedBatch {
+                sender: sender.to_owned(),
+                records: CommittedRecords::Feed(committed),
+            });
+        }
         Ok(outcome)
     }
 
