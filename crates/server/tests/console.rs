@@ -5,41 +5,8 @@
 mod common;
 
 use cdrhub_model::Role;
-use cdrhub_server::auth::hash_password;
-use common::{Client, TestServer};
+use common::{Client, TestServer, add_user, csrf_of, log_in, signed_in};
 use hyper::StatusCode;
-
-fn add_user(server: &TestServer, name: &str, role: Role, password: &str) {
-    let hash = hash_password(password).unwrap();
-    server.store.accounts().add_user(name, role, &hash).unwrap();
-}
-
-/// The hidden CSRF field of the first form on a page.
-fn csrf_of(html: &str) -> String {
-    let start = html.find(r#"name="csrf" value=""#).expect("a CSRF field") + 19;
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-/// Opens the login page and posts the form as a browser would.
-async fn log_in(client: &mut Client, user: &str, password: &str) -> common::Reply {
-    let page = client.get("/login").await;
-    assert_eq!(page.status, StatusCode::OK);
-    let csrf = csrf_of(&page.text());
-    client
-        .post_form(
-            "/login",
-            &[("user", user), ("password", password), ("csrf", &csrf)],
-        )
-        .await
-}
-
-/// A client signed in as `user`, as a browser after the login form.
-async fn signed_in(server: &TestServer, user: &str, password: &str) -> Client {
-    let mut client = Client::plain(server.http_addr);
-    let r = log_in(&mut client, user, password).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{user} logs in");
-    client
-}
 
 fn audit_log(server: &TestServer) -> Vec<(String, String)> {
     let db = rusqlite::Connection::open(server.db_path()).unwrap();

@@ -343,6 +343,44 @@ async fn the_seeds_gateway_logs_in_calls_is_kicked_out_and_logs_out_over_tcp() {
     assert_eq!(events[2]["event"], "PSTN_DIAL");
     assert_eq!(events[2]["dialed"], "26735152");
 
+    // The console's pages, for a viewer.
+    common::add_user(
+        &server,
+        "vic",
+        cdrhub_model::Role::Viewer,
+        "vic's long password",
+    );
+    let mut browser = common::signed_in(&server, "vic", "vic's long password").await;
+    let list = browser.get("/gateways?kind=Re-Login").await.text();
+    assert!(
+        list.contains("id=\"gateways\"") && list.contains(&format!("href=\"/gateways/{GW}\"")),
+        "{list}"
+    );
+    assert!(
+        list.contains("1 log lines") && list.contains("Re-Login!"),
+        "{list}"
+    );
+    let page = browser
+        .get(&format!("/gateways/{GW}?filter=only_pstn"))
+        .await
+        .text();
+    assert!(page.contains("2 / 7 records"), "{page}");
+    assert!(page.contains("<td>26735152</td>"), "PSTN Dial of ref 88");
+    assert!(page.contains("<th>PSTN Caller ID</th>"));
+    let events = browser.get(&format!("/gateways/{GW}/events")).await.text();
+    assert!(events.contains("<td>PSTN_DIAL</td>") && events.contains("2000-01-01T09:07:56"));
+    let csv = browser
+        .get(&format!("/gateways/{GW}/report.csv?filter=other"))
+        .await;
+    assert_eq!(csv.text().lines().count(), 2, "header and the hook on/off");
+    let bad = browser.get(&format!("/gateways/{GW}?from=yesterday")).await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.text().contains("yesterday&quot; is not a date or time"),
+        "{}",
+        bad.text()
+    );
+
     // Every call is in the search, as a feed call; the stored lines once.
     let calls = server.calls_where("source=feed&limit=100").await;
     assert_eq!(calls.len(), 7);

@@ -6,6 +6,7 @@ mod audit;
 mod calls;
 mod cc;
 mod data;
+mod gateways;
 mod i18n;
 mod live;
 mod login;
@@ -69,6 +70,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/cc", get(cc::view))
         .route("/cc/agents.csv", get(cc::export_agents))
         .route("/cc/csqs.csv", get(cc::export_csqs))
+        .route("/gateways", get(gateways::list))
+        .route("/gateways/{name}", get(gateways::report))
+        .route("/gateways/{name}/report.csv", get(gateways::report_csv))
+        .route("/gateways/{name}/events", get(gateways::events))
         .route("/calls", get(calls::search))
         .route("/calls/{id}", get(calls::call_page))
         .route("/calls/{id}/end", post(live::force_end))
@@ -272,6 +277,7 @@ pub(crate) fn page(lang: &str, title: &str, signed: Option<&Signed>, body: Marku
                         a href="/calls" { (t(lang, "nav_calls")) }
                         a href="/stats" { (t(lang, "nav_stats")) }
                         a href="/cc" { (t(lang, "nav_cc")) }
+                        a href="/gateways" { (t(lang, "nav_gateways")) }
                         @if s.user.role.allows(Role::Supervisor) {
                             a href="/live" { (t(lang, "nav_live")) }
                             a href="/live/events" { (t(lang, "nav_events")) }

@@ -804,3 +804,36 @@ pub fn leg_end(leg: &str, reason: &str, duration_s: u32) -> String {
         reason == "remoteTeardown"
     )
 }
+
+/// A console user with this password.
+pub fn add_user(server: &TestServer, name: &str, role: cdrhub_model::Role, password: &str) {
+    let hash = cdrhub_server::auth::hash_password(password).unwrap();
+    server.store.accounts().add_user(name, role, &hash).unwrap();
+}
+
+/// The hidden CSRF field of the first form on a page.
+pub fn csrf_of(html: &str) -> String {
+    let start = html.find(r#"name="csrf" value=""#).expect("a CSRF field") + 19;
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Opens the login page and posts the form as a browser would.
+pub async fn log_in(client: &mut Client, user: &str, password: &str) -> Reply {
+    let page = client.get("/login").await;
+    assert_eq!(page.status, hyper::StatusCode::OK);
+    let csrf = csrf_of(&page.text());
+    client
+        .post_form(
+            "/login",
+            &[("user", user), ("password", password), ("csrf", &csrf)],
+        )
+        .await
+}
+
+/// A client signed in as `user`, as a browser after the login form.
+pub async fn signed_in(server: &TestServer, user: &str, password: &str) -> Client {
+    let mut client = Client::plain(server.http_addr);
+    let r = log_in(&mut client, user, password).await;
+    assert_eq!(r.status, hyper::StatusCode::SEE_OTHER, "{user} logs in");
+    client
+}
