@@ -33,6 +33,11 @@ async fn every_documented_path_is_served_and_every_route_is_documented() {
         "/api/v1/gaps",
         "/api/v1/stats",
         "/api/v1/cc",
+        "/api/v1/gateways",
+        "/api/v1/gateways/log",
+        "/api/v1/gateways/{name}/events",
+        "/api/v1/gateways/{name}/report",
+        "/api/v1/gateways/{name}/report.csv",
         "/api/v1/openapi.json",
         "/healthz",
         "/metrics",
@@ -72,7 +77,9 @@ async fn every_documented_path_is_served_and_every_route_is_documented() {
     let mut client = server.http_client();
     let mut requested = 0;
     for (path, item) in paths {
-        let url = path.replace("{id}", &call_id);
+        let url = path
+            .replace("{id}", &call_id)
+            .replace("{name}", "8200_000C2A020082");
         let methods = item.as_object().expect("a path item");
         assert!(!methods.is_empty(), "{path} documents no method");
         for method in methods.keys() {

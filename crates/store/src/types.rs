@@ -895,4 +895,6 @@ pub struct RecentRecord {
 pub enum RecentBody {
     Cms(Box<cdrhub_protocols::cms::CmsRecord>),
     Cti(cdrhub_protocols::cti::CtiMessage),
+    /// A gateway feed line (LOGIN, LOGOUT, a call event).
+    Feed(cdrhub_protocols::feed::FeedMessage),
 }

@@ -83,6 +83,7 @@ pub(crate) fn spec(cms_path: &str, metrics_token: bool) -> Value {
     spec["paths"]["/api/v1/calls/{id}/end"] = force_end_operation();
     spec["components"]["schemas"]["CtiServer"] = cti_server_schema();
     spec["paths"]["/api/v1/cc"] = contact_centre_operation();
+    gateway_operations(&mut spec);
     spec["components"]["schemas"]["ContactCentreDay"] = contact_centre_schema();
     spec["components"]["schemas"]["DayStats"] = day_stats_schema();
     spec["security"] = json!([{"bearer": []}]);
@@ -146,6 +147,88 @@ fn contact_centre_schema() -> Value {
             "average_wait_s": {"type": ["number", "null"]}, "longest_wait_s": {"type": ["number", "null"]}
         }}}
     }})
+}
+
+/// `/api/v1/gateways...` (issue 5; seed 001's gateway report) and their
+/// schemas.
+fn gateway_operations(spec: &mut Value) {
+    let error = error_response();
+    let name = json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}, "description": "The gateway: `id_MAC` of a feed gateway (`8200_000C2A020082`), the NAS address of a RADIUS gateway."});
+    let period = json!([
+        name,
+        {"name": "from", "in": "query", "schema": {"type": "string"}, "description": "A date (YYYY-MM-DD, UTC) or an RFC 3339 time; default today."},
+        {"name": "to", "in": "query", "schema": {"type": "string"}, "description": "A date (that day is in the period) or an RFC 3339 time (excluded); default the end of today."},
+        {"name": "filter", "in": "query", "schema": {"type": "string", "enum": ["all", "call_in", "call_out", "only_pstn", "call_out_failed", "call_in_reject", "other"]}, "description": "The seed's filters: All, Call In, Call Out, Only PSTN, Call Out Failed, Call In Reject, Other (Hook On/Off)."}
+    ]);
+    let mut paged = period.clone();
+    if let Some(p) = paged.as_array_mut() {
+        p.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}));
+        p.push(json!({"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}));
+    }
+    spec["paths"]["/api/v1/gateways"] = json!({"get": {
+        "summary": "Every gateway: those of the event feed (id, MAC, address, ports, call reference, clock, last login, online or offline) and the RADIUS gateways that have sent accounting",
+        "responses": {"200": {"description": "The gateways.", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Gateway"}}}}}}
+    }});
+    spec["paths"]["/api/v1/gateways/log"] = json!({"get": {
+        "summary": "The gateway log, newest first: Login, Re-Login, Relogin Kickout, Gateway Disconnect, Bad Packet, Logout",
+        "parameters": [
+            {"name": "gateway", "in": "query", "schema": {"type": "string"}, "description": "`id_MAC`."},
+            {"name": "kind", "in": "query", "schema": {"type": "string", "enum": ["Login", "Re-Login", "Relogin Kickout", "Gateway Disconnect", "Bad Packet", "Logout"]}},
+            {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "Text the line or its source address contains."},
+            {"name": "from", "in": "query", "schema": {"type": "string"}, "description": "A date or an RFC 3339 time."},
+            {"name": "to", "in": "query", "schema": {"type": "string"}, "description": "A date (included) or an RFC 3339 time (excluded)."},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}
+        ],
+        "responses": {"200": {"description": "A page of the log and the number of lines that match.", "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "total": {"type": "integer"},
+            "entries": {"type": "array", "items": {"type": "object", "properties": {
+                "at": {"type": "string", "format": "date-time"}, "gateway": str_prop("`id_MAC`; null when the line named no gateway."),
+                "kind": {"type": "string"}, "address": {"type": "string", "description": "The source address the server saw."},
+                "text": {"type": "string", "description": "The line as seed 001's log prints it."}
+            }}}
+        }}}}}, "400": error}
+    }});
+    spec["paths"]["/api/v1/gateways/{name}/events"] = json!({"get": {
+        "summary": "A feed gateway's newest call events, newest first, in the seed's real-time columns",
+        "parameters": [name, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
+        "responses": {"200": {"description": "The events.", "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object", "properties": {
+            "journal_id": {"type": "integer"}, "received_at": {"type": "string", "format": "date-time", "description": "The server's clock."},
+            "gateway_clock": {"type": "string", "description": "The gateway's own clock, as sent."}, "gateway": {"type": "string"},
+            "call_ref": {"type": "integer"}, "port": int_prop(""), "event": {"type": "string", "description": "HOOK_OFF, DIAL, RING_BACK, TALK, HOOK_ON, CALL_IN, PSTN_CALL_IN, PSTN_HOOK_OFF, PSTN_DIAL, PSTN_CONNECTED, REMOTE_HOOK_ON, PSTN_HOOK_ON, CALL_IN_REJECT, CALL_OUT_FAIL"},
+            "dialed": str_prop(""), "caller_id": str_prop(""), "info": str_prop("Codec of TALK, reason of a reject or failure."), "pstn_port": int_prop("")
+        }}}}}}, "400": error}
+    }});
+    let report = json!({"type": "object", "properties": {
+        "total": {"type": "integer", "description": "Calls of the gateway that began in the period."},
+        "filtered": {"type": "integer", "description": "Those the filter keeps."},
+        "rows": {"type": "array", "items": {"type": "object", "properties": {
+            "call_id": {"type": "string"}, "call_ref": str_prop("Call reference (feed) or h323 conference id (RADIUS)."),
+            "port": int_prop(""), "notation": {"type": "string", "enum": ["Call out", "Call in", "Hook On/Off", "Call in reject", "Call out failed"]},
+            "dialed": str_prop("Every DIAL's digits, joined by ', '."), "time_s": int_prop("Talk seconds."),
+            "begin": {"type": "string", "format": "date-time"}, "pstn_dial": str_prop(""), "pstn_time_s": int_prop(""),
+            "caller_id": str_prop(""), "pstn_caller_id": str_prop(""), "end": time_prop("")
+        }}}
+    }});
+    spec["paths"]["/api/v1/gateways/{name}/report"] = json!({"get": {
+        "summary": "A gateway's CDR report over a period with the seed's columns (Port, Date, Notation, Dialed, Time, Begin, PSTN Dial, PSTN Time, Caller ID, PSTN Caller ID, End), oldest first",
+        "parameters": paged,
+        "responses": {"200": {"description": "The counts and a page of rows.", "content": {"application/json": {"schema": report}}}, "400": error}
+    }});
+    spec["paths"]["/api/v1/gateways/{name}/report.csv"] = json!({"get": {
+        "summary": "The same report as CSV (UTF-8 with a byte-order mark, CRLF), every row the filter keeps",
+        "parameters": period,
+        "responses": {"200": {"description": "The report.", "content": {"text/csv": {"schema": {"type": "string"}}}}, "400": error}
+    }});
+    spec["components"]["schemas"]["Gateway"] = json!({"type": "object", "properties": {
+        "name": {"type": "string"}, "source": {"type": "string", "enum": ["feed", "radius"]},
+        "gateway_id": str_prop(""), "mac": str_prop(""), "address": str_prop("The source address of its last login (feed) or its NAS address."),
+        "public_address": str_prop("The address the gateway says it has."),
+        "fxs": int_prop(""), "fxo": int_prop(""), "isdn": int_prop(""), "call_ref": int_prop("Its call-reference counter at login."),
+        "clock": str_prop("Its clock at login, as sent."), "clock_offset_s": int_prop("Its clock less the server's, in seconds."),
+        "last_login": time_prop(""), "last_seen": time_prop(""),
+        "state": {"type": "string", "enum": ["online", "offline", "sending"]}
+    }});
 }
 
 /// A CTI server pair in `/api/v1/sources`.
@@ -327,7 +410,8 @@ fn operations(cms_path: &str) -> Value {
                 "senders": {"type": "array", "items": {"$ref": "#/components/schemas/SenderStats"}},
                 "servers": {"type": "array", "description": "cti: each configured server pair with its connection.", "items": {"$ref": "#/components/schemas/CtiServer"}},
                 "clients": {"type": "object", "description": "radius: per declared client (address or subnet): requests, answered, bad_authenticator (dropped unanswered: wrong secret), malformed, last_request_at.", "additionalProperties": {"type": "object"}},
-                "unknown_clients": {"type": "object", "description": "radius: requests dropped from addresses no client covers, by address.", "additionalProperties": {"type": "integer"}}
+                "unknown_clients": {"type": "object", "description": "radius: requests dropped from addresses no client covers, by address.", "additionalProperties": {"type": "integer"}},
+                "counters": {"type": "object", "description": "feed: lines read, taken (answered OK), bad_packets, store_errors (answered ERR store unavailable), online (gateways with a session), connections (TCP, open now).", "additionalProperties": {"type": "integer"}}
             }}}}},
             "Gap": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "source": {"type": "string"}, "sender": {"type": "string"},

@@ -227,6 +227,70 @@ fn event_columns(record: &RecentBody, received_at: Timestamp) -> [String; 7] {
                 port,
             ]
         }
+        RecentBody::Feed(m) => {
+            use cdrhub_protocols::feed::{CallEventKind as K, FeedBody};
+            let none = String::new;
+            let (reference, event, dialed, caller, info, port) = match &m.body {
+                FeedBody::Call(e) => {
+                    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+                    let (dialed, caller, info) = match &e.kind {
+                        K::Dial { digits } | K::PstnDial { digits } => {
+                            (digits.clone(), none(), none())
+                        }
+                        K::CallIn { caller_id } | K::PstnCallIn { caller_id } => {
+                            (none(), text(caller_id), none())
+                        }
+                        K::Talk { codec } => (
+                            none(),
+                            none(),
+                            codec.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+                        ),
+                        K::CallInReject { caller_id, reason } => {
+                            (none(), text(caller_id), text(reason))
+                        }
+                        K::CallOutFail { reason } => (none(), none(), text(reason)),
+                        _ => (none(), none(), none()),
+                    };
+                    let port = e.port.map(|p| p.to_string()).unwrap_or_default();
+                    (
+                        e.call_ref.to_string(),
+                        e.kind.name().to_owned(),
+                        dialed,
+                        caller,
+                        info,
+                        port,
+                    )
+                }
+                FeedBody::Login(_) => (
+                    none(),
+                    "LOGIN".into(),
+                    none(),
+                    none(),
+                    m.gateway.to_string(),
+                    none(),
+                ),
+                FeedBody::Logout { .. } => (
+                    none(),
+                    "LOGOUT".into(),
+                    none(),
+                    none(),
+                    m.gateway.to_string(),
+                    none(),
+                ),
+                FeedBody::KeepAlive { .. } => {
+                    (none(), "KEEPALIVE".into(), none(), none(), none(), none())
+                }
+            };
+            [
+                received_at.to_rfc3339(),
+                reference,
+                event,
+                dialed,
+                caller,
+                info,
+                port,
+            ]
+        }
     }
 }
 

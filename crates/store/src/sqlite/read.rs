@@ -185,6 +185,9 @@ pub(crate) fn recent_records(
             cdrhub_model::SOURCE_CTI => records::decode_cti(&payload, Timestamp(received_at))
                 .ok()
                 .map(|e| crate::RecentBody::Cti(e.message)),
+            cdrhub_model::SOURCE_FEED => records::decode_feed_line(&payload)
+                .ok()
+                .map(|(_, m)| crate::RecentBody::Feed(m)),
             _ => cdrhub_protocols::cms::decode_record("", &payload)
                 .ok()
                 .map(|r| crate::RecentBody::Cms(Box::new(r))),
