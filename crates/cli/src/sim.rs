@@ -4,9 +4,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use cdrhub_sim::cti::{FlowMix, Server, SimConfig};
+use cdrhub_sim::gateway::{self, Gateways, ServerAddr, ShapeMix};
 use clap::{Args, Subcommand};
 
-/// How often `cdrhub sim cti` prints what it has done.
+/// How often `cdrhub sim cti` and `cdrhub sim gateway` print what they
+/// have done.
 const REPORT_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Subcommand)]
@@ -15,6 +17,11 @@ pub enum SimCommand {
     /// the events of every call (bridge mode), played from the message
     /// flows of the UCCX CTI guide. Runs until Ctrl-C.
     Cti(CtiArgs),
+    /// VoIP port gateways (FXS, FXO, ISDN) sending their logins and call
+    /// events to cdrhub over the GWFEED/1 feed, with the call shapes of the
+    /// CDR Server's report. Ends when every gateway has made its calls and
+    /// logged out; Ctrl-C ends the calls in progress and logs out.
+    Gateway(GatewayArgs),
 }
 
 #[derive(Args)]
@@ -52,6 +59,59 @@ pub struct CtiArgs {
     /// The first CTI call id.
     #[arg(long, value_name = "ID", default_value_t = cdrhub_sim::cti::DEFAULT_BASE_CALL_ID)]
     base_call_id: u32,
+}
+
+#[derive(Args)]
+pub struct GatewayArgs {
+    /// The server's feed: tcp://ADDRESS:PORT or udp://ADDRESS:PORT (the
+    /// feed's port is 6090).
+    #[arg(long, value_name = "URL", default_value_t = gateway::SimConfig::default().server)]
+    server: ServerAddr,
+    /// Gateways, each with its own connection (TCP) or socket (UDP).
+    #[arg(long, value_name = "N", default_value_t = gateway::SimConfig::default().gateways)]
+    gateways: u32,
+    /// The first gateway's id; the others follow it (8200, 8201, ...).
+    #[arg(long, value_name = "ID", default_value_t = gateway::DEFAULT_FIRST_ID)]
+    first_id: u32,
+    /// FXS ports (phones) of each gateway.
+    #[arg(long, value_name = "N", default_value_t = gateway::SimConfig::default().fxs_ports)]
+    fxs: u16,
+    /// FXO ports (PSTN lines) of each gateway.
+    #[arg(long, value_name = "N", default_value_t = gateway::SimConfig::default().fxo_ports)]
+    fxo: u16,
+    /// ISDN channels of each gateway.
+    #[arg(long, value_name = "N", default_value_t = gateway::SimConfig::default().isdn_channels)]
+    isdn: u16,
+    /// Calls each gateway makes, one after another.
+    #[arg(long, value_name = "N", default_value_t = gateway::SimConfig::default().calls)]
+    calls: u64,
+    /// New calls per second over all gateways.
+    #[arg(long, value_name = "CALLS_PER_S", default_value_t = gateway::SimConfig::default().rate)]
+    rate: f64,
+    /// Multiplies the calls' durations: 0.01 plays a one-minute call in
+    /// 0.6 s; 0 sends each call's events back to back. The gateways'
+    /// clocks keep the real durations.
+    #[arg(
+        long,
+        value_name = "FACTOR",
+        default_value_t = gateway::SimConfig::default().time_scale
+    )]
+    time_scale: f64,
+    /// Weights of the call shapes: out, from-pstn, via-pstn, in, in-pstn,
+    /// hook, reject, failed, pstn-abandoned.
+    #[arg(long, value_name = "SHAPE=WEIGHT,...", default_value_t = ShapeMix::default())]
+    mix: ShapeMix,
+    /// Seed of the random choices, to make the same calls again.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Unreadable lines to mix into the gateways' events (a wrong version,
+    /// an unknown type, a missing field, not UTF-8, over 1024 bytes).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    bad_packets: u32,
+    /// Halfway through, the first gateway logs in again from a new address
+    /// (the server's Re-Login and Relogin Kickout).
+    #[arg(long)]
+    relogin: bool,
 }
 
 pub fn run(command: &SimCommand) -> anyhow::Result<()> {
@@ -92,5 +152,52 @@ pub fn run(command: &SimCommand) -> anyhow::Result<()> {
                 Ok(())
             })
         }
+        SimCommand::Gateway(args) => run_gateways(args),
     }
+}
+
+fn run_gateways(args: &GatewayArgs) -> anyhow::Result<()> {
+    let config = gateway::SimConfig {
+        server: args.server,
+        gateways: args.gateways,
+        first_id: args.first_id,
+        fxs_ports: args.fxs,
+        fxo_ports: args.fxo,
+        isdn_channels: args.isdn,
+        calls: args.calls,
+        rate: args.rate,
+        time_scale: args.time_scale,
+        mix: args.mix,
+        seed: args.seed,
+        bad_packets: args.bad_packets,
+        relogin: args.relogin,
+        ..gateway::SimConfig::default()
+    };
+    crate::runtime()?.block_on(async move {
+        let gateways = Gateways::start(config)?;
+        let monitor = gateways.monitor();
+        println!(
+            "{} gateways from {} sending to {}; Ctrl-C ends their calls and logs them out",
+            args.gateways, args.first_id, args.server
+        );
+        let finish = gateways.finish();
+        tokio::pin!(finish);
+        let shutdown = crate::shutdown_signal();
+        tokio::pin!(shutdown);
+        let mut stopping = false;
+        let mut progress = tokio::time::interval(REPORT_EVERY);
+        progress.tick().await;
+        let report = loop {
+            tokio::select! {
+                report = &mut finish => break report?,
+                _ = &mut shutdown, if !stopping => {
+                    stopping = true;
+                    monitor.stop();
+                }
+                _ = progress.tick() => println!("{}", monitor.progress()),
+            }
+        };
+        println!("{report}");
+        Ok(())
+    })
 }

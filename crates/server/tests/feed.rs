@@ -466,3 +466,117 @@ async fn a_gateway_speaks_udp_and_a_line_sent_again_is_stored_once() {
     assert_eq!(g["clock"], "unset");
     assert_eq!(g["clock_offset_s"], Value::Null);
 }
+
+/// The simulator's gateways against the server: every call it made is in
+/// each gateway's report with the notation it was made as, and every seed
+/// log line type is written.
+async fn simulated_gateways_are_reported_as_sent(transport: &str) {
+    use cdrhub_sim::gateway::{self, SimConfig};
+    let mut server = feed_server().await;
+    let (tcp, udp) = server.feed_addrs.unwrap();
+    let addr = if transport == "tcp" { tcp } else { udp };
+    let config = SimConfig {
+        server: format!("{transport}://{addr}").parse().unwrap(),
+        gateways: 3,
+        calls: 12,
+        rate: 200.0,
+        time_scale: 0.0,
+        seed: Some(7),
+        bad_packets: 5,
+        relogin: true,
+        ..SimConfig::default()
+    };
+    let report = tokio::time::timeout(Duration::from_secs(120), gateway::run(config))
+        .await
+        .expect("the simulator finishes")
+        .expect("every line is answered");
+    assert_eq!(report.bad_packets_sent, 5);
+    assert_eq!(report.gateways.len(), 3);
+    for (name, sent) in &report.gateways {
+        let c = &sent.calls;
+        for (filter, count) in [
+            ("all", c.total()),
+            ("call_out", c.call_out),
+            ("call_in", c.call_in),
+            ("other", c.hook_on_off),
+            ("call_in_reject", c.call_in_reject),
+            ("call_out_failed", c.call_out_failed),
+            ("only_pstn", c.only_pstn),
+        ] {
+            let r = server
+                .get_json(&format!(
+                    "/api/v1/gateways/{name}/report?filter={filter}&limit=1000"
+                ))
+                .await;
+            assert_eq!(
+                r["total"].as_u64(),
+                Some(c.total()),
+                "{transport} {name}: {r:#?}"
+            );
+            assert_eq!(
+                r["filtered"].as_u64(),
+                Some(count),
+                "{transport} {name} {filter}"
+            );
+            if filter == "all" {
+                let open: Vec<_> = r["rows"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|r| r["end"].is_null())
+                    .collect();
+                assert!(open.is_empty(), "every call ended: {open:#?}");
+            }
+        }
+    }
+    // Each seed log line type (the last Gateway Disconnect over TCP after
+    // the simulator's logouts).
+    let entries = log_until(&mut server, "limit=1000", |e| {
+        let has = |k: &str| e.iter().any(|x| x["kind"] == k);
+        has("Login")
+            && has("Re-Login")
+            && has("Relogin Kickout")
+            && has("Bad Packet")
+            && has("Logout")
+            && (transport == "udp" || has("Gateway Disconnect"))
+    })
+    .await;
+    let count = |k: &str| entries.iter().filter(|x| x["kind"] == k).count();
+    assert_eq!(count("Re-Login"), 1, "{entries:#?}");
+    assert_eq!(count("Relogin Kickout"), 1);
+    assert_eq!(count("Logout"), 3);
+    assert_eq!(count("Login"), 4, "three gateways and the re-login");
+    assert!(count("Bad Packet") >= 1, "logged within its rate");
+    let sources = server.get_json("/api/v1/sources").await;
+    let feed = sources["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == "feed")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        feed["counters"]["bad_packets"], 5,
+        "every bad line counted: {feed:#?}"
+    );
+    let gateways = server.get_json("/api/v1/gateways").await;
+    assert_eq!(gateways.as_array().unwrap().len(), 3);
+    assert!(
+        gateways
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["state"] == "offline"),
+        "all logged out: {gateways:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_gateways_over_tcp_are_reported_as_sent() {
+    simulated_gateways_are_reported_as_sent("tcp").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_gateways_over_udp_are_reported_as_sent() {
+    simulated_gateways_are_reported_as_sent("udp").await;
+}

@@ -606,6 +606,9 @@ impl Feed {
                 drop(stream);
                 continue;
             };
+            // One answer per line: held back for a delayed ACK, they would
+            // hold the gateway back.
+            let _ = stream.set_nodelay(true);
             let feed = self.clone();
             let stop = stop.clone();
             tokio::spawn(async move {
