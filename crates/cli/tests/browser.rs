@@ -313,3 +313,69 @@ async fn contact_centre_reports_in_a_real_browser() {
     assert!(browser.text("#cti-calls").await.contains("555"));
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gateway_list_log_report_and_events_in_a_real_browser() {
+    let _turn = one_at_a_time().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cdrhub.toml");
+    std::fs::write(
+        &config,
+        "[sources.feed]\nenabled = true\ntcp_listen = \"127.0.0.1:0\"\nudp_listen = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let server = Server::start_with_config(&dir.path().join("data"), Some(&config));
+    let password = server.admin_password.clone().expect("a first password");
+    let base = format!("http://{}", server.addr);
+    let (tcp, _) = server.feed_addrs();
+    let sent = cdrhub_sim::gateway::run(cdrhub_sim::gateway::SimConfig {
+        server: format!("tcp://{tcp}").parse().unwrap(),
+        gateways: 2,
+        calls: 15,
+        rate: 100.0,
+        time_scale: 0.0,
+        seed: Some(3),
+        bad_packets: 2,
+        relogin: true,
+        ..Default::default()
+    })
+    .await
+    .expect("the simulated gateways finish");
+    let (name, first) = sent.gateways.iter().next().unwrap();
+
+    let browser = Browser::start().await;
+    log_in_as(&browser, &base, "admin", &password).await;
+    browser.click("nav a[href='/gateways']").await;
+    browser.wait_for_text("#gateways", "8200").await;
+    browser
+        .wait_for_text("#gateway-log", "Relogin Kickout")
+        .await;
+    assert!(browser.text("#gateway-log").await.contains("Bad Packet"));
+    screenshot(&browser, "console-gateways.png").await;
+
+    // The report of the first gateway, then its Call In filter.
+    browser.click(&format!("a[href='/gateways/{name}']")).await;
+    let total = first.calls.total();
+    browser
+        .wait_for_text("#report-count", &format!("{total} / {total} records"))
+        .await;
+    assert!(browser.text("#report").await.contains("Call out"));
+    screenshot(&browser, "console-gateway-report.png").await;
+    browser.click("input[value='call_in']").await;
+    browser.click("form.filters button[type=submit]").await;
+    browser
+        .wait_for_text(
+            "#report-count",
+            &format!("{} / {total} records", first.calls.call_in),
+        )
+        .await;
+    assert!(
+        browser
+            .attribute("#report-csv", "href")
+            .await
+            .contains("filter=call_in")
+    );
+
+    browser.click("#events-link").await;
+    browser.wait_for_text("#event-rows", "HOOK_ON").await;
+}

@@ -26,6 +26,8 @@ pub struct Server {
     pub token: String,
     /// The generated password of the first user, when this start made it.
     pub admin_password: Option<String>,
+    /// What the server says after "listening for the gateway feed on ".
+    feed: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
 }
 
 impl Server {
@@ -67,12 +69,16 @@ impl Server {
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let (password_tx, password_rx) = std::sync::mpsc::channel();
+        let (feed_tx, feed_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("with the password ").nth(1) {
                     let password = rest.split_whitespace().next().unwrap_or_default();
                     let _ = password_tx.send(password.to_owned());
+                }
+                if let Some(rest) = line.split("listening for the gateway feed on ").nth(1) {
+                    let _ = feed_tx.send(rest.trim().to_owned());
                 }
                 if !sent && let Some(rest) = line.split("listening on http://").nth(1) {
                     let _ = tx.send(rest.trim().to_owned());
@@ -92,7 +98,21 @@ impl Server {
             addr,
             token,
             admin_password,
+            feed: std::sync::Mutex::new(feed_rx),
         }
+    }
+
+    /// Where the gateway feed listens (TCP, UDP), once the server says so.
+    pub fn feed_addrs(&self) -> (SocketAddr, SocketAddr) {
+        let said = self
+            .feed
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(60))
+            .expect("cdrhub did not say where the gateway feed listens");
+        // "tcp 127.0.0.1:41234 and udp 127.0.0.1:52345"
+        let words: Vec<&str> = said.split_whitespace().collect();
+        (words[1].parse().unwrap(), words[4].parse().unwrap())
     }
 
     /// SIGKILL: no chance to flush or say goodbye.

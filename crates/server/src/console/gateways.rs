@@ -45,6 +45,25 @@ fn path_segment(name: &str) -> String {
     form_urlencoded::byte_serialize(name.as_bytes()).collect()
 }
 
+/// A clock offset people can read: `+12 s`, `-9822 d 11:24:30`.
+fn clock_offset(s: i64) -> String {
+    let sign = if s < 0 { '-' } else { '+' };
+    let a = s.unsigned_abs();
+    if a < 60 {
+        format!("{sign}{a} s")
+    } else if a < 86_400 {
+        format!("{sign}{}:{:02}:{:02}", a / 3600, a / 60 % 60, a % 60)
+    } else {
+        format!(
+            "{sign}{} d {}:{:02}:{:02}",
+            a / 86_400,
+            a / 3600 % 24,
+            a / 60 % 60,
+            a % 60
+        )
+    }
+}
+
 fn time(t: Option<Timestamp>) -> String {
     t.map(|t| t.to_rfc3339()).unwrap_or_default()
 }
@@ -98,7 +117,7 @@ pub(crate) async fn list(
                         td.num { (g.call_ref.map(|n| n.to_string()).unwrap_or_default()) }
                         td.time { (g.clock.as_deref().unwrap_or("")) }
                         td.num class=[g.clock_offset_s.filter(|s| s.abs() > 300).map(|_| "alarm")] {
-                            (g.clock_offset_s.map(|s| format!("{s:+} s")).unwrap_or_default())
+                            (g.clock_offset_s.map(clock_offset).unwrap_or_default())
                         }
                         td.time { (time(g.last_login)) }
                         td.time { (time(g.last_seen)) }
@@ -305,3 +324,13 @@ async function refresh() {
 }
 setInterval(refresh, 2000);
 "#;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clock_offsets_read_as_days_and_hours() {
+        assert_eq!(super::clock_offset(12), "+12 s");
+        assert_eq!(super::clock_offset(-3_725), "-1:02:05");
+        assert_eq!(super::clock_offset(-848_685_870), "-9822 d 18:04:30");
+    }
+}
