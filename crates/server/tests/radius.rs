@@ -178,4 +178,50 @@ async fn radclient_reports_calls_that_become_gateway_calls() {
     assert_eq!(d["flags"], serde_json::json!(["closed_by_nas_restart"]));
     let detail = server.call(d["id"].as_str().unwrap()).await;
     assert_eq!(common::event_types(&detail), ["Start", "Interim-Update"]);
+
+    // The gateway is in the gateway list, and has the seed's CDR report.
+    let gateways = server.get_json("/api/v1/gateways").await;
+    let g = gateways
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "10.9.9.1")
+        .expect("the RADIUS gateway is listed")
+        .clone();
+    assert_eq!(
+        (g["source"].as_str(), g["state"].as_str()),
+        (Some("radius"), Some("sending"))
+    );
+    let report = server
+        .get_json("/api/v1/gateways/10.9.9.1/report?limit=100")
+        .await;
+    assert_eq!(report["total"], 4, "{report:#?}");
+    let row = |conf: &str| {
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["call_ref"] == conf)
+            .unwrap_or_else(|| panic!("{conf} in {report:#}"))
+            .clone()
+    };
+    let a = row("CONF-A");
+    assert_eq!(a["notation"], "Call out", "answered on the PSTN side");
+    assert_eq!(
+        (a["time_s"].as_i64(), a["pstn_caller_id"].as_str()),
+        (Some(43), Some("4085551234"))
+    );
+    // CONF-D was closed unanswered by the Accounting-On: a failed call out.
+    for (filter, count) in [
+        ("call_out", 1),
+        ("call_out_failed", 1),
+        ("call_in", 1),
+        ("call_in_reject", 1),
+        ("only_pstn", 2),
+    ] {
+        let r = server
+            .get_json(&format!("/api/v1/gateways/10.9.9.1/report?filter={filter}"))
+            .await;
+        assert_eq!(r["filtered"], count, "{filter}: {r:#?}");
+    }
 }

@@ -358,7 +358,8 @@ fn radius_row(c: CallColumns) -> Reported {
     let notation = match (out, answered || !ended, c.disposition.as_deref()) {
         (true, true, _) => Notation::CallOut,
         (true, false, _) => Notation::CallOutFailed,
-        (false, false, Some("rejected")) => Notation::CallInReject,
+        // A call from VoIP the gateway's side refused (busy, rejected).
+        (false, false, Some("rejected" | "busy")) => Notation::CallInReject,
         (false, _, _) => Notation::CallIn,
     };
     let conf = c.details.get("conf_id").and_then(Value::as_str);
