@@ -47,7 +47,11 @@ fn line(n: u32, seq: u32) -> String {
             "GWFEED/1 LOGIN seq=1 {gw} fxs=2 fxo=0 isdn=0 callref=0 clock=2000-01-01T00:00:00"
         );
     }
-    let kind = if seq.is_multiple_of(2) { "HOOK_OFF" } else { "HOOK_ON" };
+    let kind = if seq.is_multiple_of(2) {
+        "HOOK_OFF"
+    } else {
+        "HOOK_ON"
+    };
     format!(
         "GWFEED/1 {kind} seq={seq} {gw} ref={} port=1 at=2000-01-01T00:00:00",
         seq / 2

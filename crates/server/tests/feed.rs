@@ -580,3 +580,65 @@ async fn simulated_gateways_over_tcp_are_reported_as_sent() {
 async fn simulated_gateways_over_udp_are_reported_as_sent() {
     simulated_gateways_are_reported_as_sent("udp").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_gateway_is_disconnected_after_the_session_timeout() {
+    let mut server = TestServer::start_with(Options {
+        feed: true,
+        feed_session_timeout_s: Some(1),
+        ..Options::default()
+    })
+    .await;
+    // Over TCP: the connection is closed too.
+    let mut conn = connect(&server, [127, 0, 0, 1]).await;
+    assert_eq!(exchange(&mut conn, &[LOGIN]).await, ["GWFEED/1 OK seq=1"]);
+    let mut rest = String::new();
+    let closed = tokio::time::timeout(WAIT, conn.read_line(&mut rest)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0))),
+        "closed when silent: {closed:?}"
+    );
+    // Over UDP: the session ends; the next line must log in again.
+    let (_, udp) = server.feed_addrs.unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let login =
+        "GWFEED/1 LOGIN seq=1 gw=8378 mac=000C2A0201B2 fxs=2 fxo=2 isdn=0 callref=2 clock=unset";
+    socket.send_to(login.as_bytes(), udp).await.unwrap();
+    let mut buf = [0u8; 512];
+    tokio::time::timeout(WAIT, socket.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let log = log_until(&mut server, "kind=Gateway%20Disconnect", |e| e.len() >= 2).await;
+    assert_eq!(log.len(), 2, "{log:#?}");
+    let texts: Vec<&str> = log.iter().map(|e| e["text"].as_str().unwrap()).collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("Gateway[8200] from [127.0.0.1:")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("Gateway[8378] from [127.0.0.1:")),
+        "{texts:?}"
+    );
+    socket
+        .send_to(b"GWFEED/1 KEEPALIVE seq=2 gw=8378 mac=000C2A0201B2", udp)
+        .await
+        .unwrap();
+    let (n, _) = tokio::time::timeout(WAIT, socket.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"GWFEED/1 ERR seq=2 reason=\"not logged in\"\n");
+    let gateways = server.get_json("/api/v1/gateways").await;
+    assert!(
+        gateways
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["state"] == "offline")
+    );
+}

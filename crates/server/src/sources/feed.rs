@@ -49,6 +49,11 @@ pub struct FeedSourceConfig {
     /// TCP connections open at once at most; more are closed at once.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Seconds without a line after which a session ends with "Gateway
+    /// Disconnect" (and its TCP connection is closed). Default 90: three
+    /// of the gateways' 30-second keep-alive intervals.
+    #[serde(default = "default_session_timeout_s")]
+    pub session_timeout_s: u64,
 }
 
 impl Default for FeedSourceConfig {
@@ -58,6 +63,7 @@ impl Default for FeedSourceConfig {
             tcp_listen: default_listen(),
             udp_listen: default_listen(),
             max_connections: default_max_connections(),
+            session_timeout_s: default_session_timeout_s(),
         }
     }
 }
@@ -68,6 +74,10 @@ fn default_listen() -> SocketAddr {
 
 fn default_max_connections() -> usize {
     1024
+}
+
+fn default_session_timeout_s() -> u64 {
+    SESSION_TIMEOUT_SECS
 }
 
 /// The feed's counters, for `/api/v1/sources` and `/metrics`.
@@ -111,7 +121,7 @@ pub async fn bind(config: &FeedSourceConfig) -> anyhow::Result<FeedSockets> {
     Ok(FeedSockets { tcp, udp })
 }
 
-/// How often sessions are checked for silence.
+/// How often sessions are checked for silence at most.
 const REAP_EVERY: Duration = Duration::from_secs(5);
 /// At most one Bad Packet log line per source address this often.
 const BAD_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -133,6 +143,7 @@ pub async fn run(app: AppState, sockets: FeedSockets, stop: watch::Receiver<bool
         udp_err: Mutex::new(Limiter::new(UDP_ERR_EVERY)),
         next_id: AtomicU64::new(1),
         status: app.metrics.feed.clone(),
+        timeout: Duration::from_secs(app.config.sources.feed.session_timeout_s.max(1)),
     });
     if let (Ok(t), Ok(u)) = (sockets.tcp.local_addr(), sockets.udp.local_addr()) {
         info!("listening for the gateway feed on tcp {t} and udp {u}");
@@ -165,6 +176,8 @@ struct Feed {
     udp_err: Mutex<Limiter>,
     next_id: AtomicU64,
     status: Arc<FeedStatus>,
+    /// Silence that ends a session.
+    timeout: Duration,
 }
 
 /// What a run of lines from one place knows of where it comes from.
@@ -540,10 +553,10 @@ impl Feed {
 
     /// Ends the sessions silent for longer than the session timeout.
     async fn reap(&self, mut stop: watch::Receiver<bool>) {
-        let timeout = Duration::from_secs(SESSION_TIMEOUT_SECS);
+        let timeout = self.timeout;
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(REAP_EVERY) => {}
+                _ = tokio::time::sleep(REAP_EVERY.min(timeout / 3)) => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
             let silent: Vec<(String, Session)> = match self.sessions.lock() {
@@ -636,7 +649,7 @@ impl Feed {
             logged_out: false,
         };
         let mut reader = LineReader::default();
-        let idle = Duration::from_secs(SESSION_TIMEOUT_SECS);
+        let idle = self.timeout;
         let mut buf = [0u8; 8192];
         let mut was_kicked = false;
         loop {

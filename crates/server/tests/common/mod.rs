@@ -46,6 +46,8 @@ pub struct Options {
     pub radius: Option<cdrhub_server::sources::radius::RadiusSourceConfig>,
     /// Listen for the gateway feed, on free loopback ports.
     pub feed: bool,
+    /// `[sources.feed] session_timeout_s`.
+    pub feed_session_timeout_s: Option<u64>,
 }
 
 /// One HTTP answer: status, headers and the whole body.
@@ -351,6 +353,9 @@ impl TestServer {
             config.sources.feed.enabled = true;
             config.sources.feed.tcp_listen = localhost;
             config.sources.feed.udp_listen = localhost;
+            if let Some(s) = options.feed_session_timeout_s {
+                config.sources.feed.session_timeout_s = s;
+            }
         }
         let mut cert = None;
         if options.https {
