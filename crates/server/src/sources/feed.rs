@@ -28,7 +28,7 @@ use cdrhub_store::{
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 use crate::AppState;
@@ -112,7 +112,7 @@ pub async fn bind(config: &FeedSourceConfig) -> anyhow::Result<FeedSockets> {
                 config.tcp_listen
             )
         })?;
-    let udp = UdpSocket::bind(config.udp_listen).await.with_context(|| {
+    let udp = super::udp_socket(config.udp_listen, super::UDP_RECV_BUFFER).with_context(|| {
         format!(
             "cannot listen for the gateway feed on udp {}",
             config.udp_listen
@@ -129,8 +129,12 @@ const BAD_LOG_EVERY: Duration = Duration::from_secs(10);
 const UDP_ERR_EVERY: Duration = Duration::from_secs(1);
 /// Source addresses a limiter remembers at most.
 const LIMITER_SIZE: usize = 4096;
-/// UDP datagrams being handled at once at most.
-const UDP_IN_FLIGHT: usize = 256;
+/// UDP workers: sources answered at once at most.
+const UDP_WORKERS: usize = 64;
+/// Datagrams waiting for one worker at most; then reading waits.
+const UDP_WORKER_QUEUE: usize = 256;
+/// Lines of one source handled together at most.
+const UDP_MAX_LINES: usize = 2_000;
 /// The largest UDP answer datagram.
 const MAX_REPLY_DATAGRAM: usize = 1400;
 
@@ -715,8 +719,17 @@ impl Feed {
         }
     }
 
+    /// Reads datagrams and hands each to the worker of its source address:
+    /// one source's datagrams are answered in the order they came (a LOGIN
+    /// before the events sent right after it), many sources at once.
     async fn serve_udp(self: Arc<Self>, socket: Arc<UdpSocket>, mut stop: watch::Receiver<bool>) {
-        let in_flight = Arc::new(Semaphore::new(UDP_IN_FLIGHT));
+        let workers: Vec<mpsc::Sender<Datagram>> = (0..UDP_WORKERS)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(UDP_WORKER_QUEUE);
+                tokio::spawn(self.clone().udp_worker(socket.clone(), rx));
+                tx
+            })
+            .collect();
         let mut buf = vec![0u8; 65_536];
         loop {
             let (len, from) = tokio::select! {
@@ -735,37 +748,66 @@ impl Feed {
             if lines.is_empty() {
                 continue;
             }
-            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            let worker = &workers[worker_of(from)];
+            if worker.send((from, lines)).await.is_err() {
                 return;
-            };
-            let (feed, socket) = (self.clone(), socket.clone());
-            tokio::spawn(async move {
-                let mut origin = Origin {
-                    from,
-                    conn: None,
-                    gateway: None,
-                    kick: None,
-                    logged_out: false,
-                };
-                let replies = feed.handle(lines, &mut origin).await;
-                let mut datagram = String::new();
-                for r in replies.into_iter().flatten() {
-                    let line = r.to_line();
-                    if !datagram.is_empty() && datagram.len() + line.len() + 1 > MAX_REPLY_DATAGRAM
-                    {
-                        let _ = socket.send_to(datagram.as_bytes(), from).await;
-                        datagram.clear();
-                    }
-                    datagram.push_str(&line);
-                    datagram.push('\n');
-                }
-                if !datagram.is_empty() {
-                    let _ = socket.send_to(datagram.as_bytes(), from).await;
-                }
-                drop(permit);
-            });
+            }
         }
     }
+
+    /// Answers the datagrams of its sources in order; what has queued up
+    /// from one source is handled (and committed) together.
+    async fn udp_worker(self: Arc<Self>, socket: Arc<UdpSocket>, mut rx: mpsc::Receiver<Datagram>) {
+        while let Some((from, mut lines)) = rx.recv().await {
+            let mut next = None;
+            while let Ok((other, more)) = rx.try_recv() {
+                if other == from && lines.len() < UDP_MAX_LINES {
+                    lines.extend(more);
+                } else {
+                    next = Some((other, more));
+                    break;
+                }
+            }
+            self.answer_udp(&socket, from, lines).await;
+            if let Some((other, more)) = next {
+                self.answer_udp(&socket, other, more).await;
+            }
+        }
+    }
+
+    async fn answer_udp(&self, socket: &UdpSocket, from: SocketAddr, lines: Vec<ReadLine>) {
+        let mut origin = Origin {
+            from,
+            conn: None,
+            gateway: None,
+            kick: None,
+            logged_out: false,
+        };
+        let replies = self.handle(lines, &mut origin).await;
+        let mut datagram = String::new();
+        for r in replies.into_iter().flatten() {
+            let line = r.to_line();
+            if !datagram.is_empty() && datagram.len() + line.len() + 1 > MAX_REPLY_DATAGRAM {
+                let _ = socket.send_to(datagram.as_bytes(), from).await;
+                datagram.clear();
+            }
+            datagram.push_str(&line);
+            datagram.push('\n');
+        }
+        if !datagram.is_empty() {
+            let _ = socket.send_to(datagram.as_bytes(), from).await;
+        }
+    }
+}
+
+/// A datagram's source and lines.
+type Datagram = (SocketAddr, Vec<ReadLine>);
+
+/// The worker of a source address: the same one for all its datagrams.
+fn worker_of(from: SocketAddr) -> usize {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(from);
+    (hash % UDP_WORKERS as u64) as usize
 }
 
 fn store_unavailable(seq: u32) -> FeedReply {

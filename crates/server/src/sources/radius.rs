@@ -188,7 +188,7 @@ const MAX_BATCH: usize = 2_000;
 /// Binds the accounting socket (so a busy port fails the start).
 pub async fn bind(config: &RadiusSourceConfig) -> anyhow::Result<UdpSocket> {
     use anyhow::Context;
-    UdpSocket::bind(config.listen).await.with_context(|| {
+    super::udp_socket(config.listen, super::UDP_RECV_BUFFER).with_context(|| {
         format!(
             "cannot listen for RADIUS accounting on udp {}",
             config.listen
