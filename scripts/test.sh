@@ -5,21 +5,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The console's browser tests drive Debian's Chromium over WebDriver.
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-    echo "== installing chromium and chromium-driver (browser tests)"
+# Installs Debian packages when a command the tests run is missing. apt may
+# be locked for a moment by another process: try again.
+need() {
+    local why=$1 commands=$2 packages=$3 missing=""
+    for c in $commands; do command -v "$c" >/dev/null || missing=1; done
+    [ -z "$missing" ] && return 0
+    echo "== installing $packages ($why)"
     if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
-fi
+    for try in 1 2 3; do
+        if $sudo apt-get update -qq &&
+            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $packages >/dev/null; then
+            return 0
+        fi
+        sleep $((try * 5))
+    done
+    echo "cannot install $packages" >&2
+    return 1
+}
 
-# The RADIUS tests send real packets with radclient (freeradius-utils).
-if ! command -v radclient >/dev/null; then
-    echo "== installing freeradius-utils (radclient, RADIUS tests)"
-    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq freeradius-utils >/dev/null
-fi
+# The console's browser tests drive Debian's Chromium over WebDriver.
+need "browser tests" "chromium chromedriver" "chromium chromium-driver"
+# The RADIUS tests send real packets with radclient.
+need "RADIUS tests" "radclient" "freeradius-utils"
+# The SIP tests run Kamailio as a proxy between sipp user agents
+# (tests/kamailio, tests/sipp).
+need "SIP tests" "kamailio sipp" "kamailio sip-tester"
 
 echo "== formatting"
 cargo fmt --all -- --check
