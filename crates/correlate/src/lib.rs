@@ -6,3 +6,4 @@ pub mod cms;
 pub mod cti;
 pub mod feed;
 pub mod radius;
+pub mod sip;
