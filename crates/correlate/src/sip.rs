@@ -165,14 +165,13 @@ impl SipDialog {
                     }
                 }
             }
-            "CANCEL" => {
-                if self.connect_at.is_none() {
-                    if !self.cancelled {
-                        self.cancelled_after_ringing = self.ring_at.is_some_and(|r| r <= s.at);
-                    }
-                    self.cancelled = true;
-                    self.end(s.at, Releaser::Caller);
+            // A CANCEL after the answer crossed it and changes nothing.
+            "CANCEL" if self.connect_at.is_none() => {
+                if !self.cancelled {
+                    self.cancelled_after_ringing = self.ring_at.is_some_and(|r| r <= s.at);
                 }
+                self.cancelled = true;
+                self.end(s.at, Releaser::Caller);
             }
             "BYE" => {
                 let by = if s.from_tag.is_some() && s.from_tag == self.caller_tag {
