@@ -4,4 +4,5 @@
 pub mod cms;
 pub mod cti;
 pub mod feed;
+pub mod hep;
 pub mod radius;
