@@ -19,6 +19,9 @@ pub const SOURCE_CTI: &str = "cti";
 pub const SOURCE_RADIUS: &str = "radius";
 /// VoIP port gateways reporting call events on the gateway feed (GWFEED/1).
 pub const SOURCE_FEED: &str = "feed";
+/// SIP servers mirroring their signalling over HEP (Kamailio, OpenSIPS,
+/// FreeSWITCH, Asterisk).
+pub const SOURCE_SIP: &str = "sip";
 
 /// The flag of a call that an operator ended by hand because its end
 /// records never came.

@@ -123,6 +123,9 @@ pub struct SourcesConfig {
     /// The gateway event feed, GWFEED/1 over TCP and UDP (issue 5).
     #[serde(default)]
     pub feed: crate::sources::feed::FeedSourceConfig,
+    /// The HEP listener for SIP servers mirroring their signalling (issue 6).
+    #[serde(default)]
+    pub hep: crate::sources::hep::HepSourceConfig,
 }
 
 fn default_listen() -> SocketAddr {

@@ -66,6 +66,7 @@ pub struct BoundServer {
     https: Option<(std::net::TcpListener, axum_server::tls_rustls::RustlsConfig)>,
     radius: Option<tokio::net::UdpSocket>,
     feed: Option<sources::feed::FeedSockets>,
+    hep: Option<sources::hep::HepSockets>,
 }
 
 impl BoundServer {
@@ -111,12 +112,18 @@ impl BoundServer {
         } else {
             None
         };
+        let hep = if config.sources.hep.enabled {
+            Some(sources::hep::bind(&config.sources.hep).await?)
+        } else {
+            None
+        };
         Ok(BoundServer {
             state,
             http,
             https,
             radius,
             feed,
+            hep,
         })
     }
 
@@ -133,6 +140,12 @@ impl BoundServer {
     pub fn feed_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
         let f = self.feed.as_ref()?;
         Some((f.tcp.local_addr().ok()?, f.udp.local_addr().ok()?))
+    }
+
+    /// Where the HEP listener listens (UDP, TCP), when enabled.
+    pub fn hep_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        let h = self.hep.as_ref()?;
+        Some((h.udp.local_addr().ok()?, h.tcp.local_addr().ok()?))
     }
 
     pub fn https_addr(&self) -> Option<SocketAddr> {
@@ -156,6 +169,13 @@ impl BoundServer {
             tokio::spawn(sources::radius::run(
                 self.state.clone(),
                 socket,
+                stop_rx.clone(),
+            ));
+        }
+        if let Some(sockets) = self.hep {
+            tokio::spawn(sources::hep::run(
+                self.state.clone(),
+                sockets,
                 stop_rx.clone(),
             ));
         }

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub radius: std::sync::Arc<crate::sources::radius::RadiusStatus>,
     /// The gateway feed's counters.
     pub feed: std::sync::Arc<crate::sources::feed::FeedStatus>,
+    /// The HEP listener's counters.
+    pub hep: std::sync::Arc<crate::sources::hep::HepStatus>,
 }
 
 impl Default for Metrics {
@@ -31,6 +33,7 @@ impl Default for Metrics {
             cti: Default::default(),
             radius: Default::default(),
             feed: Default::default(),
+            hep: Default::default(),
         }
     }
 }

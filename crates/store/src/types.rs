@@ -22,6 +22,7 @@ pub enum IngestPayload {
     Cti(CtiIngest),
     Radius(RadiusIngest),
     Feed(FeedIngest),
+    Hep(HepIngest),
 }
 
 impl IngestPayload {
@@ -31,6 +32,7 @@ impl IngestPayload {
             IngestPayload::Cti(_) => cdrhub_model::SOURCE_CTI,
             IngestPayload::Radius(_) => cdrhub_model::SOURCE_RADIUS,
             IngestPayload::Feed(_) => cdrhub_model::SOURCE_FEED,
+            IngestPayload::Hep(_) => cdrhub_model::SOURCE_SIP,
         }
     }
 
@@ -40,6 +42,7 @@ impl IngestPayload {
             IngestPayload::Cti(c) => c.messages.len(),
             IngestPayload::Radius(r) => r.requests.len(),
             IngestPayload::Feed(f) => f.lines.len(),
+            IngestPayload::Hep(h) => h.packets.len(),
         }
     }
 }
@@ -93,6 +96,25 @@ pub struct FeedIngest {
     pub lines: Vec<FeedIngestLine>,
     pub log: Vec<GatewayLogEntry>,
     pub registration: Option<Box<GatewayRegistration>>,
+}
+
+/// HEP packets of one capture agent (issue 6), journaled as received. The
+/// `sender` of the batch names the agent (`capture id@address`).
+#[derive(Debug, Clone)]
+pub struct HepIngest {
+    /// The listener's run: a fresh id each time the server starts. Packets
+    /// are numbered within it (HEP has no numbering of its own).
+    pub session: String,
+    pub packets: Vec<HepIngestPacket>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HepIngestPacket {
+    /// 1, 2, 3 ... within the session, over every agent.
+    pub seq: u64,
+    pub received_at: Timestamp,
+    /// The whole HEP packet.
+    pub bytes: Bytes,
 }
 
 /// One line as received: journaled as the text came.

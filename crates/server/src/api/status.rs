@@ -64,6 +64,17 @@ pub(crate) async fn sources(State(app): State<AppState>) -> Result<Json<Value>, 
                 "counters": &*app.metrics.feed,
                 "senders": senders.iter().filter(|s| s.source == "feed").collect::<Vec<_>>(),
             },
+            {
+                "source": "sip",
+                "enabled": app.config.sources.hep.enabled,
+                "endpoint": format!(
+                    "hep udp {} tcp {}",
+                    app.config.sources.hep.udp_listen, app.config.sources.hep.tcp_listen
+                ),
+                "counters": &*app.metrics.hep,
+                "agents": app.metrics.hep.agents(),
+                "senders": senders.iter().filter(|s| s.source == "sip").collect::<Vec<_>>(),
+            },
         ],
     })))
 }

@@ -4,6 +4,7 @@
 pub mod cms;
 pub mod cti;
 pub mod feed;
+pub mod hep;
 pub mod radius;
 
 /// A UDP socket bound to `addr` with a receive buffer of `recv_buffer`

@@ -48,6 +48,8 @@ pub struct Options {
     pub feed: bool,
     /// `[sources.feed] session_timeout_s`.
     pub feed_session_timeout_s: Option<u64>,
+    /// `[sources.hep]`: its addresses are replaced by free loopback ports.
+    pub hep: Option<cdrhub_server::sources::hep::HepSourceConfig>,
 }
 
 /// One HTTP answer: status, headers and the whole body.
@@ -321,6 +323,8 @@ pub struct TestServer {
     pub radius_addr: Option<SocketAddr>,
     /// Where the gateway feed listens (TCP, UDP), if enabled.
     pub feed_addrs: Option<(SocketAddr, SocketAddr)>,
+    /// Where the HEP listener listens (UDP, TCP), if enabled.
+    pub hep_addrs: Option<(SocketAddr, SocketAddr)>,
     cert: Option<CertificateDer<'static>>,
     pub client: Client,
     /// An admin API token the clients send.
@@ -348,6 +352,11 @@ impl TestServer {
         if let Some(mut radius) = options.radius {
             radius.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
             config.sources.radius = radius;
+        }
+        if let Some(mut hep) = options.hep {
+            hep.udp_listen = localhost;
+            hep.tcp_listen = localhost;
+            config.sources.hep = hep;
         }
         if options.feed {
             config.sources.feed.enabled = true;
@@ -399,6 +408,7 @@ impl TestServer {
         let https_addr = server.https_addr();
         let radius_addr = server.radius_addr();
         let feed_addrs = server.feed_addrs();
+        let hep_addrs = server.hep_addrs();
         assert_eq!(http_addr.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(server.run(async move {
@@ -410,6 +420,7 @@ impl TestServer {
             https_addr,
             radius_addr,
             feed_addrs,
+            hep_addrs,
             cert,
             client: Client::plain(http_addr).with_bearer(&token),
             token,

@@ -1,0 +1,305 @@
+//! The HEP listener (issue 6): SIP servers and proxies (Kamailio's
+//! siptrace, OpenSIPS's proto_hep, FreeSWITCH, Asterisk's res_hep) mirror
+//! every SIP message they receive and send to a collector, over UDP or
+//! TCP, as HEP packets (v3, and v2 from older agents).
+//!
+//! A packet whose header does not decode, whose capture agent is not
+//! allowed, or whose authentication key is wrong is counted and dropped;
+//! nothing is logged per packet and nothing is answered (HEP has no
+//! answers). Good packets are journaled in batches, numbered within this
+//! run of the listener. Making half-call CDRs of them is the SIP
+//! correlator's work (in progress).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use cdrhub_model::Timestamp;
+use cdrhub_protocols::hep;
+use cdrhub_store::{HepIngest, HepIngestPacket, IngestBatch, IngestPayload};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tracing::{info, warn};
+
+use crate::AppState;
+
+/// `[sources.hep]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HepSourceConfig {
+    /// Listen for HEP. Default false.
+    #[serde(default)]
+    pub enabled: bool,
+    /// UDP address and port. Default `0.0.0.0:9060`.
+    #[serde(default = "default_listen")]
+    pub udp_listen: SocketAddr,
+    /// TCP address and port. Default `0.0.0.0:9060`.
+    #[serde(default = "default_listen")]
+    pub tcp_listen: SocketAddr,
+    /// The HEP authentication key agents must send (chunk 0x000e); none
+    /// asked when unset.
+    #[serde(default)]
+    pub auth_key: Option<String>,
+    /// The capture agent ids taken (chunk 0x000c); every id when empty.
+    #[serde(default)]
+    pub capture_ids: Vec<u32>,
+}
+
+impl Default for HepSourceConfig {
+    fn default() -> Self {
+        HepSourceConfig {
+            enabled: false,
+            udp_listen: default_listen(),
+            tcp_listen: default_listen(),
+            auth_key: None,
+            capture_ids: Vec::new(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 9060))
+}
+
+/// Counters of one capture agent (`capture id@address`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AgentStatus {
+    pub packets: u64,
+    pub last_packet_at: Option<Timestamp>,
+}
+
+/// The listener's counters, for `/api/v1/sources`.
+#[derive(Debug, Default, Serialize)]
+pub struct HepStatus {
+    pub packets: AtomicU64,
+    /// Packets whose HEP header does not decode.
+    pub bad_header: AtomicU64,
+    /// Packets with a missing or wrong authentication key.
+    pub bad_auth_key: AtomicU64,
+    /// Packets from a capture agent id not in `capture_ids`.
+    pub unknown_agent: AtomicU64,
+    /// Packets that could not be committed (the store was unavailable).
+    pub store_errors: AtomicU64,
+    #[serde(skip)]
+    agents: Mutex<BTreeMap<String, AgentStatus>>,
+}
+
+impl HepStatus {
+    pub fn agents(&self) -> BTreeMap<String, AgentStatus> {
+        self.agents.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+}
+
+/// The listener's sockets, bound before the server starts.
+pub struct HepSockets {
+    pub udp: UdpSocket,
+    pub tcp: TcpListener,
+}
+
+pub async fn bind(config: &HepSourceConfig) -> anyhow::Result<HepSockets> {
+    use anyhow::Context;
+    let udp = super::udp_socket(config.udp_listen, super::UDP_RECV_BUFFER)
+        .with_context(|| format!("cannot listen for HEP on udp {}", config.udp_listen))?;
+    let tcp = TcpListener::bind(config.tcp_listen)
+        .await
+        .with_context(|| format!("cannot listen for HEP on tcp {}", config.tcp_listen))?;
+    Ok(HepSockets { udp, tcp })
+}
+
+/// A packet on its way to the journal.
+struct Received {
+    agent: String,
+    received_at: Timestamp,
+    bytes: Bytes,
+}
+
+/// Packets committed together at most.
+const MAX_BATCH: usize = 4_000;
+/// Batches committing at once at most.
+const BATCHES_IN_FLIGHT: usize = 8;
+
+/// Serves HEP until `stop`.
+pub async fn run(app: AppState, sockets: HepSockets, mut stop: watch::Receiver<bool>) {
+    let config = app.config.sources.hep.clone();
+    if let (Ok(u), Ok(t)) = (sockets.udp.local_addr(), sockets.tcp.local_addr()) {
+        info!("listening for HEP on udp {u} and tcp {t}");
+    }
+    let (tx, rx) = mpsc::channel::<Received>(MAX_BATCH * BATCHES_IN_FLIGHT);
+    let committer = tokio::spawn(commit(app.clone(), rx));
+    let check = Arc::new(Check {
+        config,
+        status: app.metrics.hep.clone(),
+    });
+    tokio::spawn(accept(check.clone(), sockets.tcp, tx.clone(), stop.clone()));
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let (len, from) = tokio::select! {
+            r = sockets.udp.recv_from(&mut buf) => match r {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!(error = %e, "HEP socket error; going on");
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        if let Some(received) = check.take(&buf[..len], from)
+            && tx.send(received).await.is_err()
+        {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = committer.await;
+}
+
+/// What is taken of a packet: its header decodes, its agent and key are
+/// allowed.
+struct Check {
+    config: HepSourceConfig,
+    status: Arc<HepStatus>,
+}
+
+impl Check {
+    fn take(&self, bytes: &[u8], from: SocketAddr) -> Option<Received> {
+        let s = &self.status;
+        s.packets.fetch_add(1, Ordering::Relaxed);
+        let Ok(packet) = hep::decode(bytes) else {
+            s.bad_header.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        if let Some(key) = &self.config.auth_key
+            && packet.auth_key.as_deref() != Some(key.as_str())
+        {
+            s.bad_auth_key.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let id = packet.capture_id.unwrap_or(0);
+        if !self.config.capture_ids.is_empty() && !self.config.capture_ids.contains(&id) {
+            s.unknown_agent.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let agent = format!("{id}@{}", from.ip());
+        let now = Timestamp::now();
+        if let Ok(mut agents) = s.agents.lock() {
+            let a = agents.entry(agent.clone()).or_default();
+            a.packets += 1;
+            a.last_packet_at = Some(now);
+        }
+        Some(Received {
+            agent,
+            received_at: now,
+            bytes: Bytes::copy_from_slice(bytes),
+        })
+    }
+}
+
+async fn accept(
+    check: Arc<Check>,
+    listener: TcpListener,
+    tx: mpsc::Sender<Received>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        match accepted {
+            Ok((stream, from)) => {
+                tokio::spawn(read_tcp(check.clone(), stream, from, tx.clone()));
+            }
+            Err(e) => {
+                warn!(error = %e, "HEP: cannot accept a connection; going on");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// One agent's TCP connection: HEPv3 packets back to back. A stream that
+/// cannot be framed is counted once and closed.
+async fn read_tcp(
+    check: Arc<Check>,
+    mut stream: TcpStream,
+    from: SocketAddr,
+    tx: mpsc::Sender<Received>,
+) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        loop {
+            match hep::frame_len(&buf) {
+                Ok(Some(n)) if buf.len() >= n => {
+                    let packet = buf.split_to(n);
+                    if let Some(r) = check.take(&packet, from)
+                        && tx.send(r).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(_) => break,
+                Err(_) => {
+                    check.status.bad_header.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        match stream.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Journals what arrives in batches, several in flight.
+async fn commit(app: AppState, mut rx: mpsc::Receiver<Received>) {
+    let session = format!("{}", Timestamp::now().0);
+    let next_seq = Arc::new(AtomicU64::new(1));
+    let in_flight = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        // One submission per agent: the journal keeps a stream per agent.
+        let mut by_agent: BTreeMap<String, Vec<HepIngestPacket>> = BTreeMap::new();
+        for r in batch {
+            by_agent.entry(r.agent).or_default().push(HepIngestPacket {
+                seq: next_seq.fetch_add(1, Ordering::Relaxed),
+                received_at: r.received_at,
+                bytes: r.bytes,
+            });
+        }
+        let (app, session) = (app.clone(), session.clone());
+        tokio::spawn(async move {
+            for (agent, packets) in by_agent {
+                let n = packets.len() as u64;
+                let submission = IngestBatch {
+                    sender: agent,
+                    received_at: Timestamp::now(),
+                    payload: IngestPayload::Hep(HepIngest {
+                        session: session.clone(),
+                        packets,
+                    }),
+                };
+                if let Err(e) = app.store.submit(submission).await {
+                    app.metrics.hep.store_errors.fetch_add(n, Ordering::Relaxed);
+                    warn!(error = %e, packets = n, "cannot commit HEP packets; dropped");
+                }
+            }
+            drop(permit);
+        });
+    }
+    let _ = in_flight.acquire_many(BATCHES_IN_FLIGHT as u32).await;
+}

@@ -1,0 +1,143 @@
+//! The HEP listener over real sockets (issue 6, point 1): the packets
+//! Kamailio mirrored of one call (tests/data/hep), over UDP and TCP, are
+//! journaled; bad headers, a wrong authentication key and an agent not
+//! allowed are counted and dropped, and the listener keeps serving.
+
+mod common;
+
+use std::time::Duration;
+
+use cdrhub_server::sources::hep::HepSourceConfig;
+use common::{Options, TestServer};
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+/// The packets of `tests/data/hep/kamailio-uac-uas.hepstream`.
+fn kamailio_packets() -> Vec<Vec<u8>> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/hep/kamailio-uac-uas.hepstream"
+    );
+    let data = std::fs::read(path).unwrap();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 4 <= data.len() {
+        let n = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        out.push(data[at + 4..at + 4 + n].to_vec());
+        at += 4 + n;
+    }
+    out
+}
+
+async fn hep_source(server: &mut TestServer) -> Value {
+    let sources = server.get_json("/api/v1/sources").await;
+    sources["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == "sip")
+        .unwrap()
+        .clone()
+}
+
+/// Waits until the listener has counted `n` packets.
+async fn counted(server: &mut TestServer, n: u64) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = hep_source(server).await;
+        let stored: u64 = s["senders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["records_total"].as_u64().unwrap())
+            .sum();
+        let dropped = ["bad_header", "bad_auth_key", "unknown_agent"]
+            .iter()
+            .map(|k| s["counters"][k].as_u64().unwrap())
+            .sum::<u64>();
+        if stored + dropped >= n || tokio::time::Instant::now() > deadline {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kamailios_packets_over_udp_and_tcp_are_journaled_and_bad_ones_counted() {
+    let mut server = TestServer::start_with(Options {
+        hep: Some(HepSourceConfig {
+            enabled: true,
+            capture_ids: vec![1],
+            ..HepSourceConfig::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    let (udp, tcp) = server.hep_addrs.expect("the HEP listener");
+    let packets = kamailio_packets();
+    assert!(packets.len() >= 10, "the capture holds the call");
+
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for p in &packets {
+        socket.send_to(p, udp).await.unwrap();
+    }
+    // Not HEP, a truncated packet, another capture agent.
+    socket
+        .send_to(b"INVITE sip:x SIP/2.0\r\n\r\n", udp)
+        .await
+        .unwrap();
+    socket.send_to(&packets[0][..20], udp).await.unwrap();
+    let mut other = packets[0].clone();
+    // The capture id chunk (0x000c) of Kamailio's packet: its 4-byte value.
+    let at = other
+        .windows(6)
+        .position(|w| w == [0, 0, 0, 0x0c, 0, 10])
+        .expect("a capture id chunk")
+        + 6;
+    other[at..at + 4].copy_from_slice(&7u32.to_be_bytes());
+    socket.send_to(&other, udp).await.unwrap();
+    // The same call again over TCP, in pieces.
+    let mut stream = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    let all: Vec<u8> = packets.concat();
+    for piece in all.chunks(333) {
+        stream.write_all(piece).await.unwrap();
+    }
+    stream.flush().await.unwrap();
+
+    let total = 2 * packets.len() as u64 + 3;
+    let s = counted(&mut server, total).await;
+    assert_eq!(s["counters"]["packets"], total, "{s:#}");
+    assert_eq!(s["counters"]["bad_header"], 2);
+    assert_eq!(s["counters"]["unknown_agent"], 1);
+    let senders = s["senders"].as_array().unwrap();
+    assert_eq!(senders.len(), 1, "{s:#}");
+    assert_eq!(senders[0]["sender"], "1@127.0.0.1");
+    assert_eq!(senders[0]["records_total"], 2 * packets.len() as u64);
+    assert_eq!(
+        s["agents"]["1@127.0.0.1"]["packets"],
+        2 * packets.len() as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_authentication_key_is_dropped() {
+    let mut server = TestServer::start_with(Options {
+        hep: Some(HepSourceConfig {
+            enabled: true,
+            auth_key: Some("myHep".into()),
+            ..HepSourceConfig::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    let (udp, _) = server.hep_addrs.unwrap();
+    let packets = kamailio_packets();
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.send_to(&packets[0], udp).await.unwrap();
+    let s = counted(&mut server, 1).await;
+    assert_eq!(
+        s["counters"]["bad_auth_key"], 1,
+        "Kamailio's packets carry no key: {s:#}"
+    );
+    assert!(s["senders"].as_array().unwrap().is_empty());
+}
