@@ -42,6 +42,8 @@ pub enum KeyKind {
     /// A call reference of a feed gateway within one of its logins:
     /// `gateway/login/ref`.
     FeedCall,
+    /// A SIP dialog seen by a capture agent: `agent/Call-ID`.
+    SipCall,
 }
 
 impl KeyKind {
@@ -57,6 +59,7 @@ impl KeyKind {
             KeyKind::RadiusConf => "radius-conf",
             KeyKind::RadiusSession => "radius-session",
             KeyKind::FeedCall => "feed-call",
+            KeyKind::SipCall => "sip-call",
         }
     }
 }

@@ -12,8 +12,11 @@
 
 use std::net::SocketAddr;
 
-use cdrhub_model::{Disposition, Timestamp};
+use cdrhub_model::{Call, Disposition, Leg, Timestamp};
 use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::cms::{CallKey, KeyKind, Touched};
 
 /// What a SIP message says that the CDRs need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,6 +273,211 @@ impl SipDialog {
     }
 }
 
+/// The key of a dialog seen by capture agent `sender`.
+pub fn call_key(sender: &str, call_id: &str) -> i64 {
+    CallKey {
+        kind: KeyKind::SipCall,
+        id: &format!("{sender}/{call_id}"),
+    }
+    .hash()
+}
+
+/// A SIP message as cdrhub received it: its facts and its journal id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SipEvent {
+    pub received_at: Timestamp,
+    pub signal: SipSignal,
+}
+
+/// One call of a SIP source: its dialog and the records it came from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SipCallGroup {
+    /// The capture agent (`capture id@address`).
+    pub sender: String,
+    pub dialog: SipDialog,
+    pub records: Vec<i64>,
+    /// Ended by hand.
+    pub forced_end: Option<Timestamp>,
+}
+
+/// The flag of a dialog closed by the dialog timeout without a BYE.
+pub const TIMED_OUT_FLAG: &str = "timed_out";
+
+impl SipCallGroup {
+    pub fn apply(&mut self, event: &SipEvent, record: i64) -> Touched {
+        if self.records.contains(&record) {
+            return Touched::Nothing;
+        }
+        self.records.push(record);
+        self.records.sort_unstable();
+        self.dialog.apply(&event.signal);
+        Touched::Call
+    }
+
+    pub fn absorb(&mut self, other: SipCallGroup) {
+        if self.sender.is_empty() {
+            self.sender = other.sender;
+        }
+        // Facts keep their earliest copy, so the records are applied again
+        // in time order by the store when calls merge; here the dialogs'
+        // facts are joined as they are.
+        let d = other.dialog;
+        let mine = &mut self.dialog;
+        for (slot, t) in [
+            (&mut mine.setup_at, d.setup_at),
+            (&mut mine.ring_at, d.ring_at),
+            (&mut mine.connect_at, d.connect_at),
+        ] {
+            if let Some(t) = t {
+                earliest(slot, t);
+            }
+        }
+        if mine.release_at.is_none() {
+            mine.release_at = d.release_at;
+            mine.released_by = d.released_by;
+        }
+        mine.caller = mine.caller.take().or(d.caller);
+        mine.dialed = mine.dialed.take().or(d.dialed);
+        mine.destination = mine.destination.take().or(d.destination);
+        mine.status = mine.status.or(d.status);
+        mine.video |= d.video;
+        self.records.extend(other.records);
+        self.records.sort_unstable();
+        self.records.dedup();
+        self.forced_end = match (self.forced_end, other.forced_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    pub fn keys(&self) -> Vec<i64> {
+        if self.dialog.call_id.is_empty() {
+            return Vec::new();
+        }
+        vec![call_key(&self.sender, &self.dialog.call_id)]
+    }
+
+    pub fn record_ids(&self) -> Vec<i64> {
+        self.records.clone()
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.forced_end.is_some() || self.dialog.is_finished()
+    }
+
+    pub fn leg_ids(&self) -> Vec<String> {
+        vec!["O".to_owned(), "T".to_owned()]
+    }
+
+    /// The call and its two halves: the O-CDR (the caller's side) and,
+    /// once the INVITE went on, the T-CDR (the callee's side).
+    pub fn summarize(&self, call_id: &str, sender: &str) -> (Call, Vec<Leg>) {
+        let d = &self.dialog;
+        let ended_at = d.release_at.or(self.forced_end);
+        let started_at = d.setup_at.or(d.last_at).unwrap_or(Timestamp(0));
+        let disposition = if d.release_at.is_some() {
+            d.disposition()
+        } else {
+            ended_at.map(|_| {
+                if d.connect_at.is_some() {
+                    Disposition::Answered
+                } else {
+                    Disposition::Failed
+                }
+            })
+        };
+        let talk_s = match (d.connect_at, ended_at) {
+            (Some(c), Some(e)) => Some(e.seconds_since(c).max(0)),
+            _ => None,
+        };
+        let cause = match (d.status, d.q850_cause) {
+            (Some(s), Some(q)) => Some(format!("SIP {s}; Q.850 {q}")),
+            (Some(s), None) => Some(format!("SIP {s}")),
+            (None, Some(q)) => Some(format!("Q.850 {q}")),
+            (None, None) => None,
+        };
+        let half = |id: &str, remote: Option<String>, local: Option<String>, dir: &str| Leg {
+            id: id.to_owned(),
+            call_id: call_id.to_owned(),
+            source_leg_id: format!("{}/{id}", d.call_id),
+            remote_party: remote,
+            local_address: local,
+            display_name: None,
+            direction: Some(dir.to_owned()),
+            leg_type: Some("sip".to_owned()),
+            sip_call_id: Some(d.call_id.clone()),
+            started_at: d.setup_at,
+            connected_at: d.connect_at,
+            ended_at,
+            duration_s: talk_s,
+            reason: cause.clone(),
+            remote_teardown: d
+                .released_by
+                .map(|r| matches!((id, r), ("O", Releaser::Caller) | ("T", Releaser::Callee))),
+            disposition,
+            media: json!({ "video": d.video }),
+            alarms: Vec::new(),
+            details: Value::Null,
+        };
+        let mut legs = vec![half("O", d.caller.clone(), d.dialed.clone(), "incoming")];
+        if d.callee_addr.is_some() {
+            legs.push(half(
+                "T",
+                d.destination.clone(),
+                d.caller.clone(),
+                "outgoing",
+            ));
+        }
+        let mut flags = Vec::new();
+        if d.timed_out {
+            flags.push(TIMED_OUT_FLAG.to_owned());
+        }
+        if d.release_at.is_none() && self.forced_end.is_some() {
+            flags.push(cdrhub_model::FORCED_END_FLAG.to_owned());
+        }
+        let call = Call {
+            id: call_id.to_owned(),
+            source: cdrhub_model::SOURCE_SIP.to_owned(),
+            sender: sender.to_owned(),
+            kind: "sip".to_owned(),
+            caller: d.caller.clone(),
+            dialed: d.dialed.clone(),
+            destination: d.destination.clone(),
+            direction: None,
+            started_at,
+            answered_at: d.connect_at,
+            ended_at,
+            duration_s: ended_at.map(|e| e.seconds_since(started_at)),
+            talk_s,
+            disposition,
+            cause,
+            media: Some(if d.video { "video" } else { "audio" }.to_owned()),
+            legs: legs.len() as u32,
+            legs_completed: None,
+            max_active_legs: None,
+            flags,
+            details: Value::Null,
+        };
+        (call, legs)
+    }
+
+    /// The half-call facts a CDR table shows beyond the call's columns.
+    pub fn details(&self) -> Value {
+        let d = &self.dialog;
+        json!({
+            "call_id": d.call_id,
+            "ring_at": d.ring_at,
+            "status": d.status,
+            "q850_cause": d.q850_cause,
+            "released_by": d.released_by,
+            "holds": d.holds.iter().map(|(t, held)| json!({ "at": t, "held": held })).collect::<Vec<_>>(),
+            "video": d.video,
+            "caller_address": d.caller_addr.map(|a| a.to_string()),
+            "callee_address": d.callee_addr.map(|a| a.to_string()),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,5 +659,32 @@ mod tests {
         }
         assert_eq!(d2.released_by, Some(Releaser::Callee));
         assert_eq!(d2.q850_cause, Some(16));
+    }
+
+    #[test]
+    fn a_call_has_an_o_cdr_and_a_t_cdr() {
+        let group = SipCallGroup {
+            sender: "1@127.0.0.1".into(),
+            dialog: answered(),
+            records: vec![1, 2],
+            forced_end: None,
+        };
+        let (call, legs) = group.summarize("c", "1@127.0.0.1");
+        assert_eq!(call.source, "sip");
+        assert_eq!(call.disposition, Some(Disposition::Answered));
+        assert_eq!(
+            (call.caller.as_deref(), call.dialed.as_deref()),
+            (Some("sipp"), Some("5080"))
+        );
+        assert_eq!(call.talk_s, Some(5));
+        assert_eq!(call.cause.as_deref(), Some("SIP 200"));
+        assert_eq!(
+            legs.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+            ["O", "T"]
+        );
+        assert_eq!(legs[0].remote_teardown, Some(true), "the caller hung up");
+        assert_eq!(legs[1].remote_teardown, Some(false));
+        assert_eq!(group.keys(), vec![call_key("1@127.0.0.1", "1-1@127.0.0.1")]);
+        assert_eq!(group.details()["released_by"], "caller");
     }
 }
