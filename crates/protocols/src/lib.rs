@@ -6,3 +6,4 @@ pub mod cti;
 pub mod feed;
 pub mod hep;
 pub mod radius;
+pub mod sip;
