@@ -273,6 +273,70 @@ impl SipDialog {
     }
 }
 
+/// Why a HEP packet makes no SIP event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotSip {
+    #[error("HEP packet does not decode: {0}")]
+    Hep(String),
+    #[error("HEP packet carries no payload")]
+    NoPayload,
+    #[error("HEP packet does not carry SIP: {0}")]
+    Sip(String),
+}
+
+/// The SIP event a HEP packet carries: the message's facts at its capture
+/// time (else when it arrived).
+pub fn event_of_hep(bytes: &[u8], received_at: Timestamp) -> Result<SipEvent, NotSip> {
+    use cdrhub_protocols::{hep, sip};
+    let packet = hep::decode(bytes).map_err(|e| NotSip::Hep(e.to_string()))?;
+    let payload = packet.payload.as_deref().ok_or(NotSip::NoPayload)?;
+    let message = sip::parse(payload).map_err(|e| NotSip::Sip(e.to_string()))?;
+    let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
+    let user = |n: &sip::NameAddr<'_>| n.uri.user.map(str::to_owned);
+    let kind = match message.status_code() {
+        Some(code) => SignalKind::Response(code),
+        None => SignalKind::Request(message.method().as_str().to_owned()),
+    };
+    let media = message.sdp().ok().flatten().map(|sdp| SdpSummary {
+        video: sdp
+            .media
+            .iter()
+            .any(|m| m.kind.eq_ignore_ascii_case("video") && !m.is_disabled()),
+        hold: sdp.is_on_hold(),
+    });
+    let signal = SipSignal {
+        at: packet.timestamp().unwrap_or(received_at),
+        src: packet.src.socket_addr().unwrap_or(unknown),
+        dst: packet.dst.socket_addr().unwrap_or(unknown),
+        call_id: message.call_id.to_owned(),
+        kind,
+        cseq_method: message.cseq.method.as_str().to_owned(),
+        cseq: message.cseq.number,
+        from_user: user(&message.from),
+        from_tag: message.from.tag().map(str::to_owned),
+        to_user: user(&message.to),
+        to_tag: message.to.tag().map(str::to_owned),
+        asserted_user: message
+            .p_asserted_identity()
+            .ok()
+            .flatten()
+            .and_then(|n| n.uri.user.map(str::to_owned)),
+        request_user: message
+            .request_uri()
+            .and_then(|u| u.user.map(str::to_owned)),
+        q850_cause: message
+            .reasons()
+            .flatten()
+            .find(|r| r.protocol.eq_ignore_ascii_case("Q.850"))
+            .and_then(|r| r.cause),
+        media,
+    };
+    Ok(SipEvent {
+        received_at,
+        signal,
+    })
+}
+
 /// The key of a dialog seen by capture agent `sender`.
 pub fn call_key(sender: &str, call_id: &str) -> i64 {
     CallKey {

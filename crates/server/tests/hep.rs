@@ -117,6 +117,23 @@ async fn kamailios_packets_over_udp_and_tcp_are_journaled_and_bad_ones_counted()
         s["agents"]["1@127.0.0.1"]["packets"],
         2 * packets.len() as u64
     );
+
+    // The call they carry, once: the second copy of each message changes
+    // nothing.
+    let calls = server.calls_where("source=sip&limit=10").await;
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    let call = &calls[0];
+    println!("{call:#}");
+    assert_eq!(call["sender"], "1@127.0.0.1");
+    assert_eq!(call["caller"], "sipp");
+    assert_eq!(call["dialed"], "service");
+    assert_eq!(call["disposition"], "answered");
+    let detail = server.call(call["id"].as_str().unwrap()).await;
+    assert_eq!(
+        detail["legs"].as_array().unwrap().len(),
+        2,
+        "the O-CDR and the T-CDR"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

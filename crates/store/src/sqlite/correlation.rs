@@ -776,6 +776,7 @@ pub(crate) struct Correlations {
     pub cti: Correlation<cdrhub_correlate::cti::CtiCallGroup>,
     pub radius: Correlation<cdrhub_correlate::radius::RadiusCallGroup>,
     pub feed: Correlation<cdrhub_correlate::feed::FeedCallGroup>,
+    pub sip: Correlation<cdrhub_correlate::sip::SipCallGroup>,
     pub agents: super::agents::AgentStates,
 }
 
@@ -788,6 +789,7 @@ impl Correlations {
             cti: Correlation::new(KeyFilter::default()),
             radius: Correlation::new(radius_filter),
             feed: Correlation::new(KeyFilter::default()),
+            sip: Correlation::new(KeyFilter::default()),
             agents: Default::default(),
         }
     }
@@ -843,6 +845,7 @@ impl Correlations {
             + self.cti.dirty_groups()
             + self.radius.dirty_groups()
             + self.feed.dirty_groups()
+            + self.sip.dirty_groups()
     }
 
     pub(crate) fn any_due(&self, age: Duration) -> bool {
@@ -850,6 +853,7 @@ impl Correlations {
             || self.cti.any_due(age)
             || self.radius.any_due(age)
             || self.feed.any_due(age)
+            || self.sip.any_due(age)
     }
 
     pub(crate) fn oldest_unwritten(&self) -> Option<i64> {
@@ -858,6 +862,7 @@ impl Correlations {
             self.cti.oldest_unwritten(),
             self.radius.oldest_unwritten(),
             self.feed.oldest_unwritten(),
+            self.sip.oldest_unwritten(),
         ]
         .into_iter()
         .flatten()
@@ -869,6 +874,7 @@ impl Correlations {
         self.cti.reset();
         self.radius.reset();
         self.feed.reset();
+        self.sip.reset();
         self.agents.reset();
     }
 
@@ -876,7 +882,8 @@ impl Correlations {
         self.cms.load_forced(journal)?;
         self.cti.load_forced(journal)?;
         self.radius.load_forced(journal)?;
-        self.feed.load_forced(journal)
+        self.feed.load_forced(journal)?;
+        self.sip.load_forced(journal)
     }
 
     pub(crate) fn reapply_forced(
@@ -887,7 +894,8 @@ impl Correlations {
         Ok(self.cms.reapply_forced(tx, journal)?
             + self.cti.reapply_forced(tx, journal)?
             + self.radius.reapply_forced(tx, journal)?
-            + self.feed.reapply_forced(tx, journal)?)
+            + self.feed.reapply_forced(tx, journal)?
+            + self.sip.reapply_forced(tx, journal)?)
     }
 
     /// Ends the call the keys name, in whichever source knows it.
@@ -901,14 +909,16 @@ impl Correlations {
         Ok(self.cms.force_end(tx, journal, keys, at)?
             || self.cti.force_end(tx, journal, keys, at)?
             || self.radius.force_end(tx, journal, keys, at)?
-            || self.feed.force_end(tx, journal, keys, at)?)
+            || self.feed.force_end(tx, journal, keys, at)?
+            || self.sip.force_end(tx, journal, keys, at)?)
     }
 
     pub(crate) fn flush(&mut self, tx: &Transaction, mode: FlushMode) -> rusqlite::Result<()> {
         self.cms.flush(tx, mode)?;
         self.cti.flush(tx, mode)?;
         self.radius.flush(tx, mode)?;
-        self.feed.flush(tx, mode)
+        self.feed.flush(tx, mode)?;
+        self.sip.flush(tx, mode)
     }
 
     pub(crate) fn committed(&mut self) {
@@ -916,6 +926,7 @@ impl Correlations {
         self.cti.committed();
         self.radius.committed();
         self.feed.committed();
+        self.sip.committed();
     }
 
     pub(crate) fn grow_filter(&mut self, calls: &Connection) -> rusqlite::Result<()> {
@@ -928,6 +939,7 @@ impl Correlations {
             || self.cti.is_merged_away(id)
             || self.radius.is_merged_away(id)
             || self.feed.is_merged_away(id)
+            || self.sip.is_merged_away(id)
     }
 
     pub(crate) fn forget(&mut self, id: &str) -> Option<Vec<i64>> {
@@ -936,6 +948,7 @@ impl Correlations {
             .or_else(|| self.cti.forget(id))
             .or_else(|| self.radius.forget(id))
             .or_else(|| self.feed.forget(id))
+            .or_else(|| self.sip.forget(id))
     }
 }
 

@@ -50,6 +50,7 @@ pub(crate) enum CommittedRecords {
     Cti(Vec<(i64, CtiEvent)>),
     Radius(Vec<(i64, cdrhub_correlate::radius::RadiusEvent)>),
     Feed(Vec<(i64, cdrhub_correlate::feed::FeedEvent)>),
+    Sip(Vec<(i64, cdrhub_correlate::sip::SipEvent)>),
 }
 
 impl CommittedRecords {
@@ -59,6 +60,7 @@ impl CommittedRecords {
             CommittedRecords::Cti(records) => records.len(),
             CommittedRecords::Radius(records) => records.len(),
             CommittedRecords::Feed(records) => records.len(),
+            CommittedRecords::Sip(records) => records.len(),
         }
     }
 }
@@ -560,6 +562,18 @@ impl Correlator {
                     }
                 }
             }
+            CommittedRecords::Sip(records) => {
+                let origin = Origin {
+                    sender: &batch.sender,
+                    call_bridge: None,
+                };
+                for (id, event) in records {
+                    if id > self.applied {
+                        self.correlation.sip.apply(tx, journal, event, origin, id)?;
+                        self.applied = id;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -608,6 +622,14 @@ impl Correlator {
                                 .correlation
                                 .apply_radius(tx, journal, event, origin, id)?,
                             Err(e) => skipped(&e),
+                        }
+                    }
+                    // A HEP packet that carries no SIP makes no call.
+                    cdrhub_model::SOURCE_SIP => {
+                        if let Ok(event) =
+                            cdrhub_correlate::sip::event_of_hep(&row.payload, row.received_at)
+                        {
+                            self.correlation.sip.apply(tx, journal, event, origin, id)?
                         }
                     }
                     // Logins, logouts and keep-alives make no call.

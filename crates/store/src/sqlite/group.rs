@@ -6,6 +6,7 @@ use cdrhub_correlate::cms::{self, CallKey, CmsCallGroup, Detail, Touched};
 use cdrhub_correlate::cti::{self, CtiCallGroup, CtiEvent};
 use cdrhub_correlate::feed::{self, FeedCallGroup, FeedEvent};
 use cdrhub_correlate::radius::{self, RadiusCallGroup, RadiusEvent};
+use cdrhub_correlate::sip::{self, SipCallGroup, SipEvent};
 use cdrhub_model::{Call, Leg, Timestamp};
 use cdrhub_protocols::cms::CmsRecord;
 use rusqlite::Connection;
@@ -306,5 +307,68 @@ impl FromJournal for FeedCallGroup {
             self.sender = sender.to_owned();
         }
         FeedCallGroup::apply(self, event, journal_id)
+    }
+}
+
+impl Group for SipCallGroup {
+    type Record = SipEvent;
+
+    fn record_keys(event: &SipEvent, origin: Origin<'_>) -> Vec<i64> {
+        vec![sip::call_key(origin.sender, &event.signal.call_id)]
+    }
+
+    fn apply(&mut self, event: SipEvent, origin: Origin<'_>, journal_id: i64) -> Touched {
+        self.apply_journaled(origin.sender, &event, journal_id)
+    }
+
+    fn absorb(&mut self, other: Self) {
+        SipCallGroup::absorb(self, other)
+    }
+
+    fn keys(&self) -> Vec<i64> {
+        SipCallGroup::keys(self)
+    }
+
+    fn summarize(&self, call_id: &str, sender: &str) -> (Call, Vec<Leg>) {
+        SipCallGroup::summarize(self, call_id, sender)
+    }
+
+    fn details(&self) -> Value {
+        SipCallGroup::details(self)
+    }
+
+    fn is_finished(&self) -> bool {
+        SipCallGroup::is_finished(self)
+    }
+
+    fn record_ids(&self) -> Vec<i64> {
+        SipCallGroup::record_ids(self)
+    }
+
+    fn leg_ids(&self) -> Vec<String> {
+        SipCallGroup::leg_ids(self)
+    }
+
+    fn set_forced_end(&mut self, at: Timestamp) {
+        self.forced_end = Some(self.forced_end.map_or(at, |f| f.min(at)));
+    }
+
+    fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self> {
+        records::rebuild_events(journal, &records::load_events::<Self>(journal, ids)?)
+    }
+}
+
+impl FromJournal for SipCallGroup {
+    type DecodeError = sip::NotSip;
+
+    fn decode(payload: &[u8], received_at: Timestamp) -> Result<SipEvent, sip::NotSip> {
+        sip::event_of_hep(payload, received_at)
+    }
+
+    fn apply_journaled(&mut self, sender: &str, event: &SipEvent, journal_id: i64) -> Touched {
+        if self.sender.is_empty() {
+            self.sender = sender.to_owned();
+        }
+        SipCallGroup::apply(self, event, journal_id)
     }
 }

@@ -300,6 +300,7 @@ pub(crate) fn get_call(conn: &Connection, id: &str) -> Result<Option<CallDetail>
             return radius_call(conn, id, &sender, &ids, &flags, ended_at).map(Some);
         }
         cdrhub_model::SOURCE_FEED => return feed_call(conn, id, &sender, &ids, &flags).map(Some),
+        cdrhub_model::SOURCE_SIP => return sip_call(conn, id, &sender, &ids, &flags).map(Some),
         _ => {}
     }
     // The full call is rebuilt from its records, as the writer built its columns.
@@ -474,6 +475,55 @@ fn feed_call(
             }
         })
         .collect();
+    rebuilt_detail(
+        conn,
+        call,
+        legs,
+        group.details(),
+        &group.keys(),
+        flags,
+        timeline,
+    )
+}
+
+/// A SIP call, rebuilt from the HEP packets of its dialog; its timeline is
+/// its messages in capture order.
+fn sip_call(
+    conn: &Connection,
+    id: &str,
+    sender: &str,
+    ids: &[i64],
+    flags: &str,
+) -> Result<CallDetail, StoreError> {
+    use cdrhub_correlate::sip::{SignalKind, SipCallGroup};
+    let events = records::load_events::<SipCallGroup>(conn, ids)?;
+    let group: SipCallGroup = records::rebuild_events(conn, &events)?;
+    let (call, legs) = group.summarize(id, sender);
+    let mut timeline: Vec<CallEvent> = events
+        .iter()
+        .map(|(_, _, e)| {
+            let s = &e.signal;
+            CallEvent {
+                time: s.at,
+                received_at: e.received_at,
+                event_type: match &s.kind {
+                    SignalKind::Request(m) => m.clone(),
+                    SignalKind::Response(code) => format!("{code} ({})", s.cseq_method),
+                },
+                source_leg_id: None,
+                record: serde_json::json!({
+                    "src": s.src.to_string(),
+                    "dst": s.dst.to_string(),
+                    "cseq": format!("{} {}", s.cseq, s.cseq_method),
+                    "from": s.from_user,
+                    "to": s.to_user,
+                    "request_user": s.request_user,
+                    "q850_cause": s.q850_cause,
+                }),
+            }
+        })
+        .collect();
+    timeline.sort_by_key(|e| e.time);
     rebuilt_detail(
         conn,
         call,

@@ -243,6 +243,7 @@ pub(crate) fn keys_of_call(
         cdrhub_model::SOURCE_CTI => CtiCallGroup::load(conn, ids)?.keys(),
         cdrhub_model::SOURCE_RADIUS => RadiusCallGroup::load(conn, ids)?.keys(),
         cdrhub_model::SOURCE_FEED => cdrhub_correlate::feed::FeedCallGroup::load(conn, ids)?.keys(),
+        cdrhub_model::SOURCE_SIP => cdrhub_correlate::sip::SipCallGroup::load(conn, ids)?.keys(),
         _ => Group::keys(&CmsCallGroup::load(conn, ids)?),
     };
     keys.sort_unstable();

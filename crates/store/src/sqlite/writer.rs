@@ -704,8 +704,7 @@ impl Writer {
     }
 
     /// HEP packets of one capture agent, numbered by the listener's run.
-    /// They are kept; making calls of them is the SIP correlator's work
-    /// (issue 6, in progress), so nothing goes to the correlator yet.
+    /// Every packet is kept; those that carry SIP go to the correlator.
     fn ingest_hep(
         &mut self,
         tx: &Transaction,
@@ -718,16 +717,30 @@ impl Writer {
         let stream = self
             .stream(tx, (source, sender, &hep.session), sender, None)?
             .id;
+        let mut committed = Vec::with_capacity(hep.packets.len());
         for p in hep.packets {
+            let event = cdrhub_correlate::sip::event_of_hep(&p.bytes, p.received_at).ok();
             let row = EventRow {
                 stream,
                 seq: p.seq as i64,
                 received_at: p.received_at,
                 event_type: "HEP",
-                subject: None,
+                subject: event.as_ref().map(|e| e.signal.call_id.as_str()),
                 payload: &p.bytes,
             };
-            self.journal_event(tx, source, sender, row, &mut outcome, last_id)?;
+            let Some(id) = self.journal_event(tx, source, sender, row, &mut outcome, last_id)?
+            else {
+                continue;
+            };
+            if let Some(event) = event {
+                committed.push((id, event));
+            }
+        }
+        if !committed.is_empty() {
+            self.committed.push(CommittedBatch {
+                sender: sender.to_owned(),
+                records: CommittedRecords::Sip(committed),
+            });
         }
         Ok(outcome)
     }
