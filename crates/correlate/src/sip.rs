@@ -282,7 +282,13 @@ pub enum NotSip {
     NoPayload,
     #[error("HEP packet does not carry SIP: {0}")]
     Sip(String),
+    /// REGISTER, OPTIONS, SUBSCRIBE, MESSAGE ...: no call.
+    #[error("a {0} transaction is not part of a call")]
+    NotACall(String),
 }
+
+/// The methods of a call's dialog (RFC 3261, 3262, 3311, 6086).
+const CALL_METHODS: [&str; 7] = ["INVITE", "ACK", "BYE", "CANCEL", "PRACK", "UPDATE", "INFO"];
 
 /// The SIP event a HEP packet carries: the message's facts at its capture
 /// time (else when it arrived).
@@ -291,6 +297,10 @@ pub fn event_of_hep(bytes: &[u8], received_at: Timestamp) -> Result<SipEvent, No
     let packet = hep::decode(bytes).map_err(|e| NotSip::Hep(e.to_string()))?;
     let payload = packet.payload.as_deref().ok_or(NotSip::NoPayload)?;
     let message = sip::parse(payload).map_err(|e| NotSip::Sip(e.to_string()))?;
+    let method = message.cseq.method.as_str();
+    if !CALL_METHODS.contains(&method) {
+        return Err(NotSip::NotACall(method.to_owned()));
+    }
     let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
     let user = |n: &sip::NameAddr<'_>| n.uri.user.map(str::to_owned);
     let kind = match message.status_code() {
