@@ -255,4 +255,24 @@ async fn calls_through_kamailio_become_the_cdrs_sipp_made() {
         .map(|h| h["held"].as_bool().unwrap())
         .collect();
     assert_eq!(holds, [true, false], "held, then resumed");
+
+    // The console's half-call tables (seed 004): Basic call, Failed call.
+    common::add_user(
+        &server,
+        "vic",
+        cdrhub_model::Role::Viewer,
+        "vic's long password",
+    );
+    let mut browser = common::signed_in(&server, "vic", "vic's long password").await;
+    let page = browser.get("/sip").await.text();
+    assert!(page.contains("Basic call (4)"), "{page}");
+    assert!(page.contains("Failed call (4)"), "{page}");
+    assert!(
+        page.contains("<td>caller</td>"),
+        "who released a basic call"
+    );
+    assert!(
+        page.contains("<td>486</td>") && page.contains("<td>17</td>"),
+        "status and cause"
+    );
 }

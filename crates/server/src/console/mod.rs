@@ -10,6 +10,7 @@ mod gateways;
 mod i18n;
 mod live;
 mod login;
+mod sip;
 mod stats;
 mod users;
 
@@ -74,6 +75,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/gateways/{name}", get(gateways::report))
         .route("/gateways/{name}/report.csv", get(gateways::report_csv))
         .route("/gateways/{name}/events", get(gateways::events))
+        .route("/sip", get(sip::view))
         .route("/calls", get(calls::search))
         .route("/calls/{id}", get(calls::call_page))
         .route("/calls/{id}/end", post(live::force_end))
@@ -278,6 +280,7 @@ pub(crate) fn page(lang: &str, title: &str, signed: Option<&Signed>, body: Marku
                         a href="/stats" { (t(lang, "nav_stats")) }
                         a href="/cc" { (t(lang, "nav_cc")) }
                         a href="/gateways" { (t(lang, "nav_gateways")) }
+                        a href="/sip" { (t(lang, "nav_sip")) }
                         @if s.user.role.allows(Role::Supervisor) {
                             a href="/live" { (t(lang, "nav_live")) }
                             a href="/live/events" { (t(lang, "nav_events")) }
