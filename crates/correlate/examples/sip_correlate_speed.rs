@@ -62,7 +62,11 @@ fn main() {
     let mut packets = Vec::with_capacity(calls * template.len());
     for n in 0..calls {
         let id = format!("{n:0width$}", width = old.len());
-        assert_eq!(id.len(), old.len(), "too many calls for the Call-ID's width");
+        assert_eq!(
+            id.len(),
+            old.len(),
+            "too many calls for the Call-ID's width"
+        );
         packets.extend(call_packets(&template, old.as_bytes(), id.as_bytes()));
     }
     let bytes: usize = packets.iter().map(Vec::len).sum();
