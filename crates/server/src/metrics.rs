@@ -23,6 +23,9 @@ pub struct Metrics {
     pub feed: std::sync::Arc<crate::sources::feed::FeedStatus>,
     /// The HEP listener's counters.
     pub hep: std::sync::Arc<crate::sources::hep::HepStatus>,
+    /// The kernel inodes of the UDP sources' sockets, by source: their
+    /// drops are read from `/proc/net/udp` when asked.
+    pub udp_inodes: Mutex<HashMap<&'static str, u64>>,
 }
 
 impl Default for Metrics {
@@ -34,11 +37,28 @@ impl Default for Metrics {
             radius: Default::default(),
             feed: Default::default(),
             hep: Default::default(),
+            udp_inodes: Mutex::default(),
         }
     }
 }
 
 impl Metrics {
+    /// Remembers a UDP source's socket, to report its kernel drops.
+    pub(crate) fn udp_socket(&self, source: &'static str, socket: &tokio::net::UdpSocket) {
+        if let (Some(inode), Ok(mut inodes)) =
+            (crate::sources::socket_inode(socket), self.udp_inodes.lock())
+        {
+            inodes.insert(source, inode);
+        }
+    }
+
+    /// Datagrams the kernel dropped for a UDP source (its receive buffer
+    /// was full), when it runs on Linux.
+    pub(crate) fn udp_drops(&self, source: &str) -> Option<u64> {
+        let inode = *self.udp_inodes.lock().ok()?.get(source)?;
+        crate::sources::udp_drops(inode)
+    }
+
     pub(crate) fn ingest_response(&self, source: &'static str, status: StatusCode) {
         if let Ok(mut m) = self.ingest_responses.lock() {
             *m.entry((source, status.as_u16())).or_default() += 1;

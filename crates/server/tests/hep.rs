@@ -109,6 +109,7 @@ async fn kamailios_packets_over_udp_and_tcp_are_journaled_and_bad_ones_counted()
     assert_eq!(s["counters"]["packets"], total, "{s:#}");
     assert_eq!(s["counters"]["bad_header"], 2);
     assert_eq!(s["counters"]["unknown_agent"], 1);
+    assert_eq!(s["kernel_drops"], 0, "the kernel dropped nothing");
     let senders = s["senders"].as_array().unwrap();
     assert_eq!(senders.len(), 1, "{s:#}");
     assert_eq!(senders[0]["sender"], "1@127.0.0.1");

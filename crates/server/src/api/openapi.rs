@@ -412,6 +412,7 @@ fn operations(cms_path: &str) -> Value {
                 "clients": {"type": "object", "description": "radius: per declared client (address or subnet): requests, answered, bad_authenticator (dropped unanswered: wrong secret), malformed, last_request_at.", "additionalProperties": {"type": "object"}},
                 "unknown_clients": {"type": "object", "description": "radius: requests dropped from addresses no client covers, by address.", "additionalProperties": {"type": "integer"}},
                 "counters": {"type": "object", "description": "feed: lines read, taken (answered OK), bad_packets, store_errors (answered ERR store unavailable), online (gateways with a session), connections (TCP, open now). sip: HEP packets read, bad_header, bad_auth_key, unknown_agent (capture id not allowed), store_errors.", "additionalProperties": {"type": "integer"}},
+                "kernel_drops": {"type": ["integer", "null"], "description": "radius, feed, sip: datagrams the kernel dropped for the UDP socket since it opened (its receive buffer was full), from /proc/net/udp; null when unknown."},
                 "agents": {"type": "object", "description": "sip: per capture agent (`capture id@address`): packets, last_packet_at.", "additionalProperties": {"type": "object"}}
             }}}}},
             "Gap": {"type": "object", "properties": {

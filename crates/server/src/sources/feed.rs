@@ -149,6 +149,8 @@ pub async fn run(app: AppState, sockets: FeedSockets, stop: watch::Receiver<bool
         status: app.metrics.feed.clone(),
         timeout: Duration::from_secs(app.config.sources.feed.session_timeout_s.max(1)),
     });
+    app.metrics
+        .udp_socket(cdrhub_model::SOURCE_FEED, &sockets.udp);
     if let (Ok(t), Ok(u)) = (sockets.tcp.local_addr(), sockets.udp.local_addr()) {
         info!("listening for the gateway feed on tcp {t} and udp {u}");
     }

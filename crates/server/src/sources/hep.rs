@@ -126,6 +126,8 @@ const BATCHES_IN_FLIGHT: usize = 8;
 /// Serves HEP until `stop`.
 pub async fn run(app: AppState, sockets: HepSockets, mut stop: watch::Receiver<bool>) {
     let config = app.config.sources.hep.clone();
+    app.metrics
+        .udp_socket(cdrhub_model::SOURCE_SIP, &sockets.udp);
     if let (Ok(u), Ok(t)) = (sockets.udp.local_addr(), sockets.tcp.local_addr()) {
         info!("listening for HEP on udp {u} and tcp {t}");
     }

@@ -208,6 +208,7 @@ pub async fn run(app: AppState, socket: UdpSocket, mut stop: watch::Receiver<boo
                 .map(|s| (s, c.address.clone(), Arc::from(c.secret.as_bytes())))
         })
         .collect();
+    app.metrics.udp_socket(cdrhub_model::SOURCE_RADIUS, &socket);
     let socket = Arc::new(socket);
     if let Ok(addr) = socket.local_addr() {
         info!("listening for RADIUS accounting on udp {addr}");
