@@ -54,3 +54,19 @@ pub fn peak_rss_mb(pid: u32) -> f64 {
         .unwrap_or(0) as f64
         / 1024.0
 }
+
+/// A free TCP port on 127.0.0.1 (given back at once: a small race).
+#[allow(dead_code)] // the CTI bench lets its simulator pick ports
+pub fn free_tcp_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A free UDP port on 127.0.0.1.
+#[allow(dead_code)] // the CTI bench lets its simulator pick ports
+pub fn free_udp_port() -> anyhow::Result<u16> {
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}

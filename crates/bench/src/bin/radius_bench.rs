@@ -24,7 +24,7 @@ use clap::Parser;
 
 #[path = "../child.rs"]
 mod child;
-use child::{Cdrhub, get, peak_rss_mb};
+use child::{Cdrhub, free_tcp_port, free_udp_port, get, peak_rss_mb};
 
 #[derive(Parser)]
 struct Args {
@@ -44,16 +44,6 @@ struct Args {
 }
 
 const SECRET: &[u8] = b"bench-secret";
-
-fn free_tcp_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
-}
 
 /// Request `n` of gateway `g`, four to a call as a Cisco gateway sends
 /// them: the Start of the answer (PSTN) leg, the Start of the originate
