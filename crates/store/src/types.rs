@@ -115,6 +115,10 @@ pub struct HepIngestPacket {
     pub received_at: Timestamp,
     /// The whole HEP packet.
     pub bytes: Bytes,
+    /// The SIP message it carries, read by the listener
+    /// (`cdrhub_correlate::sip::event_of_hep`), so the writer does not
+    /// parse; None for a packet that carries no call's SIP.
+    pub event: Option<cdrhub_correlate::sip::SipEvent>,
 }
 
 /// One line as received: journaled as the text came.

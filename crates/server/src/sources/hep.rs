@@ -280,11 +280,17 @@ async fn commit(app: AppState, mut rx: mpsc::Receiver<Received>) {
             by_agent.entry(r.agent).or_default().push(HepIngestPacket {
                 seq: next_seq.fetch_add(1, Ordering::Relaxed),
                 received_at: r.received_at,
+                event: None,
                 bytes: r.bytes,
             });
         }
         let (app, session) = (app.clone(), session.clone());
         tokio::spawn(async move {
+            // The SIP is read here, several batches at once, not on the
+            // writer's thread.
+            for p in by_agent.values_mut().flatten() {
+                p.event = cdrhub_correlate::sip::event_of_hep(&p.bytes, p.received_at).ok();
+            }
             for (agent, packets) in by_agent {
                 let n = packets.len() as u64;
                 let submission = IngestBatch {

@@ -719,7 +719,7 @@ impl Writer {
             .id;
         let mut committed = Vec::with_capacity(hep.packets.len());
         for p in hep.packets {
-            let event = cdrhub_correlate::sip::event_of_hep(&p.bytes, p.received_at).ok();
+            let event = p.event;
             let row = EventRow {
                 stream,
                 seq: p.seq as i64,
