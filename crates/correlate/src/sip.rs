@@ -296,6 +296,16 @@ pub fn event_of_hep(bytes: &[u8], received_at: Timestamp) -> Result<SipEvent, No
     use cdrhub_protocols::{hep, sip};
     let packet = hep::decode(bytes).map_err(|e| NotSip::Hep(e.to_string()))?;
     let payload = packet.payload.as_deref().ok_or(NotSip::NoPayload)?;
+    // A sender that writes a Latin-1 display name sends headers that are
+    // not UTF-8; the call is still read, the odd bytes replaced.
+    let lossy;
+    let payload = match std::str::from_utf8(payload) {
+        Ok(_) => payload,
+        Err(_) => {
+            lossy = String::from_utf8_lossy(payload).into_owned();
+            lossy.as_bytes()
+        }
+    };
     let message = sip::parse(payload).map_err(|e| NotSip::Sip(e.to_string()))?;
     let method = message.cseq.method.as_str();
     if !CALL_METHODS.contains(&method) {
@@ -760,5 +770,32 @@ mod tests {
         assert_eq!(legs[1].remote_teardown, Some(false));
         assert_eq!(group.keys(), vec![call_key("1@127.0.0.1", "1-1@127.0.0.1")]);
         assert_eq!(group.details()["released_by"], "caller");
+    }
+
+    #[test]
+    fn a_latin_1_display_name_does_not_lose_the_call() {
+        use cdrhub_protocols::hep;
+        let sip = b"INVITE sip:5080@127.0.0.1:5070 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1\r\n\
+From: \"J\xfcrgen\" <sip:200@127.0.0.1>;tag=a\r\n\
+To: <sip:5080@127.0.0.1>\r\n\
+Call-ID: latin1@127.0.0.1\r\n\
+CSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\r\n";
+        let packet = hep::HepPacket {
+            src: hep::Endpoint {
+                ip: Some("127.0.0.1".parse().unwrap()),
+                port: Some(5061),
+            },
+            dst: hep::Endpoint {
+                ip: Some("127.0.0.1".parse().unwrap()),
+                port: Some(5070),
+            },
+            payload: Some(std::borrow::Cow::Borrowed(&sip[..])),
+            ..hep::HepPacket::default()
+        };
+        let event = event_of_hep(&hep::encode_v3(&packet), Timestamp(1)).expect("read");
+        assert_eq!(event.signal.call_id, "latin1@127.0.0.1");
+        assert_eq!(event.signal.from_user.as_deref(), Some("200"));
     }
 }
