@@ -505,75 +505,38 @@ impl Correlator {
         journal: &Connection,
         batch: CommittedBatch,
     ) -> rusqlite::Result<()> {
+        let sender = batch.sender.as_str();
+        let origin = Origin {
+            sender,
+            call_bridge: None,
+        };
+        let applied = &mut self.applied;
+        let c = &mut self.correlation;
         match batch.records {
             CommittedRecords::Cms {
                 call_bridge,
                 records,
             } => {
                 let origin = Origin {
-                    sender: &batch.sender,
+                    sender,
                     call_bridge: call_bridge.as_deref(),
                 };
-                for (id, record) in records {
-                    if id > self.applied {
-                        self.correlation
-                            .cms
-                            .apply(tx, journal, record, origin, id)?;
-                        self.applied = id;
-                    }
-                }
+                apply_new(applied, records, |r, id| {
+                    c.cms.apply(tx, journal, r, origin, id)
+                })?
             }
-            CommittedRecords::Cti(records) => {
-                let origin = Origin {
-                    sender: &batch.sender,
-                    call_bridge: None,
-                };
-                for (id, event) in records {
-                    if id > self.applied {
-                        self.correlation.apply_cti(tx, journal, event, origin, id)?;
-                        self.applied = id;
-                    }
-                }
-            }
-            CommittedRecords::Radius(records) => {
-                let origin = Origin {
-                    sender: &batch.sender,
-                    call_bridge: None,
-                };
-                for (id, event) in records {
-                    if id > self.applied {
-                        self.correlation
-                            .apply_radius(tx, journal, event, origin, id)?;
-                        self.applied = id;
-                    }
-                }
-            }
-            CommittedRecords::Feed(records) => {
-                let origin = Origin {
-                    sender: &batch.sender,
-                    call_bridge: None,
-                };
-                for (id, event) in records {
-                    if id > self.applied {
-                        self.correlation
-                            .feed
-                            .apply(tx, journal, event, origin, id)?;
-                        self.applied = id;
-                    }
-                }
-            }
-            CommittedRecords::Sip(records) => {
-                let origin = Origin {
-                    sender: &batch.sender,
-                    call_bridge: None,
-                };
-                for (id, event) in records {
-                    if id > self.applied {
-                        self.correlation.sip.apply(tx, journal, event, origin, id)?;
-                        self.applied = id;
-                    }
-                }
-            }
+            CommittedRecords::Cti(records) => apply_new(applied, records, |e, id| {
+                c.apply_cti(tx, journal, e, origin, id)
+            })?,
+            CommittedRecords::Radius(records) => apply_new(applied, records, |e, id| {
+                c.apply_radius(tx, journal, e, origin, id)
+            })?,
+            CommittedRecords::Feed(records) => apply_new(applied, records, |e, id| {
+                c.feed.apply(tx, journal, e, origin, id)
+            })?,
+            CommittedRecords::Sip(records) => apply_new(applied, records, |e, id| {
+                c.sip.apply(tx, journal, e, origin, id)
+            })?,
         }
         Ok(())
     }
@@ -728,5 +691,21 @@ fn set_correlated_upto(tx: &Transaction, id: i64) -> rusqlite::Result<()> {
         "UPDATE correlation_state SET value = ?1 WHERE key = 'correlated_upto' AND value < ?1",
     )?
     .execute([id])?;
+    Ok(())
+}
+
+/// Applies, in journal order, the records after `applied` (those a replay
+/// already applied are skipped), and moves `applied` on.
+fn apply_new<R>(
+    applied: &mut i64,
+    records: Vec<(i64, R)>,
+    mut apply: impl FnMut(R, i64) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    for (id, record) in records {
+        if id > *applied {
+            apply(record, id)?;
+            *applied = id;
+        }
+    }
     Ok(())
 }
