@@ -3,8 +3,9 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Child;
-use std::time::Duration;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -56,7 +57,6 @@ pub fn peak_rss_mb(pid: u32) -> f64 {
 }
 
 /// A free TCP port on 127.0.0.1 (given back at once: a small race).
-#[allow(dead_code)] // the CTI bench lets its simulator pick ports
 pub fn free_tcp_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -64,9 +64,66 @@ pub fn free_tcp_port() -> anyhow::Result<u16> {
 }
 
 /// A free UDP port on 127.0.0.1.
-#[allow(dead_code)] // the CTI bench lets its simulator pick ports
+#[allow(dead_code)] // the CTI bench has no UDP source
 pub fn free_udp_port() -> anyhow::Result<u16> {
     Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+/// Starts `cdrhub serve` on a data directory in `dir`, its HTTP on `http`
+/// and the config's source sections `sources`, with an admin API token
+/// made first. CDRHUB_BENCH_LOG=FILE keeps the server's log (with
+/// RUST_LOG as set).
+pub fn start(
+    cdrhub: &Path,
+    dir: &Path,
+    http: SocketAddr,
+    sources: &str,
+) -> anyhow::Result<(Cdrhub, String)> {
+    let config = dir.join("cdrhub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[http]\nlisten = \"{http}\"\n{sources}",
+            dir.join("data")
+        ),
+    )?;
+    let token = Command::new(cdrhub)
+        .arg("--config")
+        .arg(&config)
+        .args(["token", "create", "bench", "--role", "admin"])
+        .output()
+        .with_context(|| format!("cannot run {}", cdrhub.display()))?;
+    if !token.status.success() {
+        bail!("token create: {}", String::from_utf8_lossy(&token.stderr));
+    }
+    let token = String::from_utf8(token.stdout)?.trim().to_owned();
+    let log = match std::env::var_os("CDRHUB_BENCH_LOG") {
+        Some(path) => Stdio::from(std::fs::File::create(path)?),
+        None => Stdio::null(),
+    };
+    let server = Cdrhub(
+        Command::new(cdrhub)
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?,
+    );
+    Ok((server, token))
+}
+
+/// Waits until the server takes connections on `http`.
+#[allow(dead_code)] // the CTI bench waits for its simulator's session
+pub fn wait_for_http(http: SocketAddr) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(http).is_err() {
+        if Instant::now() > deadline {
+            bail!("cdrhub did not start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }

@@ -14,16 +14,15 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use cdrhub_sim::cti::{Server, SimConfig};
 use clap::Parser;
 
 #[path = "../child.rs"]
 mod child;
-use child::{Cdrhub, get, peak_rss_mb};
+use child::{free_tcp_port, get, peak_rss_mb, start};
 
 #[derive(Parser)]
 struct Args {
@@ -47,12 +46,6 @@ struct Args {
     json: bool,
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -67,36 +60,16 @@ async fn main() -> anyhow::Result<()> {
         seed: Some(42),
         ..SimConfig::default()
     })?;
-    let http: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
-    let config = dir.join("cdrhub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\n[http]\nlisten = \"{http}\"\n[[sources.cti]]\nname = \"bench\"\nprimary = \"{}\"\nversion = {}\n",
-            dir.join("data"),
-            sim.addr,
-            args.version
+    let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()?).parse()?;
+    let (server, token) = start(
+        &args.cdrhub,
+        &dir,
+        http,
+        &format!(
+            "[[sources.cti]]\nname = \"bench\"\nprimary = \"{}\"\nversion = {}\n",
+            sim.addr, args.version
         ),
     )?;
-    let token = Command::new(&args.cdrhub)
-        .arg("--config")
-        .arg(&config)
-        .args(["token", "create", "bench", "--role", "admin"])
-        .output()
-        .with_context(|| format!("cannot run {}", args.cdrhub.display()))?;
-    if !token.status.success() {
-        bail!("token create: {}", String::from_utf8_lossy(&token.stderr));
-    }
-    let token = String::from_utf8(token.stdout)?.trim().to_owned();
-    let server = Cdrhub(
-        Command::new(&args.cdrhub)
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
     let pid = server.0.id();
 
     // The clock starts with the session: the simulator sends nothing before.

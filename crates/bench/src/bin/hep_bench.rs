@@ -13,9 +13,8 @@
 //! target/release/cdrhub-hepbench --cdrhub target/release/cdrhub --rate 30000 --seconds 10
 //! ```
 
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -25,7 +24,7 @@ use serde_json::Value;
 
 #[path = "../child.rs"]
 mod child;
-use child::{Cdrhub, free_tcp_port, free_udp_port, get, peak_rss_mb};
+use child::{free_tcp_port, free_udp_port, get, peak_rss_mb, start, wait_for_http};
 
 #[derive(Parser)]
 struct Args {
@@ -128,41 +127,14 @@ fn main() -> anyhow::Result<()> {
     let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()?).parse()?;
     let udp: SocketAddr = format!("127.0.0.1:{}", free_udp_port()?).parse()?;
     let tcp: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()?).parse()?;
-    let config = dir.join("cdrhub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\n[http]\nlisten = \"{http}\"\n[sources.hep]\nenabled = true\nudp_listen = \"{udp}\"\ntcp_listen = \"{tcp}\"\n",
-            dir.join("data")
-        ),
+    let (server, token) = start(
+        &args.cdrhub,
+        &dir,
+        http,
+        &format!("[sources.hep]\nenabled = true\nudp_listen = \"{udp}\"\ntcp_listen = \"{tcp}\"\n"),
     )?;
-    let token = Command::new(&args.cdrhub)
-        .arg("--config")
-        .arg(&config)
-        .args(["token", "create", "bench", "--role", "admin"])
-        .output()
-        .with_context(|| format!("cannot run {}", args.cdrhub.display()))?;
-    if !token.status.success() {
-        bail!("token create: {}", String::from_utf8_lossy(&token.stderr));
-    }
-    let token = String::from_utf8(token.stdout)?.trim().to_owned();
-    let server = Cdrhub(
-        Command::new(&args.cdrhub)
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
     let pid = server.0.id();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(http).is_err() {
-        if Instant::now() > deadline {
-            bail!("cdrhub did not start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_http(http)?;
     std::thread::sleep(Duration::from_millis(300));
 
     // Paced in 1 ms steps.

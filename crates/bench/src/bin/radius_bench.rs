@@ -13,18 +13,17 @@
 //! ```
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use cdrhub_protocols::radius::{self, Attribute, attr, cisco, status_type};
 use clap::Parser;
 
 #[path = "../child.rs"]
 mod child;
-use child::{Cdrhub, free_tcp_port, free_udp_port, get, peak_rss_mb};
+use child::{free_tcp_port, free_udp_port, get, peak_rss_mb, start, wait_for_http};
 
 #[derive(Parser)]
 struct Args {
@@ -173,47 +172,17 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()?).parse()?;
     let udp: SocketAddr = format!("127.0.0.1:{}", free_udp_port()?).parse()?;
-    let config = dir.join("cdrhub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\n[http]\nlisten = \"{http}\"\n[sources.radius]\nenabled = true\nlisten = \"{udp}\"\n[[sources.radius.clients]]\naddress = \"127.0.0.0/8\"\nsecret = \"{}\"\n",
-            dir.join("data"),
+    let (server, token) = start(
+        &args.cdrhub,
+        &dir,
+        http,
+        &format!(
+            "[sources.radius]\nenabled = true\nlisten = \"{udp}\"\n[[sources.radius.clients]]\naddress = \"127.0.0.0/8\"\nsecret = \"{}\"\n",
             String::from_utf8_lossy(SECRET)
         ),
     )?;
-    let token = Command::new(&args.cdrhub)
-        .arg("--config")
-        .arg(&config)
-        .args(["token", "create", "bench", "--role", "admin"])
-        .output()
-        .with_context(|| format!("cannot run {}", args.cdrhub.display()))?;
-    if !token.status.success() {
-        bail!("token create: {}", String::from_utf8_lossy(&token.stderr));
-    }
-    let token = String::from_utf8(token.stdout)?.trim().to_owned();
-    // CDRHUB_BENCH_LOG=FILE keeps the server's log (with RUST_LOG as set).
-    let log = match std::env::var_os("CDRHUB_BENCH_LOG") {
-        Some(path) => Stdio::from(std::fs::File::create(path)?),
-        None => Stdio::null(),
-    };
-    let server = Cdrhub(
-        Command::new(&args.cdrhub)
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?,
-    );
     let pid = server.0.id();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(http).is_err() {
-        if Instant::now() > deadline {
-            bail!("cdrhub did not start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_http(http)?;
 
     let per_gateway = args.requests / u64::from(args.gateways) / 4 * 4;
     let started = Instant::now();
