@@ -212,6 +212,13 @@ struct Pending {
 }
 
 impl Feed {
+    /// Keeps the gauge of gateways online true after `sessions` changed.
+    fn count_online(&self, sessions: &HashMap<String, Session>) {
+        self.status
+            .online
+            .store(sessions.len() as u64, Ordering::Relaxed);
+    }
+
     fn now_and_counter(&self) -> (Timestamp, u64) {
         (
             Timestamp::now(),
@@ -508,9 +515,7 @@ impl Feed {
                     s.kick = old.kick;
                 }
             }
-            self.status
-                .online
-                .store(sessions.len() as u64, Ordering::Relaxed);
+            self.count_online(&sessions);
         }
         origin.gateway = Some(name);
         self.status.taken.fetch_add(1, Ordering::Relaxed);
@@ -548,9 +553,7 @@ impl Feed {
         }
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.remove(&name);
-            self.status
-                .online
-                .store(sessions.len() as u64, Ordering::Relaxed);
+            self.count_online(&sessions);
         }
         origin.logged_out = origin.conn.is_some();
         self.status.taken.fetch_add(1, Ordering::Relaxed);
@@ -576,9 +579,7 @@ impl Feed {
                         .into_iter()
                         .filter_map(|n| sessions.remove(&n).map(|s| (n, s)))
                         .collect();
-                    self.status
-                        .online
-                        .store(sessions.len() as u64, Ordering::Relaxed);
+                    self.count_online(&sessions);
                     gone
                 }
                 Err(_) => Vec::new(),
@@ -702,9 +703,7 @@ impl Feed {
                 if mine {
                     sessions.remove(n);
                 }
-                self.status
-                    .online
-                    .store(sessions.len() as u64, Ordering::Relaxed);
+                self.count_online(&sessions);
                 mine || origin.logged_out
             }
             None => true,
