@@ -136,9 +136,12 @@ fn data_dir(cli: &Cli, config: &Config) -> PathBuf {
 }
 
 fn open_store(dir: &std::path::Path, config: &Config) -> anyhow::Result<SqliteStore> {
+    // The journal is read again with the same correlation header.
+    config.sources.hep.install_correlation_header();
     let options = SqliteOptions {
         synchronous: config.store.synchronous,
         busy_timeout: Duration::from_millis(config.store.busy_timeout_ms),
+        dialog_timeouts: config.sources.hep.dialog_timeouts(),
         ..SqliteOptions::default()
     };
     Ok(SqliteStore::open(dir, options)?)

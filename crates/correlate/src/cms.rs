@@ -44,6 +44,9 @@ pub enum KeyKind {
     FeedCall,
     /// A SIP dialog seen by a capture agent: `agent/Call-ID`.
     SipCall,
+    /// A hint, held in memory a few seconds, that joins a B2BUA's two
+    /// dialogs: `agent/address/caller/dialed/window`.
+    SipB2bua,
 }
 
 impl KeyKind {
@@ -60,6 +63,7 @@ impl KeyKind {
             KeyKind::RadiusSession => "radius-session",
             KeyKind::FeedCall => "feed-call",
             KeyKind::SipCall => "sip-call",
+            KeyKind::SipB2bua => "sip-b2bua",
         }
     }
 }

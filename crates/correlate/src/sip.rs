@@ -43,6 +43,13 @@ pub struct SipSignal {
     pub q850_cause: Option<u16>,
     /// The media of an SDP body, if the message has one.
     pub media: Option<SdpSummary>,
+    /// How many Via values the message has: a request with one was sent
+    /// by the address it came from, not relayed.
+    pub vias: usize,
+    /// The correlation header's value (`X-CID` unless configured
+    /// otherwise): a B2BUA's two dialogs that carry the same value, or
+    /// whose value is the other's Call-ID, are one call.
+    pub correlation: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,8 +114,15 @@ pub struct SipDialog {
     /// The CSeq of the first INVITE: responses with another one answer a
     /// re-INVITE.
     pub invite_cseq: Option<u32>,
+    /// Where the first INVITE went: the callee, for a dialog a B2BUA
+    /// started.
+    pub first_hop: Option<SocketAddr>,
     /// The last message's time.
     pub last_at: Option<Timestamp>,
+    /// When cdrhub received the last message (its own clock): the dialog
+    /// timeout counts from here, so messages that arrive late (an agent's
+    /// backlog) are not taken for silence.
+    pub last_received: Option<Timestamp>,
     /// Closed without a BYE by the dialog timeout.
     pub timed_out: bool,
 }
@@ -122,6 +136,12 @@ impl SipDialog {
     pub fn apply(&mut self, s: &SipSignal) {
         if self.call_id.is_empty() {
             self.call_id.clone_from(&s.call_id);
+        }
+        // A message after the timeout closed the dialog: it was not over.
+        if self.timed_out {
+            self.timed_out = false;
+            self.release_at = None;
+            self.released_by = None;
         }
         self.last_at = Some(self.last_at.map_or(s.at, |t| t.max(s.at)));
         match &s.kind {
@@ -142,6 +162,7 @@ impl SipDialog {
                 self.invite_cseq = Some(self.invite_cseq.map_or(s.cseq, |c| c.min(s.cseq)));
                 if first || self.caller_addr.is_none() {
                     self.caller_addr = Some(s.src);
+                    self.first_hop = Some(s.dst);
                     self.caller_tag.clone_from(&s.from_tag);
                     self.caller = s.asserted_user.clone().or(s.from_user.clone());
                     self.dialed.clone_from(&s.request_user);
@@ -282,13 +303,55 @@ pub enum NotSip {
     NoPayload,
     #[error("HEP packet does not carry SIP: {0}")]
     Sip(String),
-    /// REGISTER, OPTIONS, SUBSCRIBE, MESSAGE ...: no call.
+    /// OPTIONS, SUBSCRIBE, MESSAGE ...: no call and no registration.
     #[error("a {0} transaction is not part of a call")]
     NotACall(String),
 }
 
 /// The methods of a call's dialog (RFC 3261, 3262, 3311, 6086).
 const CALL_METHODS: [&str; 7] = ["INVITE", "ACK", "BYE", "CANCEL", "PRACK", "UPDATE", "INFO"];
+
+/// The header that joins a B2BUA's dialogs into one call when none is
+/// configured: the one Homer and Kamailio's examples use.
+pub const DEFAULT_CORRELATION_HEADER: &str = "X-CID";
+
+static CORRELATION_HEADER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets, once per process and before any packet is read, the header whose
+/// value joins dialogs (`[sources.hep] correlation_header`); empty turns
+/// it off. The journal is read again with the same header after a restart,
+/// so it must not change while the server runs. Whether it was set (false
+/// if it already was).
+pub fn set_correlation_header(name: &str) -> bool {
+    CORRELATION_HEADER.set(name.to_owned()).is_ok()
+}
+
+fn correlation_header() -> &'static str {
+    CORRELATION_HEADER
+        .get()
+        .map_or(DEFAULT_CORRELATION_HEADER, String::as_str)
+}
+
+/// What a REGISTER or its response says of an extension's bindings
+/// (RFC 3261 §10).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Register {
+    /// The user of the address-of-record (To).
+    pub extension: String,
+    /// Each Contact with its own `expires` parameter; `*` removes every
+    /// binding.
+    pub contacts: Vec<(String, Option<u32>)>,
+    /// The Expires header.
+    pub expires: Option<u32>,
+    pub user_agent: Option<String>,
+}
+
+impl Register {
+    /// How long `contact` is bound for, as the message says.
+    pub fn expiry_of(&self, contact: &(String, Option<u32>)) -> Option<u32> {
+        contact.1.or(self.expires)
+    }
+}
 
 /// The SIP event a HEP packet carries: the message's facts at its capture
 /// time (else when it arrived).
@@ -308,7 +371,8 @@ pub fn event_of_hep(bytes: &[u8], received_at: Timestamp) -> Result<SipEvent, No
     };
     let message = sip::parse(payload).map_err(|e| NotSip::Sip(e.to_string()))?;
     let method = message.cseq.method.as_str();
-    if !CALL_METHODS.contains(&method) {
+    let is_register = method == "REGISTER";
+    if !is_register && !CALL_METHODS.contains(&method) {
         return Err(NotSip::NotACall(method.to_owned()));
     }
     let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
@@ -323,6 +387,32 @@ pub fn event_of_hep(bytes: &[u8], received_at: Timestamp) -> Result<SipEvent, No
             .iter()
             .any(|m| m.kind.eq_ignore_ascii_case("video") && !m.is_disabled()),
         hold: sdp.is_on_hold(),
+    });
+    let header = correlation_header();
+    let correlation = (!header.is_empty())
+        .then(|| message.header(header))
+        .flatten()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty());
+    let register = is_register.then(|| Register {
+        extension: message
+            .to
+            .uri
+            .user
+            .map_or_else(|| message.to.uri.host.to_owned(), str::to_owned),
+        contacts: message
+            .contacts()
+            .filter_map(Result::ok)
+            .map(|c| match c {
+                sip::Contact::Wildcard => ("*".to_owned(), None),
+                sip::Contact::Address(a) => (
+                    a.uri.raw.to_owned(),
+                    a.params.get("expires").and_then(|e| e.trim().parse().ok()),
+                ),
+            })
+            .collect(),
+        expires: message.expires().ok().flatten(),
+        user_agent: message.header("User-Agent").map(|v| v.trim().to_owned()),
     });
     let signal = SipSignal {
         at: packet.timestamp().unwrap_or(received_at),
@@ -350,10 +440,13 @@ pub fn event_of_hep(bytes: &[u8], received_at: Timestamp) -> Result<SipEvent, No
             .find(|r| r.protocol.eq_ignore_ascii_case("Q.850"))
             .and_then(|r| r.cause),
         media,
+        vias: message.vias().count(),
+        correlation,
     };
     Ok(SipEvent {
         received_at,
         signal,
+        register,
     })
 }
 
@@ -366,19 +459,107 @@ pub fn call_key(sender: &str, call_id: &str) -> i64 {
     .hash()
 }
 
+/// A B2BUA sends its outgoing INVITE this long at most after the incoming
+/// one arrived, for the two to be joined by numbers and timing.
+pub const B2BUA_WINDOW_MS: i64 = 2_000;
+
+/// The hint of a call that reached address `at` (or left from it) with
+/// these numbers in the window starting at `bucket`.
+fn b2bua_hint(sender: &str, at: SocketAddr, caller: &str, dialed: &str, bucket: i64) -> i64 {
+    CallKey {
+        kind: KeyKind::SipB2bua,
+        id: &format!("{sender}/{at}/{caller}/{dialed}/{bucket}"),
+    }
+    .hash()
+}
+
+impl SipEvent {
+    /// The keys of the call this message belongs to: its dialog's, and
+    /// the correlation header's value taken as the other dialog's Call-ID
+    /// (a B2BUA that copies the incoming Call-ID into `X-CID`, or writes
+    /// one value into both dialogs).
+    pub fn keys(&self, sender: &str) -> Vec<i64> {
+        let s = &self.signal;
+        let mut keys = vec![call_key(sender, &s.call_id)];
+        if let Some(c) = s.correlation.as_deref().filter(|c| *c != s.call_id) {
+            keys.push(call_key(sender, c));
+        }
+        keys
+    }
+
+    /// How a B2BUA's two dialogs without a correlation header are joined,
+    /// by numbers and timing: an initial INVITE that reached address X
+    /// leaves marks (held in memory a few seconds) for its caller and
+    /// dialed number; an initial INVITE that X itself sent (one Via: not
+    /// relayed) with the same numbers within [`B2BUA_WINDOW_MS`] finds the
+    /// mark, and the two dialogs are one call. A proxy relays with its own
+    /// Via on top, so its copies leave marks but never look for one.
+    /// Returns (what to look for, what to leave).
+    pub fn b2bua_hints(&self, sender: &str) -> (Vec<i64>, Vec<i64>) {
+        let s = &self.signal;
+        let is_initial_invite =
+            matches!(&s.kind, SignalKind::Request(m) if m == "INVITE") && s.to_tag.is_none();
+        let (Some(caller), Some(dialed)) = (
+            s.asserted_user.as_deref().or(s.from_user.as_deref()),
+            s.request_user.as_deref(),
+        ) else {
+            return (Vec::new(), Vec::new());
+        };
+        if !is_initial_invite || self.register.is_some() {
+            return (Vec::new(), Vec::new());
+        }
+        let bucket = s.at.0.div_euclid(B2BUA_WINDOW_MS);
+        let marks = vec![
+            b2bua_hint(sender, s.dst, caller, dialed, bucket),
+            b2bua_hint(sender, s.dst, caller, dialed, bucket + 1),
+        ];
+        let probes = if s.vias == 1 {
+            vec![b2bua_hint(sender, s.src, caller, dialed, bucket)]
+        } else {
+            Vec::new()
+        };
+        (probes, marks)
+    }
+}
+
 /// A SIP message as cdrhub received it: its facts and its journal id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SipEvent {
     pub received_at: Timestamp,
     pub signal: SipSignal,
+    /// A REGISTER or a response to one: bindings, not a call.
+    pub register: Option<Register>,
 }
 
-/// One call of a SIP source: its dialog and the records it came from.
+/// How long a dialog may go without a message before it is closed and
+/// marked [`TIMED_OUT_FLAG`] (`[sources.hep]` `setup_timeout_s` and
+/// `dialog_timeout_s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DialogTimeouts {
+    /// A call not answered yet (RFC 3261's Timer C is three minutes).
+    pub setup_ms: i64,
+    /// An answered call: a BYE lost by the capture, or a phone that lost
+    /// power. Session timers refresh a live call well within it.
+    pub answered_ms: i64,
+}
+
+impl Default for DialogTimeouts {
+    fn default() -> Self {
+        DialogTimeouts {
+            setup_ms: 300_000,
+            answered_ms: 4 * 3_600_000,
+        }
+    }
+}
+
+/// One call of a SIP source: its dialogs and the records they came from.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SipCallGroup {
     /// The capture agent (`capture id@address`).
     pub sender: String,
-    pub dialog: SipDialog,
+    /// The call's dialogs, the earliest first: one through a proxy, one
+    /// per side of each B2BUA.
+    pub dialogs: Vec<SipDialog>,
     pub records: Vec<i64>,
     /// Ended by hand.
     pub forced_end: Option<Timestamp>,
@@ -387,14 +568,28 @@ pub struct SipCallGroup {
 /// The flag of a dialog closed by the dialog timeout without a BYE.
 pub const TIMED_OUT_FLAG: &str = "timed_out";
 
+fn setup_order(d: &SipDialog) -> (bool, Option<Timestamp>) {
+    (d.setup_at.is_none(), d.setup_at)
+}
+
 impl SipCallGroup {
     pub fn apply(&mut self, event: &SipEvent, record: i64) -> Touched {
-        if self.records.contains(&record) {
+        if event.register.is_some() || self.records.contains(&record) {
             return Touched::Nothing;
         }
         self.records.push(record);
         self.records.sort_unstable();
-        self.dialog.apply(&event.signal);
+        let s = &event.signal;
+        let d = match self.dialogs.iter().position(|d| d.call_id == s.call_id) {
+            Some(i) => &mut self.dialogs[i],
+            None => {
+                self.dialogs.push(SipDialog::default());
+                self.dialogs.last_mut().expect("pushed")
+            }
+        };
+        d.apply(s);
+        d.last_received = d.last_received.max(Some(event.received_at));
+        self.dialogs.sort_by_key(setup_order);
         Touched::Call
     }
 
@@ -402,29 +597,13 @@ impl SipCallGroup {
         if self.sender.is_empty() {
             self.sender = other.sender;
         }
-        // Facts keep their earliest copy, so the records are applied again
-        // in time order by the store when calls merge; here the dialogs'
-        // facts are joined as they are.
-        let d = other.dialog;
-        let mine = &mut self.dialog;
-        for (slot, t) in [
-            (&mut mine.setup_at, d.setup_at),
-            (&mut mine.ring_at, d.ring_at),
-            (&mut mine.connect_at, d.connect_at),
-        ] {
-            if let Some(t) = t {
-                earliest(slot, t);
+        for d in other.dialogs {
+            match self.dialogs.iter_mut().find(|m| m.call_id == d.call_id) {
+                Some(mine) => join_dialog(mine, d),
+                None => self.dialogs.push(d),
             }
         }
-        if mine.release_at.is_none() {
-            mine.release_at = d.release_at;
-            mine.released_by = d.released_by;
-        }
-        mine.caller = mine.caller.take().or(d.caller);
-        mine.dialed = mine.dialed.take().or(d.dialed);
-        mine.destination = mine.destination.take().or(d.destination);
-        mine.status = mine.status.or(d.status);
-        mine.video |= d.video;
+        self.dialogs.sort_by_key(setup_order);
         self.records.extend(other.records);
         self.records.sort_unstable();
         self.records.dedup();
@@ -435,10 +614,11 @@ impl SipCallGroup {
     }
 
     pub fn keys(&self) -> Vec<i64> {
-        if self.dialog.call_id.is_empty() {
-            return Vec::new();
-        }
-        vec![call_key(&self.sender, &self.dialog.call_id)]
+        self.dialogs
+            .iter()
+            .filter(|d| !d.call_id.is_empty())
+            .map(|d| call_key(&self.sender, &d.call_id))
+            .collect()
     }
 
     pub fn record_ids(&self) -> Vec<i64> {
@@ -446,77 +626,134 @@ impl SipCallGroup {
     }
 
     pub fn is_finished(&self) -> bool {
-        self.forced_end.is_some() || self.dialog.is_finished()
+        self.forced_end.is_some() || self.dialogs.iter().all(SipDialog::is_finished)
     }
 
     pub fn leg_ids(&self) -> Vec<String> {
         vec!["O".to_owned(), "T".to_owned()]
     }
 
-    /// The call and its two halves: the O-CDR (the caller's side) and,
-    /// once the INVITE went on, the T-CDR (the callee's side).
+    /// The time the dialogs still open at `now` would be closed at, if
+    /// the timeout has passed for one: its last message.
+    pub fn stale_since(&self, now: Timestamp, timeouts: DialogTimeouts) -> Option<Timestamp> {
+        if self.forced_end.is_some() {
+            return None;
+        }
+        self.dialogs
+            .iter()
+            .filter(|d| is_stale(d, now, timeouts))
+            .filter_map(|d| d.last_at)
+            .max()
+    }
+
+    /// Closes every open dialog whose timeout has passed at `now`; whether
+    /// one was. A later message opens it again.
+    pub fn time_out(&mut self, now: Timestamp, timeouts: DialogTimeouts) -> bool {
+        if self.forced_end.is_some() {
+            return false;
+        }
+        let mut closed = false;
+        for d in &mut self.dialogs {
+            if is_stale(d, now, timeouts)
+                && let Some(last) = d.last_at
+            {
+                d.time_out(last);
+                closed = true;
+            }
+        }
+        closed
+    }
+
+    /// The call and its two halves: the O-CDR (the caller's side: the
+    /// first dialog) and, once the call went on, the T-CDR (the callee's
+    /// side: the same dialog through a proxy, the last one through
+    /// B2BUAs).
     pub fn summarize(&self, call_id: &str, sender: &str) -> (Call, Vec<Leg>) {
-        let d = &self.dialog;
-        let ended_at = d.release_at.or(self.forced_end);
-        let started_at = d.setup_at.or(d.last_at).unwrap_or(Timestamp(0));
-        let disposition = if d.release_at.is_some() {
-            d.disposition()
+        let empty = SipDialog::default();
+        let first = self.dialogs.first().unwrap_or(&empty);
+        let last = self.dialogs.last().unwrap_or(&empty);
+        let finished = self.dialogs.iter().all(SipDialog::is_finished);
+        let released = finished
+            .then(|| self.dialogs.iter().filter_map(|d| d.release_at).max())
+            .flatten();
+        let ended_at = released.or(self.forced_end);
+        let started_at = first.setup_at.or(first.last_at).unwrap_or(Timestamp(0));
+        let disposition = if released.is_some() {
+            first.disposition()
         } else {
             ended_at.map(|_| {
-                if d.connect_at.is_some() {
+                if first.connect_at.is_some() {
                     Disposition::Answered
                 } else {
                     Disposition::Failed
                 }
             })
         };
-        let talk_s = match (d.connect_at, ended_at) {
+        let talk = |d: &SipDialog, end: Option<Timestamp>| match (d.connect_at, end) {
             (Some(c), Some(e)) => Some(e.seconds_since(c).max(0)),
             _ => None,
         };
-        let cause = match (d.status, d.q850_cause) {
+        let talk_s = talk(first, first.release_at.or(ended_at));
+        let cause_of = |d: &SipDialog| match (d.status, d.q850_cause) {
             (Some(s), Some(q)) => Some(format!("SIP {s}; Q.850 {q}")),
             (Some(s), None) => Some(format!("SIP {s}")),
             (None, Some(q)) => Some(format!("Q.850 {q}")),
             (None, None) => None,
         };
-        let half = |id: &str, remote: Option<String>, local: Option<String>, dir: &str| Leg {
-            id: id.to_owned(),
-            call_id: call_id.to_owned(),
-            source_leg_id: format!("{}/{id}", d.call_id),
-            remote_party: remote,
-            local_address: local,
-            display_name: None,
-            direction: Some(dir.to_owned()),
-            leg_type: Some("sip".to_owned()),
-            sip_call_id: Some(d.call_id.clone()),
-            started_at: d.setup_at,
-            connected_at: d.connect_at,
-            ended_at,
-            duration_s: talk_s,
-            reason: cause.clone(),
-            remote_teardown: d
-                .released_by
-                .map(|r| matches!((id, r), ("O", Releaser::Caller) | ("T", Releaser::Callee))),
-            disposition,
-            media: json!({ "video": d.video }),
-            alarms: Vec::new(),
-            details: Value::Null,
-        };
-        let mut legs = vec![half("O", d.caller.clone(), d.dialed.clone(), "incoming")];
-        if d.callee_addr.is_some() {
+        let video = self.dialogs.iter().any(|d| d.video);
+        let half =
+            |id: &str, d: &SipDialog, remote: Option<String>, local: Option<String>, dir: &str| {
+                let leg_end = d.release_at.or(self.forced_end);
+                Leg {
+                    id: id.to_owned(),
+                    call_id: call_id.to_owned(),
+                    source_leg_id: format!("{}/{id}", d.call_id),
+                    remote_party: remote,
+                    local_address: local,
+                    display_name: None,
+                    direction: Some(dir.to_owned()),
+                    leg_type: Some("sip".to_owned()),
+                    sip_call_id: Some(d.call_id.clone()),
+                    started_at: d.setup_at,
+                    connected_at: d.connect_at,
+                    ended_at: leg_end,
+                    duration_s: talk(d, leg_end),
+                    reason: cause_of(d),
+                    remote_teardown: d.released_by.map(|r| {
+                        matches!((id, r), ("O", Releaser::Caller) | ("T", Releaser::Callee))
+                    }),
+                    disposition: if d.release_at.is_some() {
+                        d.disposition()
+                    } else {
+                        leg_end.and(disposition)
+                    },
+                    media: json!({ "video": d.video }),
+                    alarms: Vec::new(),
+                    details: Value::Null,
+                }
+            };
+        let destination = last.destination.clone().or(first.destination.clone());
+        let mut legs = vec![half(
+            "O",
+            first,
+            first.caller.clone(),
+            first.dialed.clone(),
+            "incoming",
+        )];
+        if self.dialogs.len() > 1 || last.callee_addr.is_some() {
             legs.push(half(
                 "T",
-                d.destination.clone(),
-                d.caller.clone(),
+                last,
+                destination.clone(),
+                first.caller.clone(),
                 "outgoing",
             ));
         }
         let mut flags = Vec::new();
-        if d.timed_out {
+        if self.dialogs.iter().any(|d| d.timed_out) {
             flags.push(TIMED_OUT_FLAG.to_owned());
         }
-        if d.release_at.is_none() && self.forced_end.is_some() {
+        if released.is_none() && self.forced_end.is_some() {
             flags.push(cdrhub_model::FORCED_END_FLAG.to_owned());
         }
         let call = Call {
@@ -524,18 +761,18 @@ impl SipCallGroup {
             source: cdrhub_model::SOURCE_SIP.to_owned(),
             sender: sender.to_owned(),
             kind: "sip".to_owned(),
-            caller: d.caller.clone(),
-            dialed: d.dialed.clone(),
-            destination: d.destination.clone(),
+            caller: first.caller.clone(),
+            dialed: first.dialed.clone(),
+            destination,
             direction: None,
             started_at,
-            answered_at: d.connect_at,
+            answered_at: first.connect_at,
             ended_at,
             duration_s: ended_at.map(|e| e.seconds_since(started_at)),
             talk_s,
             disposition,
-            cause,
-            media: Some(if d.video { "video" } else { "audio" }.to_owned()),
+            cause: cause_of(first).or_else(|| cause_of(last)),
+            media: Some(if video { "video" } else { "audio" }.to_owned()),
             legs: legs.len() as u32,
             legs_completed: None,
             max_active_legs: None,
@@ -547,19 +784,61 @@ impl SipCallGroup {
 
     /// The half-call facts a CDR table shows beyond the call's columns.
     pub fn details(&self) -> Value {
-        let d = &self.dialog;
+        let empty = SipDialog::default();
+        let d = self.dialogs.first().unwrap_or(&empty);
         json!({
             "call_id": d.call_id,
+            "call_ids": self.dialogs.iter().map(|d| d.call_id.as_str()).collect::<Vec<_>>(),
             "ring_at": d.ring_at,
             "status": d.status,
-            "q850_cause": d.q850_cause,
+            "q850_cause": d.q850_cause.or(self.dialogs.iter().find_map(|d| d.q850_cause)),
             "released_by": d.released_by,
-            "holds": d.holds.iter().map(|(t, held)| json!({ "at": t, "held": held })).collect::<Vec<_>>(),
-            "video": d.video,
+            "holds": self.dialogs.iter().flat_map(|d| &d.holds).map(|(t, held)| json!({ "at": t, "held": held })).collect::<Vec<_>>(),
+            "video": self.dialogs.iter().any(|d| d.video),
             "caller_address": d.caller_addr.map(|a| a.to_string()),
-            "callee_address": d.callee_addr.map(|a| a.to_string()),
+            "callee_address": self.dialogs.last().and_then(|l| l.callee_addr.or(if self.dialogs.len() > 1 { l.first_hop } else { None })).map(|a| a.to_string()),
+            "timed_out": self.dialogs.iter().any(|d| d.timed_out),
         })
     }
+}
+
+/// Whether an open dialog has had no message for its timeout at `now`
+/// (counted from when the last one was received).
+fn is_stale(d: &SipDialog, now: Timestamp, timeouts: DialogTimeouts) -> bool {
+    let limit = if d.connect_at.is_some() {
+        timeouts.answered_ms
+    } else {
+        timeouts.setup_ms
+    };
+    let heard = d.last_at.max(d.last_received);
+    !d.is_finished() && heard.is_some_and(|h| now.0 - h.0 >= limit)
+}
+
+/// Joins what two copies of one dialog knew (calls that merged).
+fn join_dialog(mine: &mut SipDialog, d: SipDialog) {
+    for (slot, t) in [
+        (&mut mine.setup_at, d.setup_at),
+        (&mut mine.ring_at, d.ring_at),
+        (&mut mine.connect_at, d.connect_at),
+    ] {
+        if let Some(t) = t {
+            earliest(slot, t);
+        }
+    }
+    if mine.release_at.is_none() {
+        mine.release_at = d.release_at;
+        mine.released_by = d.released_by;
+    }
+    mine.caller = mine.caller.take().or(d.caller);
+    mine.dialed = mine.dialed.take().or(d.dialed);
+    mine.destination = mine.destination.take().or(d.destination);
+    mine.caller_addr = mine.caller_addr.or(d.caller_addr);
+    mine.callee_addr = mine.callee_addr.or(d.callee_addr);
+    mine.first_hop = mine.first_hop.or(d.first_hop);
+    mine.status = mine.status.or(d.status);
+    mine.video |= d.video;
+    mine.last_at = mine.last_at.max(d.last_at);
+    mine.last_received = mine.last_received.max(d.last_received);
 }
 
 #[cfg(test)]
@@ -587,6 +866,8 @@ mod tests {
             request_user: Some("5080".into()),
             q850_cause: None,
             media: None,
+            vias: 1,
+            correlation: None,
         }
     }
 
@@ -749,7 +1030,7 @@ mod tests {
     fn a_call_has_an_o_cdr_and_a_t_cdr() {
         let group = SipCallGroup {
             sender: "1@127.0.0.1".into(),
-            dialog: answered(),
+            dialogs: vec![answered()],
             records: vec![1, 2],
             forced_end: None,
         };
@@ -797,5 +1078,218 @@ Content-Length: 0\r\n\r\n";
         let event = event_of_hep(&hep::encode_v3(&packet), Timestamp(1)).expect("read");
         assert_eq!(event.signal.call_id, "latin1@127.0.0.1");
         assert_eq!(event.signal.from_user.as_deref(), Some("200"));
+    }
+
+    fn event(s: SipSignal) -> SipEvent {
+        SipEvent {
+            received_at: s.at,
+            signal: s,
+            register: None,
+        }
+    }
+
+    const B2BUA: &str = "127.0.0.2:5060";
+
+    /// A B2BUA's two dialogs: the caller's (Call-ID a) to the B2BUA, and
+    /// the one it starts (Call-ID b) to the callee, 30 ms later.
+    fn b2bua_call(b_offset_ms: i64) -> (Vec<SipSignal>, Vec<SipSignal>) {
+        let mut a = vec![
+            req(0, CALLER, B2BUA, "INVITE", 1),
+            resp(20, B2BUA, CALLER, 180, (1, "INVITE")),
+            resp(1_000, B2BUA, CALLER, 200, (1, "INVITE")),
+            in_dialog(req(4_000, CALLER, B2BUA, "BYE", 2)),
+        ];
+        let mut b = vec![
+            req(b_offset_ms, B2BUA, CALLEE, "INVITE", 1),
+            resp(b_offset_ms + 10, CALLEE, B2BUA, 180, (1, "INVITE")),
+            resp(990, CALLEE, B2BUA, 200, (1, "INVITE")),
+            in_dialog(req(4_001, B2BUA, CALLEE, "BYE", 2)),
+        ];
+        for s in &mut a {
+            s.call_id = "a@caller".into();
+        }
+        for s in &mut b {
+            s.call_id = "b@b2bua".into();
+            s.from_tag = Some("x".into());
+        }
+        (a, b)
+    }
+
+    #[test]
+    fn a_b2bua_outgoing_invite_finds_the_mark_of_its_incoming_one() {
+        for offset in [30, 1_500, 1_990] {
+            let (a, b) = b2bua_call(offset);
+            let (a_probes, a_marks) = event(a[0].clone()).b2bua_hints("1@agent");
+            let (b_probes, _) = event(b[0].clone()).b2bua_hints("1@agent");
+            assert_eq!(b_probes.len(), 1);
+            assert!(a_marks.contains(&b_probes[0]), "offset {offset}");
+            assert!(
+                !a_marks.contains(&a_probes[0]),
+                "a call finds no mark of its own"
+            );
+        }
+        // Other numbers, or too late: no join.
+        let (a, mut b) = b2bua_call(30);
+        let (_, a_marks) = event(a[0].clone()).b2bua_hints("1@agent");
+        b[0].request_user = Some("999".into());
+        assert!(!a_marks.contains(&event(b[0].clone()).b2bua_hints("1@agent").0[0]));
+        let (a, b) = b2bua_call(4_500);
+        let (_, a_marks) = event(a[0].clone()).b2bua_hints("1@agent");
+        assert!(!a_marks.contains(&event(b[0].clone()).b2bua_hints("1@agent").0[0]));
+        // A proxy's relayed copy (two Vias) looks for nothing.
+        let mut relayed = req(2, PROXY, CALLEE, "INVITE", 1);
+        relayed.vias = 2;
+        assert!(event(relayed).b2bua_hints("1@agent").0.is_empty());
+    }
+
+    #[test]
+    fn a_correlation_header_names_the_other_dialog() {
+        let (_, b) = b2bua_call(30);
+        let mut invite = b[0].clone();
+        invite.correlation = Some("a@caller".into());
+        let keys = event(invite).keys("1@agent");
+        assert_eq!(
+            keys,
+            [
+                call_key("1@agent", "b@b2bua"),
+                call_key("1@agent", "a@caller")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_b2bua_call_takes_its_o_cdr_from_the_caller_dialog_and_its_t_cdr_from_the_callee_one() {
+        let (a, b) = b2bua_call(30);
+        let mut group = SipCallGroup::default();
+        // Records arrive interleaved; the B dialog's first.
+        for (i, s) in b.iter().chain(&a).enumerate() {
+            group.apply(&event(s.clone()), i as i64 + 1);
+        }
+        let (call, legs) = group.summarize("c", "1@agent");
+        assert_eq!(call.caller.as_deref(), Some("sipp"));
+        assert_eq!(call.dialed.as_deref(), Some("5080"));
+        assert_eq!(call.started_at, Timestamp(1_700_000_000_000));
+        assert_eq!(call.answered_at, Some(Timestamp(1_700_000_001_000)));
+        assert_eq!(call.ended_at, Some(Timestamp(1_700_000_004_001)));
+        assert_eq!(call.talk_s, Some(3));
+        assert_eq!(call.disposition, Some(Disposition::Answered));
+        assert_eq!(legs.len(), 2);
+        assert_eq!(legs[0].sip_call_id.as_deref(), Some("a@caller"));
+        assert_eq!(legs[1].sip_call_id.as_deref(), Some("b@b2bua"));
+        assert_eq!(legs[1].connected_at, Some(Timestamp(1_700_000_000_990)));
+        assert_eq!(legs[0].remote_teardown, Some(true), "the caller hung up");
+        assert_eq!(group.details()["call_ids"], json!(["a@caller", "b@b2bua"]));
+        assert_eq!(group.details()["callee_address"], CALLEE);
+        assert_eq!(group.keys().len(), 2);
+        // One dialog ended, the other not: the call is not over.
+        let mut half = SipCallGroup::default();
+        for (i, s) in a.iter().chain(&b[..3]).enumerate() {
+            half.apply(&event(s.clone()), i as i64 + 1);
+        }
+        assert!(!half.is_finished());
+        assert_eq!(half.summarize("c", "1@agent").0.ended_at, None);
+    }
+
+    #[test]
+    fn dialogs_without_an_end_time_out_at_their_last_message() {
+        let timeouts = DialogTimeouts {
+            setup_ms: 10_000,
+            answered_ms: 60_000,
+        };
+        let at = |ms: i64| Timestamp(1_700_000_000_000 + ms);
+        // Rang, never answered, never cancelled.
+        let mut ringing = SipCallGroup::default();
+        ringing.apply(&event(req(0, CALLER, PROXY, "INVITE", 1)), 1);
+        ringing.apply(&event(resp(50, PROXY, CALLER, 180, (1, "INVITE"))), 2);
+        assert_eq!(ringing.stale_since(at(9_000), timeouts), None);
+        assert_eq!(ringing.stale_since(at(10_050), timeouts), Some(at(50)));
+        assert!(ringing.time_out(at(10_050), timeouts));
+        let (call, _) = ringing.summarize("c", "s");
+        assert_eq!(call.flags, [TIMED_OUT_FLAG]);
+        assert_eq!(call.ended_at, Some(at(50)));
+        assert_eq!(call.disposition, Some(Disposition::Failed));
+        // Answered, BYE lost: open until the longer timeout.
+        let mut answered = SipCallGroup::default();
+        answered.apply(&event(req(0, CALLER, PROXY, "INVITE", 1)), 1);
+        answered.apply(&event(resp(100, PROXY, CALLER, 200, (1, "INVITE"))), 2);
+        assert_eq!(answered.stale_since(at(30_000), timeouts), None);
+        assert!(answered.time_out(at(60_100), timeouts));
+        let (call, _) = answered.summarize("c", "s");
+        assert_eq!(call.flags, [TIMED_OUT_FLAG]);
+        assert_eq!(call.disposition, Some(Disposition::Answered));
+        assert!(answered.is_finished());
+        assert_eq!(answered.stale_since(at(100_000), timeouts), None);
+        // The BYE arrives after all (an agent's backlog): the call ends by it.
+        answered.apply(&event(in_dialog(req(70_000, CALLER, PROXY, "BYE", 2))), 3);
+        let (call, _) = answered.summarize("c", "s");
+        assert!(call.flags.is_empty());
+        assert_eq!(call.ended_at, Some(at(70_000)));
+        // Staleness counts from when the last message was received.
+        let mut late = SipCallGroup::default();
+        let mut e = event(req(0, CALLER, PROXY, "INVITE", 1));
+        e.received_at = at(50_000);
+        late.apply(&e, 1);
+        assert_eq!(late.stale_since(at(55_000), timeouts), None);
+        assert_eq!(late.stale_since(at(60_000), timeouts), Some(at(0)));
+    }
+
+    fn register_packet(sip: &str) -> Vec<u8> {
+        use cdrhub_protocols::hep;
+        let packet = hep::HepPacket {
+            src: hep::Endpoint {
+                ip: Some("127.0.0.1".parse().unwrap()),
+                port: Some(5070),
+            },
+            dst: hep::Endpoint {
+                ip: Some("127.0.0.1".parse().unwrap()),
+                port: Some(5061),
+            },
+            payload: Some(std::borrow::Cow::Owned(
+                sip.replace('\n', "\r\n").into_bytes(),
+            )),
+            ..hep::HepPacket::default()
+        };
+        hep::encode_v3(&packet)
+    }
+
+    #[test]
+    fn a_register_response_names_the_extension_and_its_bindings() {
+        let ok = "SIP/2.0 200 OK\n\
+Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1;rport=5061\n\
+From: <sip:1001@127.0.0.1>;tag=a\n\
+To: <sip:1001@127.0.0.1>;tag=b\n\
+Call-ID: reg-1@127.0.0.1\n\
+CSeq: 2 REGISTER\n\
+Contact: <sip:1001@127.0.0.1:5061>;expires=3600, <sip:1001@10.0.0.9:5060;transport=tcp>;expires=120\n\
+User-Agent: kamailio\n\
+Content-Length: 0\n\n";
+        let e = event_of_hep(&register_packet(ok), Timestamp(1)).expect("a REGISTER response");
+        let r = e.register.expect("register facts");
+        assert_eq!(r.extension, "1001");
+        assert_eq!(
+            r.contacts,
+            [
+                ("sip:1001@127.0.0.1:5061".to_owned(), Some(3600)),
+                ("sip:1001@10.0.0.9:5060;transport=tcp".to_owned(), Some(120))
+            ]
+        );
+        assert_eq!(e.signal.kind, SignalKind::Response(200));
+        // A REGISTER is no call.
+        let mut group = SipCallGroup::default();
+        assert_eq!(
+            group.apply(
+                &SipEvent {
+                    register: Some(r),
+                    ..e
+                },
+                1
+            ),
+            Touched::Nothing
+        );
+        let options = ok.replace("REGISTER", "OPTIONS");
+        assert_eq!(
+            event_of_hep(&register_packet(&options), Timestamp(1)),
+            Err(NotSip::NotACall("OPTIONS".into()))
+        );
     }
 }

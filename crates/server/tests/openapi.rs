@@ -38,6 +38,8 @@ async fn every_documented_path_is_served_and_every_route_is_documented() {
         "/api/v1/gateways/{name}/events",
         "/api/v1/gateways/{name}/report",
         "/api/v1/gateways/{name}/report.csv",
+        "/api/v1/sip/registrations",
+        "/api/v1/sip/register-stats",
         "/api/v1/openapi.json",
         "/healthz",
         "/metrics",

@@ -275,4 +275,39 @@ async fn calls_through_kamailio_become_the_cdrs_sipp_made() {
         page.contains("<td>486</td>") && page.contains("<td>17</td>"),
         "status and cause"
     );
+
+    // The REGISTER and its refresh: one binding of extension 1001, from
+    // sipp's address, its login time kept by the refresh (seed 002).
+    let regs = server.get_json("/api/v1/sip/registrations").await;
+    let regs = regs.as_array().unwrap();
+    assert_eq!(regs.len(), 1, "{regs:#?}");
+    let r = &regs[0];
+    assert_eq!(r["extension"], "1001");
+    let source = r["source"].as_str().unwrap();
+    assert!(source.starts_with("127.0.0.1:"), "{r:#}");
+    assert_eq!(r["contact"], format!("sip:1001@{source}"), "{r:#}");
+    let time = |k: &str| cdrhub_model::Timestamp::parse_rfc3339(r[k].as_str().unwrap()).unwrap();
+    let (login, refreshed, expires) = (time("login_at"), time("refreshed_at"), time("expires_at"));
+    assert!(
+        login < refreshed && refreshed.0 - login.0 < 5_000,
+        "the re-REGISTER refreshed the binding: {r:#}"
+    );
+    assert_eq!(expires.0 - refreshed.0, 3_600_000, "Expires 3600: {r:#}");
+    let day = &r["login_at"].as_str().unwrap()[..10];
+    let hour: usize = r["login_at"].as_str().unwrap()[11..13].parse().unwrap();
+    let stats = server
+        .get_json(&format!("/api/v1/sip/register-stats?day={day}"))
+        .await;
+    assert_eq!(stats["peak"], 1, "{stats:#}");
+    assert_eq!(stats["hours"][hour]["peak"], 1);
+    assert_eq!(stats["hours"][hour]["logins"], 1, "a refresh is no login");
+    let page = browser
+        .get(&format!("/sip/registrations?day={day}"))
+        .await
+        .text();
+    assert!(
+        page.contains("Register status (1)") && page.contains("<td>1001</td>"),
+        "{page}"
+    );
+    assert!(page.contains("Peak registered"), "{page}");
 }

@@ -71,6 +71,20 @@ pub trait Store: Send + Sync + 'static {
     fn senders(&self) -> Result<Vec<SenderStats>, StoreError>;
     /// Every gateway (issue 5): those of the event feed with their last
     /// login, and the RADIUS gateways that have sent accounting.
+    /// SIP bindings in force at `now` (issue 6): extension, contact,
+    /// where it registered from, login time and expiry.
+    fn sip_registrations(
+        &self,
+        now: Timestamp,
+        sender: Option<&str>,
+    ) -> Result<Vec<SipRegistration>, StoreError>;
+    /// Each hour of the UTC day starting at `day`: the peak of SIP
+    /// bindings in force at once and the logins (seed 002).
+    fn register_hours(
+        &self,
+        day: Timestamp,
+        sender: Option<&str>,
+    ) -> Result<Vec<RegisterHour>, StoreError>;
     fn gateways(&self) -> Result<Vec<GatewayInfo>, StoreError>;
     /// The gateway log, newest first.
     fn gateway_log(&self, filter: &GatewayLogFilter) -> Result<GatewayLogPage, StoreError>;

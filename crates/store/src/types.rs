@@ -824,6 +824,33 @@ pub struct CsqHour {
     pub longest_wait_s: Option<f64>,
 }
 
+/// A SIP extension bound to a contact (issue 6, point 4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SipRegistration {
+    /// The capture agent that saw it.
+    pub sender: String,
+    pub extension: String,
+    pub contact: String,
+    /// Where the extension registered from (the REGISTER's source address).
+    pub source: Option<String>,
+    pub user_agent: Option<String>,
+    /// The REGISTER that made the binding; refreshes keep it.
+    pub login_at: Timestamp,
+    pub refreshed_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// One hour of seed 002's Register Statistic Report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RegisterHour {
+    /// The hour's start.
+    pub hour: Timestamp,
+    /// The most bindings in force at once during the hour.
+    pub peak: u64,
+    /// Bindings made during the hour (refreshes not counted).
+    pub logins: u64,
+}
+
 /// A day of contact-centre reports.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ContactCentreDay {

@@ -5,6 +5,7 @@ pub(crate) mod calls;
 mod error;
 pub(crate) mod gateways;
 pub(crate) mod openapi;
+mod sip;
 mod status;
 
 use axum::Router;
@@ -32,6 +33,8 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/v1/gateways/{name}/report.csv",
             get(gateways::report_csv),
         )
+        .route("/api/v1/sip/registrations", get(sip::registrations))
+        .route("/api/v1/sip/register-stats", get(sip::register_stats))
         .route("/api/v1/openapi.json", get(openapi::document))
 }
 

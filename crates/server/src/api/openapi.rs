@@ -84,6 +84,7 @@ pub(crate) fn spec(cms_path: &str, metrics_token: bool) -> Value {
     spec["components"]["schemas"]["CtiServer"] = cti_server_schema();
     spec["paths"]["/api/v1/cc"] = contact_centre_operation();
     gateway_operations(&mut spec);
+    sip_operations(&mut spec);
     spec["components"]["schemas"]["ContactCentreDay"] = contact_centre_schema();
     spec["components"]["schemas"]["DayStats"] = day_stats_schema();
     spec["security"] = json!([{"bearer": []}]);
@@ -147,6 +148,42 @@ fn contact_centre_schema() -> Value {
             "average_wait_s": {"type": ["number", "null"]}, "longest_wait_s": {"type": ["number", "null"]}
         }}}
     }})
+}
+
+/// `/api/v1/sip/...` (issue 6; seed 002's register status and statistic).
+fn sip_operations(spec: &mut Value) {
+    let error = error_response();
+    let sender = json!({"name": "sender", "in": "query", "schema": {"type": "string"}, "description": "One capture agent (`capture id@address`); every one by default."});
+    spec["paths"]["/api/v1/sip/registrations"] = json!({"get": {
+        "summary": "SIP extensions registered now: each binding made by a REGISTER and its 2xx, as mirrored over HEP",
+        "parameters": [sender],
+        "responses": {"200": {"description": "The bindings in force, by extension.", "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object", "properties": {
+            "sender": {"type": "string", "description": "The capture agent."},
+            "extension": {"type": "string", "description": "The user of the address-of-record (To)."},
+            "contact": {"type": "string"},
+            "source": str_prop("The address the REGISTER came from."),
+            "user_agent": str_prop(""),
+            "login_at": {"type": "string", "format": "date-time", "description": "The REGISTER that made the binding; refreshes keep it."},
+            "refreshed_at": {"type": "string", "format": "date-time"},
+            "expires_at": {"type": "string", "format": "date-time"}
+        }}}}}}, "400": error}
+    }});
+    spec["paths"]["/api/v1/sip/register-stats"] = json!({"get": {
+        "summary": "Seed 002's Register Statistic Report: per hour of a UTC day, the peak of extensions registered at once and the logins",
+        "parameters": [
+            {"name": "day", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "YYYY-MM-DD (UTC); default today."},
+            sender
+        ],
+        "responses": {"200": {"description": "24 hours.", "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "day": {"type": "string", "format": "date"},
+            "peak": {"type": "integer", "description": "The day's highest hourly peak."},
+            "hours": {"type": "array", "items": {"type": "object", "properties": {
+                "hour": {"type": "string", "format": "date-time"},
+                "peak": {"type": "integer", "description": "The most bindings in force at once during the hour."},
+                "logins": {"type": "integer", "description": "Bindings made during the hour, refreshes not counted."}
+            }}}
+        }}}}}, "400": error}
+    }});
 }
 
 /// `/api/v1/gateways...` (issue 5; seed 001's gateway report) and their
@@ -413,7 +450,7 @@ fn operations(cms_path: &str) -> Value {
                 "unknown_clients": {"type": "object", "description": "radius: requests dropped from addresses no client covers, by address.", "additionalProperties": {"type": "integer"}},
                 "counters": {"type": "object", "description": "feed: lines read, taken (answered OK), bad_packets, store_errors (answered ERR store unavailable), online (gateways with a session), connections (TCP, open now). sip: HEP packets read, bad_header, bad_auth_key, unknown_agent (capture id not allowed), store_errors.", "additionalProperties": {"type": "integer"}},
                 "kernel_drops": {"type": ["integer", "null"], "description": "radius, feed, sip: datagrams the kernel dropped for the UDP socket since it opened (its receive buffer was full), from /proc/net/udp; null when unknown."},
-                "agents": {"type": "object", "description": "sip: per capture agent (`capture id@address`): packets, last_packet_at.", "additionalProperties": {"type": "object"}}
+                "agents": {"type": "object", "description": "sip: per capture agent (`capture id@address`): packets, last_packet_at, bad_sip (packets whose SIP does not parse: kept, no call).", "additionalProperties": {"type": "object"}}
             }}}}},
             "Gap": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "source": {"type": "string"}, "sender": {"type": "string"},

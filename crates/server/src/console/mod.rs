@@ -76,6 +76,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/gateways/{name}/report.csv", get(gateways::report_csv))
         .route("/gateways/{name}/events", get(gateways::events))
         .route("/sip", get(sip::view))
+        .route("/sip/registrations", get(sip::registrations))
         .route("/calls", get(calls::search))
         .route("/calls/{id}", get(calls::call_page))
         .route("/calls/{id}/end", post(live::force_end))

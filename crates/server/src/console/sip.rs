@@ -37,6 +37,18 @@ fn detail(c: &Call, key: &str) -> String {
     }
 }
 
+/// Who released the call, or that the dialog timeout closed it.
+fn released_by(l: &str, c: &Call) -> String {
+    if c.flags
+        .iter()
+        .any(|f| f == cdrhub_correlate::sip::TIMED_OUT_FLAG)
+    {
+        t(l, "sip_timed_out").to_owned()
+    } else {
+        detail(c, "released_by")
+    }
+}
+
 fn call_link(c: &Call) -> Markup {
     html! { a href={ "/calls/" (c.id) } { (date(c.started_at)) } }
 }
@@ -93,7 +105,7 @@ pub(crate) async fn view(
                     td { (text(&c.caller)) } td { (text(&c.dialed)) } td { (text(&c.destination)) }
                     td.num { (c.talk_s.map(|s| s.to_string()).unwrap_or_default()) }
                     td.time { (c.started_at.to_rfc3339()) } td.time { (time(c.answered_at)) }
-                    td.time { (time(c.ended_at)) } td { (detail(c, "released_by")) }
+                    td.time { (time(c.ended_at)) } td { (released_by(l, c)) }
                     td { (call_link(c)) }
                 }
             }
@@ -102,20 +114,94 @@ pub(crate) async fn view(
         table #failed {
             tr {
                 th { (t(l, "sip_caller")) } th { (t(l, "sip_dialed")) } th { (t(l, "sip_destination")) }
-                th { (t(l, "sip_setup")) } th { (t(l, "sip_release")) } th { (t(l, "sip_status")) }
+                th { (t(l, "sip_setup")) } th { (t(l, "sip_release")) } th { (t(l, "sip_released_by")) } th { (t(l, "sip_status")) }
                 th { (t(l, "sip_cause")) } th { (t(l, "calls_disposition")) } th { (t(l, "sip_call")) }
             }
             @for c in &failed.calls {
                 tr {
                     td { (text(&c.caller)) } td { (text(&c.dialed)) } td { (text(&c.destination)) }
                     td.time { (c.started_at.to_rfc3339()) } td.time { (time(c.ended_at)) }
-                    td { (detail(c, "status")) } td { (detail(c, "q850_cause")) }
+                    td { (released_by(l, c)) } td { (detail(c, "status")) } td { (detail(c, "q850_cause")) }
                     td { (c.disposition.map(|d| d.as_str()).unwrap_or("")) }
                     td { (call_link(c)) }
                 }
             }
         }
-        p.help { (t(l, "sip_help")) }
+        p.help { (t(l, "sip_help")) " " a href="/sip/registrations" { (t(l, "reg_title")) } }
     };
     page(l, t(l, "sip_title"), Some(&signed), body).into_response()
 }
+
+/// Seed 002's Register Status (the extensions registered now, refreshed
+/// every 3 s) and Register Statistic Report (the peak registered per hour
+/// of a day).
+pub(crate) async fn registrations(
+    State(app): State<AppState>,
+    signed: Signed,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let l = signed.user.language.clone();
+    let l = l.as_str();
+    let a = match asked(&query) {
+        Ok(a) => a,
+        Err(e) => return super::bad_request_page(&signed, "reg_title", &e),
+    };
+    let store = app.store.clone();
+    let (day, sender) = (a.day, a.sender.clone());
+    let now = Timestamp::now();
+    let loaded = blocking(move || {
+        let current = store.sip_registrations(now, sender.as_deref())?;
+        let hours = store.register_hours(day, sender.as_deref())?;
+        Ok((current, hours))
+    })
+    .await;
+    let (current, hours) = match loaded {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let base = "/sip/registrations";
+    let body = html! {
+        h2 #status-title { (t(l, "reg_status")) " (" (current.len()) ")" }
+        table #registered {
+            tr {
+                th { (t(l, "reg_extension")) } th { (t(l, "reg_login")) } th { (t(l, "reg_state")) }
+                th { (t(l, "reg_from")) } th { (t(l, "reg_contact")) } th { (t(l, "reg_expires")) }
+                th { (t(l, "reg_user_agent")) } th { (t(l, "calls_sender")) }
+            }
+            @for r in &current {
+                tr {
+                    td { (r.extension) } td.time { (r.login_at.to_rfc3339()) }
+                    td { (t(l, "reg_registered")) } td { (r.source.as_deref().unwrap_or("")) }
+                    td { (r.contact) } td.time { (r.expires_at.to_rfc3339()) }
+                    td { (r.user_agent.as_deref().unwrap_or("")) } td { (r.sender) }
+                }
+            }
+        }
+        p.help { (t(l, "reg_status_help")) }
+        form.filters.noprint method="get" action=(base) {
+            a #prev-day href=(a.link(base, Timestamp(a.day.0 - DAY_MS))) { "← " (t(l, "stats_prev")) } " "
+            label.inline { (t(l, "stats_day")) " " input #day type="date" name="day" value=(date(a.day)); }
+            label.inline { (t(l, "calls_sender")) " " input name="sender" value=(a.sender.as_deref().unwrap_or("")); }
+            button type="submit" { (t(l, "search")) } " "
+            a #next-day href=(a.link(base, Timestamp(a.day.0 + DAY_MS))) { (t(l, "stats_next")) " →" }
+        }
+        h2 #stats-title { (t(l, "reg_statistic")) " " (date(a.day)) }
+        table #register-hours {
+            tr { th { (t(l, "reg_period")) } th { (t(l, "reg_peak")) } th { (t(l, "reg_logins")) } }
+            @for h in &hours {
+                @let hour = (h.hour.0 - a.day.0) / 3_600_000;
+                tr {
+                    td { (format!("{hour:02}-{:02}", hour + 1)) }
+                    td.num { (h.peak) } td.num { (h.logins) }
+                }
+            }
+        }
+        p.help { (t(l, "reg_help")) }
+        script { (maud::PreEscaped(REFRESH)) }
+    };
+    page(l, t(l, "reg_title"), Some(&signed), body).into_response()
+}
+
+/// Reloads the page every 3 seconds, as the seed's Register Status does,
+/// while it shows today.
+const REFRESH: &str = "if (document.getElementById('day').value === new Date().toISOString().slice(0, 10)) { setTimeout(function () { location.reload(); }, 3000); }";

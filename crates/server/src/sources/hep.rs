@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use cdrhub_correlate::sip::NotSip;
 use cdrhub_model::Timestamp;
 use cdrhub_protocols::hep;
 use cdrhub_store::{HepIngest, HepIngestPacket, IngestBatch, IngestPayload};
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, mpsc, watch};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::AppState;
 
@@ -48,6 +49,52 @@ pub struct HepSourceConfig {
     /// The capture agent ids taken (chunk 0x000c); every id when empty.
     #[serde(default)]
     pub capture_ids: Vec<u32>,
+    /// The header whose value joins a B2BUA's two dialogs into one call
+    /// (the same value in both, or the first dialog's Call-ID in the
+    /// second). Default `X-CID`; empty turns it off. Without it, dialogs
+    /// are joined by numbers and timing.
+    #[serde(default = "default_correlation_header")]
+    pub correlation_header: String,
+    /// A call not answered that sees no message for this long is closed
+    /// and marked `timed_out`. Default 300 s.
+    #[serde(default = "default_setup_timeout_s")]
+    pub setup_timeout_s: u64,
+    /// An answered call that sees no message (no BYE, no re-INVITE) for
+    /// this long is closed and marked `timed_out`. Default 14400 s (4 h).
+    #[serde(default = "default_dialog_timeout_s")]
+    pub dialog_timeout_s: u64,
+}
+
+impl HepSourceConfig {
+    /// Makes `correlation_header` the one SIP messages are read with, for
+    /// the process's life: call it before the store opens (it reads the
+    /// journal again with it).
+    pub fn install_correlation_header(&self) {
+        if !cdrhub_correlate::sip::set_correlation_header(&self.correlation_header) {
+            tracing::debug!("the SIP correlation header was already set for this process");
+        }
+    }
+
+    /// The timeouts the correlator closes dialogs by.
+    pub fn dialog_timeouts(&self) -> cdrhub_correlate::sip::DialogTimeouts {
+        let ms = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        cdrhub_correlate::sip::DialogTimeouts {
+            setup_ms: ms(self.setup_timeout_s),
+            answered_ms: ms(self.dialog_timeout_s),
+        }
+    }
+}
+
+fn default_correlation_header() -> String {
+    cdrhub_correlate::sip::DEFAULT_CORRELATION_HEADER.to_owned()
+}
+
+fn default_setup_timeout_s() -> u64 {
+    300
+}
+
+fn default_dialog_timeout_s() -> u64 {
+    4 * 3600
 }
 
 impl Default for HepSourceConfig {
@@ -58,6 +105,9 @@ impl Default for HepSourceConfig {
             tcp_listen: default_listen(),
             auth_key: None,
             capture_ids: Vec::new(),
+            correlation_header: default_correlation_header(),
+            setup_timeout_s: default_setup_timeout_s(),
+            dialog_timeout_s: default_dialog_timeout_s(),
         }
     }
 }
@@ -71,6 +121,8 @@ fn default_listen() -> SocketAddr {
 pub struct AgentStatus {
     pub packets: u64,
     pub last_packet_at: Option<Timestamp>,
+    /// Packets whose SIP does not parse: kept in the journal, no call.
+    pub bad_sip: u64,
 }
 
 /// The listener's counters, for `/api/v1/sources`.
@@ -90,6 +142,12 @@ pub struct HepStatus {
 }
 
 impl HepStatus {
+    fn count_bad_sip(&self, agent: &str, n: u64) {
+        if let Ok(mut agents) = self.agents.lock() {
+            agents.entry(agent.to_owned()).or_default().bad_sip += n;
+        }
+    }
+
     pub fn agents(&self) -> BTreeMap<String, AgentStatus> {
         self.agents.lock().map(|a| a.clone()).unwrap_or_default()
     }
@@ -288,8 +346,22 @@ async fn commit(app: AppState, mut rx: mpsc::Receiver<Received>) {
         tokio::spawn(async move {
             // The SIP is read here, several batches at once, not on the
             // writer's thread.
-            for p in by_agent.values_mut().flatten() {
-                p.event = cdrhub_correlate::sip::event_of_hep(&p.bytes, p.received_at).ok();
+            for (agent, packets) in &mut by_agent {
+                let mut bad = 0;
+                for p in packets {
+                    p.event = match cdrhub_correlate::sip::event_of_hep(&p.bytes, p.received_at) {
+                        Ok(event) => Some(event),
+                        Err(NotSip::Sip(e)) => {
+                            bad += 1;
+                            debug!(agent = %agent, error = %e, "HEP packet with malformed SIP; kept, no call");
+                            None
+                        }
+                        Err(_) => None,
+                    };
+                }
+                if bad > 0 {
+                    app.metrics.hep.count_bad_sip(agent, bad);
+                }
             }
             for (agent, packets) in by_agent {
                 let n = packets.len() as u64;

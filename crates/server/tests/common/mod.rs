@@ -382,7 +382,10 @@ impl TestServer {
             });
         }
 
-        let mut store_options = SqliteOptions::default();
+        let mut store_options = SqliteOptions {
+            dialog_timeouts: config.sources.hep.dialog_timeouts(),
+            ..SqliteOptions::default()
+        };
         if let Some(t) = options.busy_timeout {
             store_options.busy_timeout = t;
         }

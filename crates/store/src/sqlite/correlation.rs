@@ -26,6 +26,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 /// memory.
 const IDLE_EVICT: Duration = Duration::from_secs(15);
 
+/// A hint (`Group::record_hints`) is forgotten this long after it was left.
+const HINT_LIFE: Duration = Duration::from_secs(10);
+
 /// Beyond this many cached calls the cache is emptied after a flush.
 const MAX_CACHED_GROUPS: usize = 20_000;
 const MAX_CACHED_KEYS: usize = 200_000;
@@ -112,6 +115,8 @@ pub(crate) struct Correlation<G> {
     /// Ends forced by operators, by source key (`forced_ends` of the journal
     /// database): applied to every call written that has one of the keys.
     forced: FastMap<i64, Timestamp>,
+    /// Hints left by records, to the call that left them first.
+    hints: FastMap<i64, (String, Instant)>,
 }
 
 struct Resolved {
@@ -132,6 +137,7 @@ impl<G> Default for Correlation<G> {
             last_sweep: None,
             filter: KeyFilter::default(),
             forced: FastMap::default(),
+            hints: FastMap::default(),
         }
     }
 }
@@ -251,6 +257,55 @@ impl<G: Group> Correlation<G> {
         Ok(())
     }
 
+    /// Changes, with `f`, the calls still open that `f` says must change:
+    /// every cached one, and those written open that `candidates` (a
+    /// query on `calls` with no parameter) lists. How many changed.
+    pub(crate) fn change_open(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+        candidates: &str,
+        mut f: impl FnMut(&mut G) -> bool,
+    ) -> rusqlite::Result<usize> {
+        let mut ids: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, e)| !e.group.is_finished())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let written: Vec<String> = tx
+            .prepare_cached(candidates)?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for id in written {
+            if !self.aliases.contains_key(&id) && !self.groups.contains_key(&id) {
+                ids.push(id);
+            }
+        }
+        let mut changed = 0;
+        for id in ids {
+            self.load_group(tx, journal, &id, "")?;
+            let entry = self.groups.get_mut(&id).expect("group loaded above");
+            if !f(&mut entry.group) {
+                continue;
+            }
+            changed += 1;
+            entry.dirty_legs = entry.group.leg_ids().into_iter().collect();
+            if entry.dirty.is_none() {
+                self.dirty_groups += 1;
+            }
+            // No journal record to replay: the next start changes it again.
+            entry.dirty = Dirty::join(
+                entry.dirty,
+                Some(Dirty {
+                    since: Instant::now(),
+                    first_record: i64::MAX,
+                }),
+            );
+        }
+        Ok(changed)
+    }
+
     /// Ends again the calls still open that have a forced end: the server
     /// stopped after keeping the end and before writing the call.
     pub(crate) fn reapply_forced(
@@ -346,9 +401,11 @@ impl<G: Group> Correlation<G> {
     ) -> rusqlite::Result<()> {
         let sender = origin.sender;
         let keys = G::record_keys(&record, origin);
-        let Some(resolved) = self.resolve(tx, &keys)? else {
+        let (probes, marks) = G::record_hints(&record, origin);
+        let Some(mut resolved) = self.resolve(tx, &keys)? else {
             return Ok(());
         };
+        self.follow_hints(&probes, &mut resolved);
         if resolved.new {
             self.groups
                 .insert(resolved.target.clone(), CachedGroup::new(sender));
@@ -384,7 +441,33 @@ impl<G: Group> Correlation<G> {
                 entry.new_keys.push(key);
             }
         }
+        for mark in marks {
+            self.hints
+                .entry(mark)
+                .or_insert_with(|| (resolved.target.clone(), now));
+        }
         Ok(())
+    }
+
+    /// Joins to the call the calls that left a hint the record looks for.
+    fn follow_hints(&mut self, probes: &[i64], resolved: &mut Resolved) {
+        for probe in probes {
+            let Some((id, _)) = self.hints.get(probe) else {
+                continue;
+            };
+            let id = self.canonical(id);
+            if id == resolved.target || resolved.merge.contains(&id) {
+                continue;
+            }
+            if resolved.new {
+                // The record's call is the hinted one; it has a row or is
+                // cached, so it is loaded, not started.
+                resolved.target = id;
+                resolved.new = false;
+            } else {
+                resolved.merge.push(id);
+            }
+        }
     }
 
     /// Which call the keys belong to: an existing one, several to be merged
@@ -627,6 +710,8 @@ impl<G: Group> Correlation<G> {
             .is_none_or(|t| now.duration_since(t) >= IDLE_EVICT / 4)
         {
             self.last_sweep = Some(now);
+            self.hints
+                .retain(|_, (_, left)| now.duration_since(*left) < HINT_LIFE);
             let idle: Vec<String> = self
                 .groups
                 .iter()
@@ -778,6 +863,7 @@ pub(crate) struct Correlations {
     pub feed: Correlation<cdrhub_correlate::feed::FeedCallGroup>,
     pub sip: Correlation<cdrhub_correlate::sip::SipCallGroup>,
     pub agents: super::agents::AgentStates,
+    pub registrations: super::registrations::SipRegistrations,
 }
 
 impl Correlations {
@@ -791,6 +877,7 @@ impl Correlations {
             feed: Correlation::new(KeyFilter::default()),
             sip: Correlation::new(KeyFilter::default()),
             agents: Default::default(),
+            registrations: Default::default(),
         }
     }
 
@@ -812,6 +899,23 @@ impl Correlations {
                 self.agents.apply(tx, origin.sender, &event, journal_id)
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Applies a SIP message: a call's to its call, a REGISTER's to the
+    /// registrations.
+    pub(crate) fn apply_sip(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+        event: cdrhub_correlate::sip::SipEvent,
+        origin: Origin<'_>,
+        journal_id: i64,
+    ) -> rusqlite::Result<()> {
+        if event.register.is_some() {
+            self.registrations.apply(tx, origin.sender, &event)
+        } else {
+            self.sip.apply(tx, journal, event, origin, journal_id)
         }
     }
 
@@ -876,6 +980,7 @@ impl Correlations {
         self.feed.reset();
         self.sip.reset();
         self.agents.reset();
+        self.registrations.reset();
     }
 
     pub(crate) fn load_forced(&mut self, journal: &Connection) -> rusqlite::Result<()> {

@@ -22,6 +22,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use cdrhub_correlate::cti::CtiEvent;
+use cdrhub_correlate::sip::DialogTimeouts;
 use cdrhub_model::Timestamp;
 use cdrhub_protocols::cms::{self, CmsRecord};
 use rusqlite::{Connection, Transaction, params};
@@ -223,6 +224,8 @@ const FLUSH_BUDGET: usize = 256;
 /// Past this many calls waiting to be written, write them whatever their age
 /// (still `FLUSH_BUDGET` per transaction).
 const MAX_DIRTY_GROUPS: usize = 5_000;
+/// How often SIP dialogs are looked at for their timeout.
+const TIMEOUT_SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Journal rows read back per query.
 const REPLAY_CHUNK: i64 = 5_000;
 /// Records waiting for the correlator before the writer waits for it (about
@@ -235,6 +238,7 @@ pub(crate) fn spawn_correlator(
     mut calls: Connection,
     journal: Connection,
     busy_timeout: Duration,
+    dialog_timeouts: DialogTimeouts,
     progress: Arc<Progress>,
 ) -> (CorrelatorHandle, std::thread::JoinHandle<()>) {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -266,6 +270,8 @@ pub(crate) fn spawn_correlator(
                 applied: 0,
                 needs_replay: true,
                 last_flush: Instant::now(),
+                dialog_timeouts,
+                last_timeout_sweep: None,
                 progress,
                 queued,
             }
@@ -282,6 +288,9 @@ struct Correlator {
     /// Set at start and after a failed commit: the cache must be rebuilt.
     needs_replay: bool,
     last_flush: Instant,
+    /// SIP dialogs that see no message for this long are closed.
+    dialog_timeouts: DialogTimeouts,
+    last_timeout_sweep: Option<Instant>,
     progress: Arc<Progress>,
     queued: Arc<Queued>,
 }
@@ -314,9 +323,14 @@ impl Correlator {
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
             } else {
-                match rx.recv() {
+                match rx.recv_timeout(TIMEOUT_SWEEP_EVERY) {
                     Ok(msg) => msg,
-                    Err(_) => break,
+                    Err(RecvTimeoutError::Timeout) => {
+                        // Quiet: SIP dialogs may have timed out meanwhile.
+                        self.round(calls, journal, Vec::new());
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             };
             let mut records = first.records();
@@ -440,6 +454,14 @@ impl Correlator {
                     }
                 }
             }
+            if !self.needs_replay
+                && self
+                    .last_timeout_sweep
+                    .is_none_or(|t| t.elapsed() >= TIMEOUT_SWEEP_EVERY)
+            {
+                self.last_timeout_sweep = Some(Instant::now());
+                self.time_out_dialogs(&tx, journal)?;
+            }
             if !self.needs_replay && (flush || self.last_flush.elapsed() >= FLUSH_EVERY) {
                 self.last_flush = Instant::now();
                 let mode = if flush {
@@ -454,7 +476,7 @@ impl Correlator {
                 let upto = self
                     .correlation
                     .oldest_unwritten()
-                    .map_or(self.applied, |oldest| oldest - 1);
+                    .map_or(self.applied, |oldest| (oldest - 1).min(self.applied));
                 set_correlated_upto(&tx, upto)?;
             }
             tx.commit()
@@ -498,6 +520,29 @@ impl Correlator {
         }
     }
 
+    /// Closes the SIP dialogs that have had no message for their timeout,
+    /// at their last message, marked timed out. The decision depends only
+    /// on the messages and the clock, so a restart makes it again.
+    fn time_out_dialogs(&mut self, tx: &Transaction, journal: &Connection) -> rusqlite::Result<()> {
+        let now = Timestamp::now();
+        let t = self.dialog_timeouts;
+        let candidates = format!(
+            "SELECT id FROM calls WHERE ended_at IS NULL AND source = '{}' \
+             AND started_at < {} AND (answered_at IS NULL OR answered_at < {})",
+            cdrhub_model::SOURCE_SIP,
+            now.0 - t.setup_ms.min(t.answered_ms),
+            now.0 - t.answered_ms,
+        );
+        let closed = self
+            .correlation
+            .sip
+            .change_open(tx, journal, &candidates, |g| g.time_out(now, t))?;
+        if closed > 0 {
+            info!(calls = closed, "SIP calls closed by the dialog timeout");
+        }
+        Ok(())
+    }
+
     /// Applies a commit's records that are not applied yet.
     fn apply_batch(
         &mut self,
@@ -535,7 +580,7 @@ impl Correlator {
                 c.feed.apply(tx, journal, e, origin, id)
             })?,
             CommittedRecords::Sip(records) => apply_new(applied, records, |e, id| {
-                c.sip.apply(tx, journal, e, origin, id)
+                c.apply_sip(tx, journal, e, origin, id)
             })?,
         }
         Ok(())
@@ -592,7 +637,7 @@ impl Correlator {
                         if let Ok(event) =
                             cdrhub_correlate::sip::event_of_hep(&row.payload, row.received_at)
                         {
-                            self.correlation.sip.apply(tx, journal, event, origin, id)?
+                            self.correlation.apply_sip(tx, journal, event, origin, id)?
                         }
                     }
                     // Logins, logouts and keep-alives make no call.

@@ -29,6 +29,13 @@ pub(crate) trait Group: Default + Send + Sized + 'static {
     /// The hashed source keys (`CallKey::hash`) a record names: the call
     /// it belongs to is the one that has any of them.
     fn record_keys(record: &Self::Record, origin: Origin<'_>) -> Vec<i64>;
+    /// Hints (held in memory a few seconds, never written) that join calls
+    /// no key joins: the ones the record looks for (a call that left one
+    /// is this call), and the ones it leaves for later records. A call
+    /// that left a hint first keeps it.
+    fn record_hints(_record: &Self::Record, _origin: Origin<'_>) -> (Vec<i64>, Vec<i64>) {
+        (Vec::new(), Vec::new())
+    }
     /// Applies a record journaled under `journal_id`.
     fn apply(&mut self, record: Self::Record, origin: Origin<'_>, journal_id: i64) -> Touched;
     /// Takes in everything another group knew: the two are one call.
@@ -314,7 +321,11 @@ impl Group for SipCallGroup {
     type Record = SipEvent;
 
     fn record_keys(event: &SipEvent, origin: Origin<'_>) -> Vec<i64> {
-        vec![sip::call_key(origin.sender, &event.signal.call_id)]
+        event.keys(origin.sender)
+    }
+
+    fn record_hints(event: &SipEvent, origin: Origin<'_>) -> (Vec<i64>, Vec<i64>) {
+        event.b2bua_hints(origin.sender)
     }
 
     fn apply(&mut self, event: SipEvent, origin: Origin<'_>, journal_id: i64) -> Touched {

@@ -16,6 +16,7 @@ mod key_filter;
 mod prune;
 mod read;
 mod records;
+mod registrations;
 mod rollup;
 mod schema;
 mod stats;
@@ -69,6 +70,8 @@ pub struct SqliteOptions {
     pub max_batch_records: usize,
     /// Submissions waiting for the writer before senders are slowed down.
     pub queue_depth: usize,
+    /// SIP dialogs without a message for this long are closed (issue 6).
+    pub dialog_timeouts: cdrhub_correlate::sip::DialogTimeouts,
 }
 
 impl Default for SqliteOptions {
@@ -78,6 +81,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             max_batch_records: 20_000,
             queue_depth: 4096,
+            dialog_timeouts: Default::default(),
         }
     }
 }
@@ -186,6 +190,7 @@ impl SqliteStore {
             calls,
             journal_reader,
             options.busy_timeout,
+            options.dialog_timeouts,
             progress.clone(),
         );
         let (tx, writer) = spawn_writer(
@@ -641,6 +646,24 @@ impl Store for SqliteStore {
     ) -> Result<crate::ContactCentreDay, StoreError> {
         self.catch_up();
         self.with_reader(|c| cc::day(c, day, sender, cdrhub_model::Timestamp::now()))
+    }
+
+    fn sip_registrations(
+        &self,
+        now: cdrhub_model::Timestamp,
+        sender: Option<&str>,
+    ) -> Result<Vec<crate::SipRegistration>, StoreError> {
+        self.catch_up();
+        self.with_reader(|c| Ok(registrations::current(c, now, sender)?))
+    }
+
+    fn register_hours(
+        &self,
+        day: cdrhub_model::Timestamp,
+        sender: Option<&str>,
+    ) -> Result<Vec<crate::RegisterHour>, StoreError> {
+        self.catch_up();
+        self.with_reader(|c| Ok(registrations::hours(c, day, sender)?))
     }
 
     fn senders(&self) -> Result<Vec<SenderStats>, StoreError> {

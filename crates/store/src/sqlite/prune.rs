@@ -116,6 +116,10 @@ pub(crate) fn calls_step(
                 removed += tx
                     .prepare_cached("DELETE FROM agent_states WHERE ended_at < ?1")?
                     .execute([before_s * 1000])? as u64;
+                // So do SIP registrations that expired before it.
+                removed += tx
+                    .prepare_cached("DELETE FROM sip_registrations WHERE expires_at < ?1")?
+                    .execute([before_s * 1000])? as u64;
             }
             Ok(StepDone {
                 removed,

@@ -360,6 +360,24 @@ CREATE TABLE agent_states (
 ) WITHOUT ROWID;
 CREATE INDEX agent_states_started ON agent_states(started_at);
 "#,
+    // SIP registrations (issue 6): each binding of an extension from the
+    // REGISTER that made it to its expiry or unregistration; refreshes
+    // move the expiry on.
+    r#"
+CREATE TABLE sip_registrations (
+    sender        TEXT NOT NULL,
+    extension     TEXT NOT NULL,
+    contact       TEXT NOT NULL,
+    source        TEXT,
+    user_agent    TEXT,
+    login_at      INTEGER NOT NULL,
+    refreshed_at  INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    unregistered  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (sender, extension, contact, login_at)
+) WITHOUT ROWID;
+CREATE INDEX sip_registrations_expires ON sip_registrations(expires_at);
+"#,
 ];
 
 /// The layout version of `cdrhub.db` this build writes.
