@@ -379,3 +379,104 @@ async fn gateway_list_log_report_and_events_in_a_real_browser() {
     browser.click("#events-link").await;
     browser.wait_for_text("#event-rows", "HOOK_ON").await;
 }
+
+/// A HEPv3 packet of capture agent 1 holding `sip`, between two loopback
+/// addresses.
+fn hep_packet(src: &str, dst: &str, sip: &str) -> Vec<u8> {
+    use cdrhub_protocols::hep::{Endpoint, HepPacket, encode_v3};
+    let endpoint = |a: &str| {
+        let a: std::net::SocketAddr = a.parse().unwrap();
+        Endpoint {
+            ip: Some(a.ip()),
+            port: Some(a.port()),
+        }
+    };
+    encode_v3(&HepPacket {
+        src: endpoint(src),
+        dst: endpoint(dst),
+        capture_id: Some(1),
+        payload: Some(std::borrow::Cow::Owned(
+            sip.replace('\n', "\r\n").into_bytes(),
+        )),
+        ..HepPacket::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sip_cdr_tables_and_registrations_in_a_real_browser() {
+    let _turn = one_at_a_time().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cdrhub.toml");
+    std::fs::write(
+        &config,
+        "[sources.hep]\nenabled = true\nudp_listen = \"127.0.0.1:0\"\ntcp_listen = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let server = Server::start_with_config(&dir.path().join("data"), Some(&config));
+    let password = server.admin_password.clone().expect("a first password");
+    let base = format!("http://{}", server.addr);
+    let (udp, _) = server.hep_addrs();
+
+    // The call Kamailio mirrored (tests/data/hep), then a REGISTER of
+    // extension 2001 and the registrar's 200.
+    let capture = std::fs::read(fixture("../hep/kamailio-uac-uas.hepstream")).unwrap();
+    let mut packets = Vec::new();
+    let mut at = 0;
+    while at + 4 <= capture.len() {
+        let n = u32::from_be_bytes(capture[at..at + 4].try_into().unwrap()) as usize;
+        packets.push(capture[at + 4..at + 4 + n].to_vec());
+        at += 4 + n;
+    }
+    let head = "Via: SIP/2.0/UDP 127.0.0.9:5062;branch=z9hG4bK-r1\n\
+From: <sip:2001@127.0.0.1>;tag=r\nTo: <sip:2001@127.0.0.1>\nCall-ID: reg-2001\nCSeq: 1 REGISTER\n";
+    packets.push(hep_packet(
+        "127.0.0.9:5062",
+        "127.0.0.1:5070",
+        &format!("REGISTER sip:127.0.0.1 SIP/2.0\n{head}Contact: <sip:2001@127.0.0.9:5062>\nExpires: 600\nUser-Agent: Yealink T46U\nContent-Length: 0\n\n"),
+    ));
+    packets.push(hep_packet(
+        "127.0.0.1:5070",
+        "127.0.0.9:5062",
+        &format!("SIP/2.0 200 OK\n{head}Contact: <sip:2001@127.0.0.9:5062>;expires=600\nContent-Length: 0\n\n"),
+    ));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for p in &packets {
+        socket.send_to(p, udp).unwrap();
+    }
+
+    let browser = Browser::start().await;
+    log_in_as(&browser, &base, "admin", &password).await;
+    // The capture's call is from its own day: the half-call tables of it.
+    browser.click("nav a[href='/sip']").await;
+    browser.wait_for_text("#basic-title", "Basic call").await;
+    let mut day = None;
+    for _ in 0..200 {
+        let calls = get_json(&server, "/api/v1/calls?source=sip").await;
+        if let Some(t) = calls["calls"][0]["ended_at"].as_str() {
+            day = Some(t[..10].to_owned());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let day = day.expect("the captured call is stored");
+    browser.goto(&format!("{base}/sip?day={day}")).await;
+    browser
+        .wait_for_text("#basic-title", "Basic call (1)")
+        .await;
+    assert!(browser.text("#basic").await.contains("sipp"));
+    screenshot(&browser, "console-sip.png").await;
+    browser.goto(&format!("{base}/sip")).await;
+    browser.click("a[href='/sip/registrations']").await;
+    browser.wait_for_text("#registered", "2001").await;
+    let row = browser.text("#registered").await;
+    assert!(
+        row.contains("127.0.0.9:5062") && row.contains("Yealink T46U"),
+        "{row}"
+    );
+    let hours = browser.text("#register-hours").await;
+    assert!(
+        hours.contains("Peak registered") && hours.contains("23-24"),
+        "{hours}"
+    );
+    screenshot(&browser, "console-sip-registrations.png").await;
+}

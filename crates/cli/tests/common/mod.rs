@@ -28,6 +28,7 @@ pub struct Server {
     pub admin_password: Option<String>,
     /// What the server says after "listening for the gateway feed on ".
     feed: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
+    hep: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
 }
 
 impl Server {
@@ -70,6 +71,7 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         let (password_tx, password_rx) = std::sync::mpsc::channel();
         let (feed_tx, feed_rx) = std::sync::mpsc::channel();
+        let (hep_tx, hep_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -79,6 +81,9 @@ impl Server {
                 }
                 if let Some(rest) = line.split("listening for the gateway feed on ").nth(1) {
                     let _ = feed_tx.send(rest.trim().to_owned());
+                }
+                if let Some(rest) = line.split("listening for HEP on ").nth(1) {
+                    let _ = hep_tx.send(rest.trim().to_owned());
                 }
                 if !sent && let Some(rest) = line.split("listening on http://").nth(1) {
                     let _ = tx.send(rest.trim().to_owned());
@@ -99,6 +104,7 @@ impl Server {
             token,
             admin_password,
             feed: std::sync::Mutex::new(feed_rx),
+            hep: std::sync::Mutex::new(hep_rx),
         }
     }
 
@@ -111,6 +117,19 @@ impl Server {
             .recv_timeout(Duration::from_secs(60))
             .expect("cdrhub did not say where the gateway feed listens");
         // "tcp 127.0.0.1:41234 and udp 127.0.0.1:52345"
+        let words: Vec<&str> = said.split_whitespace().collect();
+        (words[1].parse().unwrap(), words[4].parse().unwrap())
+    }
+
+    /// Where HEP is received (UDP, TCP), once the server says so.
+    pub fn hep_addrs(&self) -> (SocketAddr, SocketAddr) {
+        let said = self
+            .hep
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(60))
+            .expect("cdrhub did not say where it listens for HEP");
+        // "udp 127.0.0.1:41234 and tcp 127.0.0.1:52345"
         let words: Vec<&str> = said.split_whitespace().collect();
         (words[1].parse().unwrap(), words[4].parse().unwrap())
     }
