@@ -4,14 +4,16 @@
 //! The packets are those Kamailio mirrored of a sipp call
 //! (tests/data/hep/kamailio-uac-uas.hepstream), each call's Call-ID made
 //! its own, so every packet is a HEPv3 packet as Kamailio sends it. Each
-//! is decoded (HEP, then SIP and its SDP) and applied to its dialog.
+//! is decoded (HEP, then SIP and its SDP), its call found by its keys and
+//! B2BUA hints, and applied to the call, as the store's correlator does
+//! (without the database).
 //!
 //! `cargo run --release -p cdrhub-correlate --example sip_correlate_speed [CALLS]`
 
 use std::collections::HashMap;
 use std::time::Instant;
 
-use cdrhub_correlate::sip::{SipDialog, event_of_hep};
+use cdrhub_correlate::sip::{SipCallGroup, event_of_hep};
 use cdrhub_model::Timestamp;
 use cdrhub_protocols::hep;
 
@@ -76,25 +78,45 @@ fn main() {
         bytes / packets.len()
     );
     for round in 1..=3 {
-        let mut dialogs: HashMap<String, SipDialog> = HashMap::with_capacity(calls);
+        let mut calls_by_key: HashMap<i64, usize> = HashMap::with_capacity(calls * 2);
+        let mut hints: HashMap<i64, usize> = HashMap::with_capacity(calls * 4);
+        let mut groups: Vec<SipCallGroup> = Vec::with_capacity(calls);
         let start = Instant::now();
         let mut skipped = 0;
-        for p in &packets {
-            match event_of_hep(p, Timestamp(0)) {
-                Ok(event) => dialogs
-                    .entry(event.signal.call_id.clone())
-                    .or_default()
-                    .apply(&event.signal),
-                Err(_) => skipped += 1,
+        for (id, p) in packets.iter().enumerate() {
+            let Ok(event) = event_of_hep(p, Timestamp(0)) else {
+                skipped += 1;
+                continue;
+            };
+            let keys = event.keys("1@127.0.0.1");
+            let (probes, marks) = event.b2bua_hints("1@127.0.0.1");
+            let found = keys
+                .iter()
+                .find_map(|k| calls_by_key.get(k))
+                .or_else(|| probes.iter().find_map(|k| hints.get(k)))
+                .copied();
+            let call = found.unwrap_or_else(|| {
+                groups.push(SipCallGroup::default());
+                groups.len() - 1
+            });
+            groups[call].apply(&event, id as i64);
+            for k in keys {
+                calls_by_key.insert(k, call);
+            }
+            for m in marks {
+                hints.entry(m).or_insert(call);
             }
         }
         let secs = start.elapsed().as_secs_f64();
-        let answered = dialogs.values().filter(|d| d.connect_at.is_some()).count();
+        let answered = groups
+            .iter()
+            .filter(|g| g.dialogs.iter().any(|d| d.connect_at.is_some()))
+            .count();
         println!(
-            "round {round}: {:.0} packets/s ({:.2} µs a packet), {} dialogs, {answered} answered, {skipped} not SIP",
+            "round {round}: {:.0} packets/s ({:.2} µs a packet), {} calls, {answered} answered, {skipped} not SIP",
             packets.len() as f64 / secs,
             secs * 1e6 / packets.len() as f64,
-            dialogs.len()
+            groups.len()
         );
     }
 }

@@ -608,6 +608,13 @@ impl<G: Group> Correlation<G> {
         for alias in target.merged_from.clone() {
             self.aliases.insert(alias, into.to_owned());
         }
+        // Hints of the absorbed call lead to the surviving one, after its
+        // alias is gone too.
+        for (id, _) in self.hints.values_mut() {
+            if id == from {
+                *id = into.to_owned();
+            }
+        }
         Ok(())
     }
 
