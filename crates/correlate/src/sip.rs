@@ -111,9 +111,10 @@ pub struct SipDialog {
     pub video: bool,
     /// Holds and resumes, in order: (time, held).
     pub holds: Vec<(Timestamp, bool)>,
-    /// The CSeq of the first INVITE: responses with another one answer a
-    /// re-INVITE.
-    pub invite_cseq: Option<u32>,
+    /// The CSeqs of the INVITEs that set the call up: the first one and
+    /// those sent again after a challenge (401, 407) or a redirect (3xx).
+    /// Responses with another CSeq answer a re-INVITE.
+    pub invite_cseqs: Vec<u32>,
     /// Where the first INVITE went: the callee, for a dialog a B2BUA
     /// started.
     pub first_hop: Option<SocketAddr>,
@@ -159,7 +160,22 @@ impl SipDialog {
             "INVITE" if self.is_initial_invite(s) => {
                 let first = self.setup_at.is_none_or(|t| s.at < t);
                 earliest(&mut self.setup_at, s.at);
-                self.invite_cseq = Some(self.invite_cseq.map_or(s.cseq, |c| c.min(s.cseq)));
+                let latest = self.invite_cseqs.iter().max().copied();
+                if latest.is_some_and(|l| s.cseq > l) {
+                    // Sent again after a challenge or a redirect: the final
+                    // error that answered the last attempt did not end the
+                    // call. A redirect's new target is the destination.
+                    if self.connect_at.is_none() && self.released_by == Some(Releaser::Network) {
+                        self.release_at = None;
+                        self.released_by = None;
+                        self.status = None;
+                        self.q850_cause = None;
+                    }
+                    self.destination.clone_from(&s.request_user);
+                }
+                if !self.invite_cseqs.contains(&s.cseq) {
+                    self.invite_cseqs.push(s.cseq);
+                }
                 if first || self.caller_addr.is_none() {
                     self.caller_addr = Some(s.src);
                     self.first_hop = Some(s.dst);
@@ -217,8 +233,11 @@ impl SipDialog {
             return;
         }
         // Responses to a re-INVITE (another CSeq) say nothing of the call's
-        // setup.
-        if self.invite_cseq.is_some_and(|c| c != s.cseq) {
+        // setup, nor does a final error to an attempt sent again since.
+        if !self.invite_cseqs.is_empty() && !self.invite_cseqs.contains(&s.cseq) {
+            return;
+        }
+        if status >= 300 && self.invite_cseqs.iter().any(|c| *c > s.cseq) {
             return;
         }
         match status {
@@ -1291,5 +1310,46 @@ Content-Length: 0\n\n";
             event_of_hep(&register_packet(&options), Timestamp(1)),
             Err(NotSip::NotACall("OPTIONS".into()))
         );
+    }
+
+    #[test]
+    fn an_invite_sent_again_after_a_challenge_or_a_redirect_is_the_same_call() {
+        // 407, then the INVITE with credentials (CSeq 2), answered.
+        let mut d = SipDialog::default();
+        for s in [
+            req(0, CALLER, PROXY, "INVITE", 1),
+            resp(5, PROXY, CALLER, 407, (1, "INVITE")),
+            req(10, CALLER, PROXY, "ACK", 1),
+            req(20, CALLER, PROXY, "INVITE", 2),
+            req(22, PROXY, CALLEE, "INVITE", 2),
+            resp(200, CALLEE, PROXY, 200, (2, "INVITE")),
+            resp(201, PROXY, CALLER, 200, (2, "INVITE")),
+            // The 407 copied late changes nothing.
+            resp(6, PROXY, CALLER, 407, (1, "INVITE")),
+            in_dialog(req(3_201, CALLER, PROXY, "BYE", 3)),
+        ] {
+            d.apply(&s);
+        }
+        assert_eq!(d.disposition(), Some(Disposition::Answered));
+        assert_eq!(d.status, Some(200));
+        assert_eq!(d.talk_s(), Some(3));
+        assert_eq!(d.setup_at, Some(Timestamp(1_700_000_000_000)));
+        assert_eq!(d.released_by, Some(Releaser::Caller));
+        // 302 to another number; the caller tries it (CSeq 2) and gets 486.
+        let mut d = SipDialog::default();
+        let mut redirected = req(20, CALLER, PROXY, "INVITE", 2);
+        redirected.request_user = Some("7000".into());
+        for s in [
+            req(0, CALLER, PROXY, "INVITE", 1),
+            resp(5, PROXY, CALLER, 302, (1, "INVITE")),
+            redirected,
+            resp(40, PROXY, CALLER, 486, (2, "INVITE")),
+        ] {
+            d.apply(&s);
+        }
+        assert_eq!(d.dialed.as_deref(), Some("5080"));
+        assert_eq!(d.destination.as_deref(), Some("7000"));
+        assert_eq!(d.disposition(), Some(Disposition::Busy));
+        assert_eq!(d.release_at, Some(Timestamp(1_700_000_000_040)));
     }
 }

@@ -112,7 +112,18 @@ fn uas(scenario: &str, port: u16) -> Peer {
 
 /// Runs a sipp UAC to completion: `calls` calls to `service` through the
 /// proxy, each `duration_ms` long; panics unless every call succeeded.
-fn uac(scenario: &str, proxy: u16, service: u16, calls: u32, duration_ms: u32) {
+/// sipp's own count of a run: calls created, successful and failed (its
+/// `-trace_stat` file, the cumulative columns of the last line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SippStats {
+    created: u64,
+    successful: u64,
+    failed: u64,
+}
+
+fn uac(scenario: &str, proxy: u16, service: u16, calls: u32, duration_ms: u32) -> SippStats {
+    let stats_dir = tempfile::tempdir().unwrap();
+    let stats = stats_dir.path().join("stats.csv");
     let status = sipp()
         .arg("-sf")
         .arg(repo().join("tests/sipp").join(scenario))
@@ -131,10 +142,36 @@ fn uac(scenario: &str, proxy: u16, service: u16, calls: u32, duration_ms: u32) {
             "-timeout",
             "30",
             "-timeout_error",
+            "-trace_stat",
+            "-stf",
         ])
+        .arg(&stats)
         .status()
         .expect("sipp runs");
     assert!(status.success(), "sipp {scenario} failed: {status}");
+    let text = std::fs::read_to_string(&stats).expect("sipp's statistics file");
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines.next().expect("a header").split(';').collect();
+    let last: Vec<&str> = lines
+        .next_back()
+        .expect("a line of counts")
+        .split(';')
+        .collect();
+    let column = |name: &str| -> u64 {
+        let i = header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("no {name} column"));
+        last[i]
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} = {:?}", last[i]))
+    };
+    SippStats {
+        created: column("TotalCallCreated"),
+        successful: column("SuccessfulCall(C)"),
+        failed: column("FailedCall(C)"),
+    }
 }
 
 /// One sipp UAC run of the test and what cdrhub must make of it.
@@ -203,8 +240,23 @@ async fn calls_through_kamailio_become_the_cdrs_sipp_made() {
         step("uac-cancel.xml", ring, 1, 500, "no_answer", None),
         step("uac-register.xml", 1001, 1, 200, "", None),
     ];
-    for s in &plan {
-        uac(s.scenario, proxy_port, s.service, s.calls, s.ms);
+    let sipp_said: Vec<SippStats> = plan
+        .iter()
+        .map(|s| uac(s.scenario, proxy_port, s.service, s.calls, s.ms))
+        .collect();
+    for (s, said) in plan.iter().zip(&sipp_said) {
+        // Every scenario, a 486 or a CANCEL included, is a call sipp
+        // completed as written.
+        assert_eq!(
+            *said,
+            SippStats {
+                created: u64::from(s.calls),
+                successful: u64::from(s.calls),
+                failed: 0
+            },
+            "{}",
+            s.scenario
+        );
     }
 
     let calls_made: Vec<&Step> = plan.iter().filter(|s| !s.disposition.is_empty()).collect();
@@ -215,7 +267,22 @@ async fn calls_through_kamailio_become_the_cdrs_sipp_made() {
         expected,
         "one call per INVITE dialog, no REGISTER: {calls:#?}"
     );
-    for s in calls_made {
+    let sipp_calls: u64 = plan
+        .iter()
+        .zip(&sipp_said)
+        .filter(|(s, _)| !s.disposition.is_empty())
+        .map(|(_, said)| said.created)
+        .sum();
+    assert_eq!(
+        calls.len() as u64,
+        sipp_calls,
+        "cdrhub's calls are sipp's calls"
+    );
+    for (s, said) in plan
+        .iter()
+        .zip(&sipp_said)
+        .filter(|(s, _)| !s.disposition.is_empty())
+    {
         let service = s.service.to_string();
         let held = |c: &Value| !c["details"]["holds"].as_array().unwrap().is_empty();
         let mine: Vec<&Value> = calls
@@ -227,7 +294,12 @@ async fn calls_through_kamailio_become_the_cdrs_sipp_made() {
                 _ => true,
             })
             .collect();
-        assert_eq!(mine.len(), s.calls as usize, "{}: {calls:#?}", s.scenario);
+        assert_eq!(
+            mine.len() as u64,
+            said.successful,
+            "{}: {calls:#?}",
+            s.scenario
+        );
         for c in mine {
             assert_eq!(c["disposition"], s.disposition, "{}: {c:#}", s.scenario);
             assert_eq!(c["caller"], "sipp");
