@@ -278,14 +278,38 @@ impl Browser {
             .to_owned()
     }
 
-    /// An attribute or property of the first element matching `css`.
+    /// An attribute or property of the first element matching `css`,
+    /// found again while it goes stale (the page that held it was being
+    /// replaced) for at most 10 s.
     pub async fn attribute(&self, css: &str, name: &str) -> String {
-        let id = self.find(css).await;
-        self.session_call("GET", &format!("/element/{id}/attribute/{name}"), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        let session = format!("/session/{}", self.session);
+        let start = Instant::now();
+        loop {
+            let by = json!({"using": "css selector", "value": css});
+            let read = match self
+                .call("POST", &format!("{session}/element"), Some(by))
+                .await
+            {
+                Ok(found) => {
+                    let id = found[ELEMENT].as_str().unwrap_or_default().to_owned();
+                    self.call(
+                        "GET",
+                        &format!("{session}/element/{id}/attribute/{name}"),
+                        None,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            match read {
+                Ok(value) => return value.as_str().unwrap_or_default().to_owned(),
+                Err(e) => assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "cannot read {name} of {css}: {e}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The value of a cookie of the current page, HttpOnly ones included.
