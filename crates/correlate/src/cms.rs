@@ -47,6 +47,8 @@ pub enum KeyKind {
     /// A hint, held in memory a few seconds, that joins a B2BUA's two
     /// dialogs: `agent/address/caller/dialed/window`.
     SipB2bua,
+    /// A call of the event API or of an import: `sender/call id`.
+    EventCall,
 }
 
 impl KeyKind {
@@ -64,6 +66,7 @@ impl KeyKind {
             KeyKind::FeedCall => "feed-call",
             KeyKind::SipCall => "sip-call",
             KeyKind::SipB2bua => "sip-b2bua",
+            KeyKind::EventCall => "event-call",
         }
     }
 }

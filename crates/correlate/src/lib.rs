@@ -4,6 +4,7 @@
 
 pub mod cms;
 pub mod cti;
+pub mod events;
 pub mod feed;
 pub mod radius;
 pub mod sip;

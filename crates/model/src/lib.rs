@@ -22,6 +22,10 @@ pub const SOURCE_FEED: &str = "feed";
 /// SIP servers mirroring their signalling over HEP (Kamailio, OpenSIPS,
 /// FreeSWITCH, Asterisk).
 pub const SOURCE_SIP: &str = "sip";
+/// Any system posting call events to the open event API (issue 7).
+pub const SOURCE_EVENTS: &str = "events";
+/// CDR files of PBXs imported with `cdrhub import csv` (issue 7).
+pub const SOURCE_CSV: &str = "csv";
 
 /// The flag of a call that an operator ended by hand because its end
 /// records never came.

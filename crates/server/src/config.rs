@@ -25,6 +25,12 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub sources: SourcesConfig,
+    /// Scheduled exports of the calls that ended in each period (issue 7).
+    #[serde(default)]
+    pub exports: Vec<crate::exports::ExportConfig>,
+    /// A signed POST for each ended call (issue 7).
+    #[serde(default)]
+    pub webhooks: Vec<crate::exports::WebhookConfig>,
 }
 
 /// The plain HTTP listener: web API, ingest paths, `/metrics`, `/healthz`.
@@ -126,6 +132,9 @@ pub struct SourcesConfig {
     /// The HEP listener for SIP servers mirroring their signalling (issue 6).
     #[serde(default)]
     pub hep: crate::sources::hep::HepSourceConfig,
+    /// The call-event API, `POST /api/v1/events` and its WebSocket (issue 7).
+    #[serde(default)]
+    pub events: crate::sources::events::EventsSourceConfig,
 }
 
 fn default_listen() -> SocketAddr {
@@ -185,6 +194,20 @@ impl Config {
             cti.check()?;
             if !names.insert(cti.name.as_str()) {
                 return Err(format!("two [[sources.cti]] are named {:?}", cti.name));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for e in &self.exports {
+            e.check()?;
+            if !names.insert(e.name.as_str()) {
+                return Err(format!("two [[exports]] are named {:?}", e.name));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for w in &self.webhooks {
+            w.check()?;
+            if !names.insert(w.name.as_str()) {
+                return Err(format!("two [[webhooks]] are named {:?}", w.name));
             }
         }
         if !self.http.enabled && self.https.is_none() {

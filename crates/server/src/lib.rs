@@ -5,6 +5,8 @@ mod api;
 pub mod auth;
 pub mod config;
 mod console;
+pub mod delivery;
+pub mod exports;
 mod metrics;
 pub mod retention;
 pub mod sources;
@@ -32,6 +34,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The data removal job and its alarms.
     pub retention: Arc<retention::Retention>,
+    /// Scheduled exports and webhooks, and their delivery spool.
+    pub exports: Arc<exports::Exports>,
 }
 
 /// The whole HTTP application.
@@ -44,11 +48,21 @@ pub fn router(state: AppState) -> Router {
     if state.config.metrics.enabled {
         let metrics = Router::new().route("/metrics", get(metrics::render));
         app = app.merge(if state.config.metrics.require_token {
-            metrics.route_layer(require_token)
+            metrics.route_layer(require_token.clone())
         } else {
             metrics
         });
     }
+    let events = &state.config.sources.events;
+    app = app.merge(
+        Router::new()
+            .route(
+                "/api/v1/events",
+                post(sources::events::post).layer(DefaultBodyLimit::max(events.max_body_bytes)),
+            )
+            .route("/api/v1/events/ws", get(sources::events::websocket))
+            .route_layer(require_token.clone()),
+    );
     let cms = &state.config.sources.cms;
     if cms.enabled {
         app = app.route(
@@ -165,6 +179,7 @@ impl BoundServer {
         });
 
         tokio::spawn(retention::run_daily(self.state.clone(), stop_rx.clone()));
+        tokio::spawn(exports::run(self.state.clone(), stop_rx.clone()));
         if let Some(socket) = self.radius {
             tokio::spawn(sources::radius::run(
                 self.state.clone(),

@@ -40,6 +40,8 @@ async fn every_documented_path_is_served_and_every_route_is_documented() {
         "/api/v1/gateways/{name}/report.csv",
         "/api/v1/sip/registrations",
         "/api/v1/sip/register-stats",
+        "/api/v1/events",
+        "/api/v1/events/ws",
         "/api/v1/openapi.json",
         "/healthz",
         "/metrics",
@@ -87,6 +89,12 @@ async fn every_documented_path_is_served_and_every_route_is_documented() {
         for method in methods.keys() {
             let (method, body) = match method.as_str() {
                 "get" => (Method::GET, bytes::Bytes::new()),
+                "post" if path == "/api/v1/events" => (
+                    Method::POST,
+                    bytes::Bytes::from_static(
+                        br#"{"type":"setup","call_id":"o-1","key":"o-1/1","at":"2026-12-01T10:00:00Z"}"#,
+                    ),
+                ),
                 "post" => (Method::POST, common::seed(1)),
                 other => panic!("{path}: unexpected method {other}"),
             };
@@ -100,6 +108,9 @@ async fn every_documented_path_is_served_and_every_route_is_documented() {
             // The seed's call has ended: ending it by hand is refused.
             let expected = if path.ends_with("/end") {
                 r.status == StatusCode::CONFLICT
+            } else if path.ends_with("/ws") {
+                // A WebSocket needs its upgrade headers.
+                r.status == StatusCode::BAD_REQUEST || r.status == StatusCode::UPGRADE_REQUIRED
             } else {
                 r.status.is_success()
             };

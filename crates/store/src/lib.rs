@@ -71,6 +71,13 @@ pub trait Store: Send + Sync + 'static {
     fn senders(&self) -> Result<Vec<SenderStats>, StoreError>;
     /// Every gateway (issue 5): those of the event feed with their last
     /// login, and the RADIUS gateways that have sent accounting.
+    /// Calls that ended in a period, in the order of their end (exports,
+    /// webhooks), once every record acknowledged before is reflected.
+    /// Each with the time it was found by (its end, or when it was written).
+    fn ended_calls(
+        &self,
+        query: &EndedCallsQuery,
+    ) -> Result<Vec<(Timestamp, cdrhub_model::Call)>, StoreError>;
     /// SIP bindings in force at `now` (issue 6): extension, contact,
     /// where it registered from, login time and expiry.
     fn sip_registrations(

@@ -23,6 +23,7 @@ pub enum IngestPayload {
     Radius(RadiusIngest),
     Feed(FeedIngest),
     Hep(HepIngest),
+    Events(EventsIngest),
 }
 
 impl IngestPayload {
@@ -33,6 +34,8 @@ impl IngestPayload {
             IngestPayload::Radius(_) => cdrhub_model::SOURCE_RADIUS,
             IngestPayload::Feed(_) => cdrhub_model::SOURCE_FEED,
             IngestPayload::Hep(_) => cdrhub_model::SOURCE_SIP,
+            IngestPayload::Events(e) if e.imported => cdrhub_model::SOURCE_CSV,
+            IngestPayload::Events(_) => cdrhub_model::SOURCE_EVENTS,
         }
     }
 
@@ -43,6 +46,7 @@ impl IngestPayload {
             IngestPayload::Radius(r) => r.requests.len(),
             IngestPayload::Feed(f) => f.lines.len(),
             IngestPayload::Hep(h) => h.packets.len(),
+            IngestPayload::Events(e) => e.events.len(),
         }
     }
 }
@@ -96,6 +100,21 @@ pub struct FeedIngest {
     pub lines: Vec<FeedIngestLine>,
     pub log: Vec<GatewayLogEntry>,
     pub registration: Option<Box<GatewayRegistration>>,
+}
+
+/// Call events of one sender (issue 7): posted to the event API (the
+/// `sender` of the batch is the system that sent them), or rows of CSV
+/// files (`imported`). Each is stored once per idempotency key.
+#[derive(Debug, Clone)]
+pub struct EventsIngest {
+    pub imported: bool,
+    pub events: Vec<EventIngest>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventIngest {
+    pub received_at: Timestamp,
+    pub event: cdrhub_protocols::events::CallEvent,
 }
 
 /// HEP packets of one capture agent (issue 6), journaled as received. The
@@ -406,6 +425,9 @@ pub struct CallFilter {
     /// calls that ended unanswered ("Failed call").
     pub answered: Option<bool>,
     pub call_type: Option<CallType>,
+    /// The call's kind (`conference`, `sip`, `gateway`, a call type sent
+    /// with call events such as `click_to_call` ...).
+    pub kind: Option<String>,
     /// Substring of caller, dialed or destination number, or of any leg's
     /// remote party, local address or display name.
     pub q: Option<String>,
@@ -822,6 +844,28 @@ pub struct CsqHour {
     pub abandoned: u64,
     pub average_wait_s: Option<f64>,
     pub longest_wait_s: Option<f64>,
+}
+
+/// Calls that ended in a period, in the order of their end (issue 7:
+/// scheduled exports and webhooks), a page at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedCallsQuery {
+    /// Whether `from`, `to` and `after` are times of the calls' end, or of
+    /// when cdrhub last wrote them (a call written again after its end
+    /// comes again).
+    pub by: EndedBy,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub source: Option<String>,
+    /// The (time, `id`) of the last call of the page before.
+    pub after: Option<(Timestamp, String)>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    EndedAt,
+    WrittenAt,
 }
 
 /// A SIP extension bound to a contact (issue 6, point 4).

@@ -42,6 +42,7 @@ pub(crate) fn parse_filter(
             }
             "source" => f.source = Some(value.clone()),
             "sender" => f.sender = Some(value.clone()),
+            "kind" => f.kind = Some(value.clone()),
             "answered" => {
                 f.answered = Some(value.parse().map_err(|_| bad("is not true or false"))?)
             }
@@ -65,7 +66,7 @@ pub(crate) fn parse_filter(
             "cursor" if !csv => f.cursor = Some(CallCursor::decode(value)?),
             _ => {
                 return Err(ApiError::BadRequest(format!(
-                    "unknown parameter {key:?}; known: from, to, source, sender, direction, disposition, answered, call_type, q{}",
+                    "unknown parameter {key:?}; known: from, to, source, sender, kind, direction, disposition, answered, call_type, q{}",
                     if csv { "" } else { ", limit, cursor" }
                 )));
             }
@@ -141,7 +142,7 @@ pub(crate) async fn force_end(
 /// The audit log's name for ending a call by hand.
 pub(crate) const FORCE_END_OPERATION: &str = "force call end";
 
-const CSV_COLUMNS: [&str; 18] = [
+pub(crate) const CSV_COLUMNS: [&str; 18] = [
     "id",
     "source",
     "sender",
@@ -162,7 +163,7 @@ const CSV_COLUMNS: [&str; 18] = [
     "max_active_legs",
 ];
 
-fn csv_row(c: &Call) -> [String; 18] {
+pub(crate) fn csv_row(c: &Call) -> [String; 18] {
     let opt = |s: &Option<String>| s.clone().unwrap_or_default();
     let t = |t: Option<Timestamp>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
     let n = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();

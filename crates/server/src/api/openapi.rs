@@ -30,6 +30,7 @@ fn filter_params() -> Vec<Value> {
         json!({"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"}, "description": "Calls that started before this RFC 3339 time."}),
         json!({"name": "source", "in": "query", "schema": {"type": "string", "examples": ["cms"]}, "description": "Source family."}),
         json!({"name": "sender", "in": "query", "schema": {"type": "string"}, "description": "The system that sent the call (Call Bridge, gateway, CTI server)."}),
+        json!({"name": "kind", "in": "query", "schema": {"type": "string", "examples": ["click_to_call"]}, "description": "The call's kind: conference, p2p, acd, gateway, sip, call, or the call_type a system sent with its call events."}),
         json!({"name": "answered", "in": "query", "schema": {"type": "boolean"}, "description": "true: answered calls; false: calls that ended unanswered."}),
         json!({"name": "call_type", "in": "query", "schema": {"type": "string", "enum": ["call_in", "call_out", "call_out_failed", "call_in_reject", "only_pstn", "other"]}, "description": "Call in, call out, call out failed (unanswered), call in reject (rejected or busy), only PSTN (gateway calls), other (no direction)."}),
         json!({"name": "direction", "in": "query", "schema": {"type": "string", "enum": ["in", "out", "internal"]}}),
@@ -41,7 +42,7 @@ fn filter_params() -> Vec<Value> {
 fn call_schema() -> Value {
     json!({"type": "object", "required": ["id", "source", "sender", "kind", "started_at", "legs"], "properties": {
         "id": {"type": "string"},
-        "source": {"type": "string", "description": "Source family, e.g. cms."},
+        "source": {"type": "string", "description": "Source family: cms, cti, radius, feed, sip, events (the call-event API), csv (imported CDR files)."},
         "sender": {"type": "string", "description": "The system that sent the records."},
         "kind": {"type": "string", "description": "conference, p2p, ivr, leg, recording, ..."},
         "caller": str_prop("Who called: the remote party of the first incoming leg."),
@@ -85,6 +86,7 @@ pub(crate) fn spec(cms_path: &str, metrics_token: bool) -> Value {
     spec["paths"]["/api/v1/cc"] = contact_centre_operation();
     gateway_operations(&mut spec);
     sip_operations(&mut spec);
+    event_operations(&mut spec);
     spec["components"]["schemas"]["ContactCentreDay"] = contact_centre_schema();
     spec["components"]["schemas"]["DayStats"] = day_stats_schema();
     spec["security"] = json!([{"bearer": []}]);
@@ -148,6 +150,52 @@ fn contact_centre_schema() -> Value {
             "average_wait_s": {"type": ["number", "null"]}, "longest_wait_s": {"type": ["number", "null"]}
         }}}
     }})
+}
+
+/// `/api/v1/events` and its WebSocket (issue 7): the open call-event API.
+fn event_operations(spec: &mut Value) {
+    let error = error_response();
+    let system = json!({"name": "system", "in": "query", "schema": {"type": "string"}, "description": "The sending system's name (the calls' sender); default the API token's name."});
+    let event = json!({"type": "object", "required": ["type", "key", "at"], "additionalProperties": false, "properties": {
+        "type": {"type": "string", "enum": ["setup", "ringing", "answered", "held", "resumed", "transferred", "ended", "registration", "unregistration"]},
+        "call_id": {"type": "string", "description": "The sender's id of the call; required except for (un)registration."},
+        "key": {"type": "string", "description": "The event's idempotency key, unique per sender: sent again, it is stored once."},
+        "at": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "description": "Milliseconds since the epoch."}]},
+        "leg": {"type": "string", "description": "The leg the event is about (A, B, a channel); one leg when absent."},
+        "caller": {"type": "string"}, "caller_name": {"type": "string"}, "callee": {"type": "string"},
+        "direction": {"type": "string", "enum": ["in", "out", "internal"]},
+        "media": {"type": "string", "enum": ["audio", "video"]},
+        "source_address": {"type": "string"}, "sip_call_id": {"type": "string"}, "ucid": {"type": "string", "description": "A universal call id across systems."},
+        "call_type": {"type": "string", "description": "The call's kind (click_to_call, queue ...)."},
+        "to": {"type": "string", "description": "transferred: the new target."},
+        "sip_status": {"type": "integer"}, "q850_cause": {"type": "integer"},
+        "by": {"type": "string", "enum": ["caller", "callee", "system"], "description": "ended: who hung up."},
+        "disposition": {"$ref": "#/components/schemas/Disposition"},
+        "extension": {"type": "string"}, "contact": {"type": "string"}, "expires_s": {"type": "integer"},
+        "data": {"type": "object", "description": "Anything else (CTI or skill data, a click-to-call page's fields): kept with the call."},
+        "imported": {"type": "string", "description": "Set by `cdrhub import csv`: the file format; the call is then of source csv."}
+    }});
+    spec["paths"]["/api/v1/events"] = json!({"post": {
+        "summary": "Call events from any system: one JSON event, a JSON array, or NDJSON (one event a line). Answered after the commit; a bad event refuses the whole batch. Needs the supervisor or admin role.",
+        "parameters": [system],
+        "requestBody": {"required": true, "content": {
+            "application/x-ndjson": {"schema": event.clone()},
+            "application/json": {"schema": {"oneOf": [event.clone(), {"type": "array", "items": event}]}}
+        }},
+        "responses": {
+            "200": {"description": "Committed.", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                "accepted": {"type": "integer", "description": "Events stored now."},
+                "duplicates": {"type": "integer", "description": "Events whose key was stored before: nothing changed."}
+            }}}}},
+            "400": error.clone(), "403": error.clone(), "413": error.clone(),
+            "503": {"description": "Not stored: send again (Retry-After)."}
+        }
+    }});
+    spec["paths"]["/api/v1/events/ws"] = json!({"get": {
+        "summary": "A WebSocket for long-lived feeds: each text message is one event or an NDJSON batch; each is answered, in order and after its commit, with {ok, accepted, duplicates, keys} or {ok: false, error}. The token goes in the Authorization header of the upgrade request.",
+        "parameters": [system],
+        "responses": {"101": {"description": "Switching protocols."}, "400": error.clone(), "403": error}
+    }});
 }
 
 /// `/api/v1/sip/...` (issue 6; seed 002's register status and statistic).

@@ -6,6 +6,7 @@ mod audit;
 mod calls;
 mod cc;
 mod data;
+mod exports;
 mod gateways;
 mod i18n;
 mod live;
@@ -39,6 +40,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
+        .route("/admin/exports", get(exports::view))
+        .route("/admin/exports/add", post(exports::add))
+        .route("/admin/exports/delete", post(exports::delete))
         .route("/admin/blocked", get(admin::blocked))
         .route("/admin/blocked/unblock", post(admin::unblock))
         .route(
@@ -292,6 +296,7 @@ pub(crate) fn page(lang: &str, title: &str, signed: Option<&Signed>, body: Marku
                             a href="/admin/settings" { (t(lang, "nav_settings")) }
                             a href="/audit" { (t(lang, "nav_audit")) }
                             a href="/admin/data" { (t(lang, "nav_data")) }
+                            a href="/admin/exports" { (t(lang, "nav_exports")) }
                         }
                         span.who { (t(lang, "signed_in_as")) " " a href="/account" { b { (s.user.name) } } " (" (s.user.role) ")" }
                         form.inline method="post" action="/logout" {

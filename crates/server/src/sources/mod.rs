@@ -3,6 +3,7 @@
 
 pub mod cms;
 pub mod cti;
+pub mod events;
 pub mod feed;
 pub mod hep;
 pub mod radius;

@@ -50,6 +50,9 @@ pub struct Options {
     pub feed_session_timeout_s: Option<u64>,
     /// `[sources.hep]`: its addresses are replaced by free loopback ports.
     pub hep: Option<cdrhub_server::sources::hep::HepSourceConfig>,
+    /// `[[exports]]` and `[[webhooks]]`.
+    pub exports: Vec<cdrhub_server::exports::ExportConfig>,
+    pub webhooks: Vec<cdrhub_server::exports::WebhookConfig>,
 }
 
 /// One HTTP answer: status, headers and the whole body.
@@ -353,6 +356,8 @@ impl TestServer {
             radius.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
             config.sources.radius = radius;
         }
+        config.exports = options.exports.clone();
+        config.webhooks = options.webhooks.clone();
         if let Some(mut hep) = options.hep {
             hep.udp_listen = localhost;
             hep.tcp_listen = localhost;
@@ -405,6 +410,13 @@ impl TestServer {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             retention: Default::default(),
+            exports: Arc::new(cdrhub_server::exports::Exports::with_backoff(
+                dir.path().join("spool"),
+                cdrhub_server::delivery::Backoff {
+                    first: Duration::from_millis(100),
+                    max: Duration::from_millis(500),
+                },
+            )),
         };
         let server = BoundServer::bind(state).await.expect("the server binds");
         let http_addr = server.http_addr().expect("an HTTP listener");

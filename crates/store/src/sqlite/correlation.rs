@@ -788,8 +788,8 @@ fn write_call<G: Group>(
     tx.prepare_cached(
         "INSERT INTO calls (id, source, sender, kind, caller, dialed, destination, direction, started_at, \
          answered_at, ended_at, duration_s, talk_s, disposition, cause, media, legs, legs_completed, \
-         max_active_legs, flags, details, records, parties) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23) \
+         max_active_legs, flags, details, records, parties, written_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24) \
          ON CONFLICT(id) DO UPDATE SET source = excluded.source, sender = excluded.sender, kind = excluded.kind, \
          caller = excluded.caller, dialed = excluded.dialed, destination = excluded.destination, \
          direction = excluded.direction, started_at = excluded.started_at, answered_at = excluded.answered_at, \
@@ -797,7 +797,7 @@ fn write_call<G: Group>(
          disposition = excluded.disposition, cause = excluded.cause, media = excluded.media, legs = excluded.legs, \
          legs_completed = excluded.legs_completed, max_active_legs = excluded.max_active_legs, \
          flags = excluded.flags, details = excluded.details, records = excluded.records, \
-         parties = excluded.parties",
+         parties = excluded.parties, written_at = excluded.written_at",
     )?
     .execute(params![
         call.id,
@@ -823,6 +823,7 @@ fn write_call<G: Group>(
         group.details().to_string(),
         records,
         parties(call, legs),
+        Timestamp::now().0,
     ])?;
     Ok(())
 }
@@ -869,6 +870,7 @@ pub(crate) struct Correlations {
     pub radius: Correlation<cdrhub_correlate::radius::RadiusCallGroup>,
     pub feed: Correlation<cdrhub_correlate::feed::FeedCallGroup>,
     pub sip: Correlation<cdrhub_correlate::sip::SipCallGroup>,
+    pub events: Correlation<cdrhub_correlate::events::EventCallGroup>,
     pub agents: super::agents::AgentStates,
     pub registrations: super::registrations::SipRegistrations,
 }
@@ -883,6 +885,7 @@ impl Correlations {
             radius: Correlation::new(radius_filter),
             feed: Correlation::new(KeyFilter::default()),
             sip: Correlation::new(KeyFilter::default()),
+            events: Correlation::new(KeyFilter::default()),
             agents: Default::default(),
             registrations: Default::default(),
         }
@@ -926,6 +929,23 @@ impl Correlations {
         }
     }
 
+    /// Applies a call event: a registration's to the registrations, the
+    /// others to their call.
+    pub(crate) fn apply_events(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+        record: cdrhub_correlate::events::EventRecord,
+        origin: Origin<'_>,
+        journal_id: i64,
+    ) -> rusqlite::Result<()> {
+        if record.event.kind.is_registration() {
+            super::registrations::apply_event(tx, origin.sender, &record.event)
+        } else {
+            self.events.apply(tx, journal, record, origin, journal_id)
+        }
+    }
+
     /// Applies an Accounting-Request: Start, Stop and Interim-Update to
     /// their call; Accounting-On and -Off close the gateway's open calls.
     pub(crate) fn apply_radius(
@@ -951,51 +971,54 @@ impl Correlations {
         }
     }
 
+    /// Every source's calls, for what is done to all of them alike.
+    fn all(&self) -> [&dyn SourceCalls; 6] {
+        [
+            &self.cms,
+            &self.cti,
+            &self.radius,
+            &self.feed,
+            &self.sip,
+            &self.events,
+        ]
+    }
+
+    fn all_mut(&mut self) -> [&mut dyn SourceCalls; 6] {
+        [
+            &mut self.cms,
+            &mut self.cti,
+            &mut self.radius,
+            &mut self.feed,
+            &mut self.sip,
+            &mut self.events,
+        ]
+    }
+
     pub(crate) fn dirty_groups(&self) -> usize {
-        self.cms.dirty_groups()
-            + self.cti.dirty_groups()
-            + self.radius.dirty_groups()
-            + self.feed.dirty_groups()
-            + self.sip.dirty_groups()
+        self.all().iter().map(|c| c.dirty_groups()).sum()
     }
 
     pub(crate) fn any_due(&self, age: Duration) -> bool {
-        self.cms.any_due(age)
-            || self.cti.any_due(age)
-            || self.radius.any_due(age)
-            || self.feed.any_due(age)
-            || self.sip.any_due(age)
+        self.all().iter().any(|c| c.any_due(age))
     }
 
     pub(crate) fn oldest_unwritten(&self) -> Option<i64> {
-        [
-            self.cms.oldest_unwritten(),
-            self.cti.oldest_unwritten(),
-            self.radius.oldest_unwritten(),
-            self.feed.oldest_unwritten(),
-            self.sip.oldest_unwritten(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.all().iter().filter_map(|c| c.oldest_unwritten()).min()
     }
 
     pub(crate) fn reset(&mut self) {
-        self.cms.reset();
-        self.cti.reset();
-        self.radius.reset();
-        self.feed.reset();
-        self.sip.reset();
+        for c in self.all_mut() {
+            c.reset();
+        }
         self.agents.reset();
         self.registrations.reset();
     }
 
     pub(crate) fn load_forced(&mut self, journal: &Connection) -> rusqlite::Result<()> {
-        self.cms.load_forced(journal)?;
-        self.cti.load_forced(journal)?;
-        self.radius.load_forced(journal)?;
-        self.feed.load_forced(journal)?;
-        self.sip.load_forced(journal)
+        for c in self.all_mut() {
+            c.load_forced(journal)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn reapply_forced(
@@ -1003,11 +1026,11 @@ impl Correlations {
         tx: &Transaction,
         journal: &Connection,
     ) -> rusqlite::Result<usize> {
-        Ok(self.cms.reapply_forced(tx, journal)?
-            + self.cti.reapply_forced(tx, journal)?
-            + self.radius.reapply_forced(tx, journal)?
-            + self.feed.reapply_forced(tx, journal)?
-            + self.sip.reapply_forced(tx, journal)?)
+        let mut ended = 0;
+        for c in self.all_mut() {
+            ended += c.reapply_forced(tx, journal)?;
+        }
+        Ok(ended)
     }
 
     /// Ends the call the keys name, in whichever source knows it.
@@ -1018,27 +1041,25 @@ impl Correlations {
         keys: &[i64],
         at: Timestamp,
     ) -> rusqlite::Result<bool> {
-        Ok(self.cms.force_end(tx, journal, keys, at)?
-            || self.cti.force_end(tx, journal, keys, at)?
-            || self.radius.force_end(tx, journal, keys, at)?
-            || self.feed.force_end(tx, journal, keys, at)?
-            || self.sip.force_end(tx, journal, keys, at)?)
+        for c in self.all_mut() {
+            if c.force_end(tx, journal, keys, at)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     pub(crate) fn flush(&mut self, tx: &Transaction, mode: FlushMode) -> rusqlite::Result<()> {
-        self.cms.flush(tx, mode)?;
-        self.cti.flush(tx, mode)?;
-        self.radius.flush(tx, mode)?;
-        self.feed.flush(tx, mode)?;
-        self.sip.flush(tx, mode)
+        for c in self.all_mut() {
+            c.flush(tx, mode)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn committed(&mut self) {
-        self.cms.committed();
-        self.cti.committed();
-        self.radius.committed();
-        self.feed.committed();
-        self.sip.committed();
+        for c in self.all_mut() {
+            c.committed();
+        }
     }
 
     pub(crate) fn grow_filter(&mut self, calls: &Connection) -> rusqlite::Result<()> {
@@ -1047,20 +1068,80 @@ impl Correlations {
     }
 
     pub(crate) fn is_merged_away(&self, id: &str) -> bool {
-        self.cms.is_merged_away(id)
-            || self.cti.is_merged_away(id)
-            || self.radius.is_merged_away(id)
-            || self.feed.is_merged_away(id)
-            || self.sip.is_merged_away(id)
+        self.all().iter().any(|c| c.is_merged_away(id))
     }
 
     pub(crate) fn forget(&mut self, id: &str) -> Option<Vec<i64>> {
-        self.cms
-            .forget(id)
-            .or_else(|| self.cti.forget(id))
-            .or_else(|| self.radius.forget(id))
-            .or_else(|| self.feed.forget(id))
-            .or_else(|| self.sip.forget(id))
+        self.all_mut().into_iter().find_map(|c| c.forget(id))
+    }
+}
+
+/// What [`Correlations`] does to every source's calls alike, whatever the
+/// source's group type.
+trait SourceCalls {
+    fn dirty_groups(&self) -> usize;
+    fn any_due(&self, age: Duration) -> bool;
+    fn oldest_unwritten(&self) -> Option<i64>;
+    fn reset(&mut self);
+    fn load_forced(&mut self, journal: &Connection) -> rusqlite::Result<()>;
+    fn reapply_forced(&mut self, tx: &Transaction, journal: &Connection)
+    -> rusqlite::Result<usize>;
+    fn force_end(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+        keys: &[i64],
+        at: Timestamp,
+    ) -> rusqlite::Result<bool>;
+    fn flush(&mut self, tx: &Transaction, mode: FlushMode) -> rusqlite::Result<()>;
+    fn committed(&mut self);
+    fn is_merged_away(&self, id: &str) -> bool;
+    fn forget(&mut self, id: &str) -> Option<Vec<i64>>;
+}
+
+impl<G: Group> SourceCalls for Correlation<G> {
+    fn dirty_groups(&self) -> usize {
+        Correlation::dirty_groups(self)
+    }
+    fn any_due(&self, age: Duration) -> bool {
+        Correlation::any_due(self, age)
+    }
+    fn oldest_unwritten(&self) -> Option<i64> {
+        Correlation::oldest_unwritten(self)
+    }
+    fn reset(&mut self) {
+        Correlation::reset(self)
+    }
+    fn load_forced(&mut self, journal: &Connection) -> rusqlite::Result<()> {
+        Correlation::load_forced(self, journal)
+    }
+    fn reapply_forced(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+    ) -> rusqlite::Result<usize> {
+        Correlation::reapply_forced(self, tx, journal)
+    }
+    fn force_end(
+        &mut self,
+        tx: &Transaction,
+        journal: &Connection,
+        keys: &[i64],
+        at: Timestamp,
+    ) -> rusqlite::Result<bool> {
+        Correlation::force_end(self, tx, journal, keys, at)
+    }
+    fn flush(&mut self, tx: &Transaction, mode: FlushMode) -> rusqlite::Result<()> {
+        Correlation::flush(self, tx, mode)
+    }
+    fn committed(&mut self) {
+        Correlation::committed(self)
+    }
+    fn is_merged_away(&self, id: &str) -> bool {
+        Correlation::is_merged_away(self, id)
+    }
+    fn forget(&mut self, id: &str) -> Option<Vec<i64>> {
+        Correlation::forget(self, id)
     }
 }
 

@@ -52,6 +52,7 @@ pub(crate) enum CommittedRecords {
     Radius(Vec<(i64, cdrhub_correlate::radius::RadiusEvent)>),
     Feed(Vec<(i64, cdrhub_correlate::feed::FeedEvent)>),
     Sip(Vec<(i64, cdrhub_correlate::sip::SipEvent)>),
+    Events(Vec<(i64, cdrhub_correlate::events::EventRecord)>),
 }
 
 impl CommittedRecords {
@@ -62,6 +63,7 @@ impl CommittedRecords {
             CommittedRecords::Radius(records) => records.len(),
             CommittedRecords::Feed(records) => records.len(),
             CommittedRecords::Sip(records) => records.len(),
+            CommittedRecords::Events(records) => records.len(),
         }
     }
 }
@@ -582,6 +584,9 @@ impl Correlator {
             CommittedRecords::Sip(records) => apply_new(applied, records, |e, id| {
                 c.apply_sip(tx, journal, e, origin, id)
             })?,
+            CommittedRecords::Events(records) => apply_new(applied, records, |e, id| {
+                c.apply_events(tx, journal, e, origin, id)
+            })?,
         }
         Ok(())
     }
@@ -638,6 +643,21 @@ impl Correlator {
                             cdrhub_correlate::sip::event_of_hep(&row.payload, row.received_at)
                         {
                             self.correlation.apply_sip(tx, journal, event, origin, id)?
+                        }
+                    }
+                    cdrhub_model::SOURCE_EVENTS | cdrhub_model::SOURCE_CSV => {
+                        match cdrhub_protocols::events::decode_one(&row.payload) {
+                            Ok(event) => self.correlation.apply_events(
+                                tx,
+                                journal,
+                                cdrhub_correlate::events::EventRecord {
+                                    received_at: row.received_at,
+                                    event,
+                                },
+                                origin,
+                                id,
+                            )?,
+                            Err(e) => skipped(&e),
                         }
                     }
                     // Logins, logouts and keep-alives make no call.

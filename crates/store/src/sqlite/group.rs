@@ -4,6 +4,7 @@
 
 use cdrhub_correlate::cms::{self, CallKey, CmsCallGroup, Detail, Touched};
 use cdrhub_correlate::cti::{self, CtiCallGroup, CtiEvent};
+use cdrhub_correlate::events::{self, EventCallGroup, EventRecord};
 use cdrhub_correlate::feed::{self, FeedCallGroup, FeedEvent};
 use cdrhub_correlate::radius::{self, RadiusCallGroup, RadiusEvent};
 use cdrhub_correlate::sip::{self, SipCallGroup, SipEvent};
@@ -381,5 +382,74 @@ impl FromJournal for SipCallGroup {
             self.sender = sender.to_owned();
         }
         SipCallGroup::apply(self, event, journal_id)
+    }
+}
+
+impl Group for EventCallGroup {
+    type Record = EventRecord;
+
+    fn record_keys(record: &EventRecord, origin: Origin<'_>) -> Vec<i64> {
+        record
+            .event
+            .call_id
+            .as_deref()
+            .map(|c| vec![events::call_key(origin.sender, c)])
+            .unwrap_or_default()
+    }
+
+    fn apply(&mut self, record: EventRecord, origin: Origin<'_>, journal_id: i64) -> Touched {
+        self.apply_journaled(origin.sender, &record, journal_id)
+    }
+
+    fn absorb(&mut self, other: Self) {
+        EventCallGroup::absorb(self, other)
+    }
+
+    fn keys(&self) -> Vec<i64> {
+        EventCallGroup::keys(self)
+    }
+
+    fn summarize(&self, call_id: &str, sender: &str) -> (Call, Vec<Leg>) {
+        EventCallGroup::summarize(self, call_id, sender)
+    }
+
+    fn details(&self) -> Value {
+        EventCallGroup::details(self)
+    }
+
+    fn is_finished(&self) -> bool {
+        EventCallGroup::is_finished(self)
+    }
+
+    fn record_ids(&self) -> Vec<i64> {
+        self.records.clone()
+    }
+
+    fn leg_ids(&self) -> Vec<String> {
+        EventCallGroup::leg_ids(self)
+    }
+
+    fn set_forced_end(&mut self, at: Timestamp) {
+        self.forced_end = Some(self.forced_end.map_or(at, |f| f.min(at)));
+    }
+
+    fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self> {
+        records::rebuild_events(journal, &records::load_events::<Self>(journal, ids)?)
+    }
+}
+
+impl FromJournal for EventCallGroup {
+    type DecodeError = String;
+
+    fn decode(payload: &[u8], received_at: Timestamp) -> Result<EventRecord, String> {
+        cdrhub_protocols::events::decode_one(payload)
+            .map(|event| EventRecord { received_at, event })
+    }
+
+    fn apply_journaled(&mut self, sender: &str, record: &EventRecord, journal_id: i64) -> Touched {
+        if self.sender.is_empty() {
+            self.sender = sender.to_owned();
+        }
+        EventCallGroup::apply(self, record, journal_id)
     }
 }

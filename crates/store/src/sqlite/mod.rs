@@ -648,6 +648,14 @@ impl Store for SqliteStore {
         self.with_reader(|c| cc::day(c, day, sender, cdrhub_model::Timestamp::now()))
     }
 
+    fn ended_calls(
+        &self,
+        query: &crate::EndedCallsQuery,
+    ) -> Result<Vec<(cdrhub_model::Timestamp, cdrhub_model::Call)>, StoreError> {
+        self.catch_up();
+        self.with_reader(|c| read::ended_calls(c, query))
+    }
+
     fn sip_registrations(
         &self,
         now: cdrhub_model::Timestamp,

@@ -17,6 +17,8 @@ use crate::{
 const CALL_COLUMNS: &str = "id, source, sender, kind, caller, dialed, destination, direction, started_at, \
     answered_at, ended_at, duration_s, talk_s, disposition, cause, media, legs, legs_completed, \
     max_active_legs, flags, details";
+/// How many columns `CALL_COLUMNS` names.
+const CALL_COLUMN_COUNT: usize = 21;
 
 /// `LIKE` pattern for a substring, with the wildcards of the input escaped.
 fn contains_pattern(q: &str) -> String {
@@ -70,6 +72,10 @@ fn filter_clauses(f: &CallFilter) -> Clauses {
     if let Some(sender) = &f.sender {
         let p = w.bind(sender.clone());
         w.and(&format!("sender = {p}"));
+    }
+    if let Some(kind) = &f.kind {
+        let p = w.bind(kind.clone());
+        w.and(&format!("kind = {p}"));
     }
     if let Some(direction) = f.direction {
         let p = w.bind(direction.as_str().to_owned());
@@ -250,6 +256,42 @@ pub(crate) fn list_calls(conn: &Connection, f: &CallFilter) -> Result<CallPage, 
     Ok(CallPage { calls, next_cursor })
 }
 
+/// Calls that ended in [`from`, `to`), of `source` if given, in the order
+/// of their end, after (`ended_at`, `id`) `after`, at most `limit`: what a
+/// scheduled export or a webhook sends.
+pub(crate) fn ended_calls(
+    conn: &Connection,
+    q: &crate::EndedCallsQuery,
+) -> Result<Vec<(Timestamp, Call)>, StoreError> {
+    let (after_at, after_id) = match &q.after {
+        Some((t, id)) => (t.0, id.as_str()),
+        None => (i64::MIN, ""),
+    };
+    let by = match q.by {
+        crate::EndedBy::EndedAt => "ended_at",
+        crate::EndedBy::WrittenAt => "written_at",
+    };
+    let sql = format!(
+        "SELECT {CALL_COLUMNS}, {by} FROM calls \
+         WHERE ended_at IS NOT NULL AND {by} >= ?1 AND {by} < ?2 AND (?3 IS NULL OR source = ?3) \
+         AND ({by}, id) > (?4, ?5) ORDER BY {by}, id LIMIT ?6"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_map(
+            rusqlite::params![
+                q.from.0,
+                q.to.0,
+                q.source,
+                after_at,
+                after_id,
+                q.limit as i64
+            ],
+            |r| Ok((Timestamp(r.get(CALL_COLUMN_COUNT)?), call_from_row(r)?)),
+        )?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
 fn ts(v: Option<i64>) -> Option<Timestamp> {
     v.map(Timestamp)
 }
@@ -301,6 +343,9 @@ pub(crate) fn get_call(conn: &Connection, id: &str) -> Result<Option<CallDetail>
         }
         cdrhub_model::SOURCE_FEED => return feed_call(conn, id, &sender, &ids, &flags).map(Some),
         cdrhub_model::SOURCE_SIP => return sip_call(conn, id, &sender, &ids, &flags).map(Some),
+        cdrhub_model::SOURCE_EVENTS | cdrhub_model::SOURCE_CSV => {
+            return event_call(conn, id, &sender, &ids, &flags).map(Some);
+        }
         _ => {}
     }
     // The full call is rebuilt from its records, as the writer built its columns.
@@ -521,6 +566,41 @@ fn sip_call(
                     "q850_cause": s.q850_cause,
                 }),
             }
+        })
+        .collect();
+    timeline.sort_by_key(|e| e.time);
+    rebuilt_detail(
+        conn,
+        call,
+        legs,
+        group.details(),
+        &group.keys(),
+        flags,
+        timeline,
+    )
+}
+
+/// A call of the event API or of an import, rebuilt from its events, with
+/// them in time order.
+fn event_call(
+    conn: &Connection,
+    id: &str,
+    sender: &str,
+    ids: &[i64],
+    flags: &str,
+) -> Result<CallDetail, StoreError> {
+    use cdrhub_correlate::events::EventCallGroup;
+    let events = records::load_events::<EventCallGroup>(conn, ids)?;
+    let group: EventCallGroup = records::rebuild_events(conn, &events)?;
+    let (call, legs) = group.summarize(id, sender);
+    let mut timeline: Vec<CallEvent> = events
+        .iter()
+        .map(|(_, _, r)| CallEvent {
+            time: r.event.at,
+            received_at: r.received_at,
+            event_type: r.event.kind.as_str().to_owned(),
+            source_leg_id: r.event.leg.clone(),
+            record: serde_json::to_value(&r.event).unwrap_or(Value::Null),
         })
         .collect();
     timeline.sort_by_key(|e| e.time);

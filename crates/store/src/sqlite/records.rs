@@ -244,6 +244,9 @@ pub(crate) fn keys_of_call(
         cdrhub_model::SOURCE_RADIUS => RadiusCallGroup::load(conn, ids)?.keys(),
         cdrhub_model::SOURCE_FEED => cdrhub_correlate::feed::FeedCallGroup::load(conn, ids)?.keys(),
         cdrhub_model::SOURCE_SIP => cdrhub_correlate::sip::SipCallGroup::load(conn, ids)?.keys(),
+        cdrhub_model::SOURCE_EVENTS | cdrhub_model::SOURCE_CSV => {
+            cdrhub_correlate::events::EventCallGroup::load(conn, ids)?.keys()
+        }
         _ => Group::keys(&CmsCallGroup::load(conn, ids)?),
     };
     keys.sort_unstable();
@@ -277,6 +280,16 @@ pub(crate) fn radius_dedup_key(
     cdrhub_correlate::cms::CallKey {
         kind: cdrhub_correlate::cms::KeyKind::RadiusSession,
         id: &text,
+    }
+    .hash()
+}
+
+/// What makes two call events the same: the sender's idempotency key (in
+/// the sender's stream). A stable 64-bit FNV-1a hash.
+pub(crate) fn event_dedup_key(key: &str) -> i64 {
+    cdrhub_correlate::cms::CallKey {
+        kind: cdrhub_correlate::cms::KeyKind::EventCall,
+        id: &format!("key/{key}"),
     }
     .hash()
 }

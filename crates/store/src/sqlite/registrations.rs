@@ -144,6 +144,35 @@ fn accepted(
     Ok(())
 }
 
+/// A registration or unregistration of the event API: the same bindings
+/// as a SIP REGISTER makes.
+pub(crate) fn apply_event(
+    tx: &Transaction,
+    sender: &str,
+    e: &cdrhub_protocols::events::CallEvent,
+) -> rusqlite::Result<()> {
+    use cdrhub_protocols::events::EventType;
+    let Some(extension) = e.extension.as_deref() else {
+        return Ok(());
+    };
+    let contact = e.contact.as_deref().unwrap_or(extension);
+    match (e.kind, e.expires_s) {
+        (EventType::Registration, Some(expires)) if expires > 0 => bind(
+            tx,
+            sender,
+            extension,
+            contact,
+            e.source_address.as_deref().unwrap_or(""),
+            None,
+            e.at.0,
+            expires,
+        ),
+        // Unregistration, or a registration for 0 s: every binding of the
+        // extension ends unless a contact is named.
+        _ => unregister(tx, sender, extension, e.contact.as_deref(), e.at.0),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn bind(
     tx: &Transaction,

@@ -378,6 +378,14 @@ CREATE TABLE sip_registrations (
 ) WITHOUT ROWID;
 CREATE INDEX sip_registrations_expires ON sip_registrations(expires_at);
 "#,
+    // Calls by their end (issue 7): scheduled exports send the calls that
+    // ended in a period; webhooks, the ended calls written since they last
+    // looked (written_at: when the correlator last wrote the row).
+    r#"
+CREATE INDEX calls_ended ON calls(ended_at, id) WHERE ended_at IS NOT NULL;
+ALTER TABLE calls ADD COLUMN written_at INTEGER;
+CREATE INDEX calls_written ON calls(written_at, id) WHERE ended_at IS NOT NULL;
+"#,
 ];
 
 /// The layout version of `cdrhub.db` this build writes.

@@ -20,8 +20,8 @@ use tracing::{trace, warn};
 use super::correlator::{CommittedBatch, CommittedRecords, CorrelatorHandle, Progress};
 use super::{RecentRates, SqliteOptions};
 use crate::{
-    CmsIngest, CtiIngest, FeedIngest, GatewayLogKind, HepIngest, IngestBatch, IngestOutcome,
-    IngestPayload, RadiusIngest, StoreError,
+    CmsIngest, CtiIngest, EventsIngest, FeedIngest, GatewayLogKind, HepIngest, IngestBatch,
+    IngestOutcome, IngestPayload, RadiusIngest, StoreError,
 };
 
 pub(crate) enum WriterMsg {
@@ -323,6 +323,7 @@ impl Writer {
             IngestPayload::Radius(radius) => self.ingest_radius(tx, radius, last_id),
             IngestPayload::Feed(feed) => self.ingest_feed(tx, &batch.sender, feed, last_id),
             IngestPayload::Hep(hep) => self.ingest_hep(tx, &batch.sender, hep, last_id),
+            IngestPayload::Events(events) => self.ingest_events(tx, &batch.sender, events, last_id),
         }
     }
 
@@ -740,6 +741,54 @@ impl Writer {
             self.committed.push(CommittedBatch {
                 sender: sender.to_owned(),
                 records: CommittedRecords::Sip(committed),
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// Call events of one sender, each stored once per idempotency key
+    /// (its hash numbers it in the sender's stream).
+    fn ingest_events(
+        &mut self,
+        tx: &Transaction,
+        sender: &str,
+        events: EventsIngest,
+        last_id: &mut i64,
+    ) -> rusqlite::Result<IngestOutcome> {
+        let source = if events.imported {
+            cdrhub_model::SOURCE_CSV
+        } else {
+            cdrhub_model::SOURCE_EVENTS
+        };
+        let mut outcome = IngestOutcome::default();
+        let stream = self.stream(tx, (source, sender, ""), sender, None)?.id;
+        let mut committed = Vec::with_capacity(events.events.len());
+        for e in events.events {
+            let payload = cdrhub_protocols::events::encode_one(&e.event);
+            let row = EventRow {
+                stream,
+                seq: super::records::event_dedup_key(&e.event.key),
+                received_at: e.received_at,
+                event_type: e.event.kind.as_str(),
+                subject: e.event.call_id.as_deref().or(e.event.extension.as_deref()),
+                payload: &payload,
+            };
+            let Some(id) = self.journal_event(tx, source, sender, row, &mut outcome, last_id)?
+            else {
+                continue;
+            };
+            committed.push((
+                id,
+                cdrhub_correlate::events::EventRecord {
+                    received_at: e.received_at,
+                    event: e.event,
+                },
+            ));
+        }
+        if !committed.is_empty() {
+            self.committed.push(CommittedBatch {
+                sender: sender.to_owned(),
+                records: CommittedRecords::Events(committed),
             });
         }
         Ok(outcome)
