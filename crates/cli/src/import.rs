@@ -1,14 +1,20 @@
 //! `cdrhub import cms FILE...`: saved CMS `<records>` documents into the same
 //! pipeline as live POSTs, with the same deduplication; `cdrhub import
-//! cti-trace FILE...`: Unified CCX MIVR traces into the CTI pipeline.
+//! cti-trace FILE...`: Unified CCX MIVR traces into the CTI pipeline;
+//! `cdrhub import csv --format FORMAT FILE...`: PBX CDR files as call
+//! events (source `csv`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cdrhub_model::Timestamp;
+use cdrhub_protocols::csv_cdr;
 use cdrhub_protocols::{cms, cti};
 use cdrhub_server::Config;
-use cdrhub_store::{CmsIngest, CtiIngest, CtiIngestMessage, IngestBatch, IngestPayload, Store};
+use cdrhub_store::{
+    CmsIngest, CtiIngest, CtiIngestMessage, EventIngest, EventsIngest, IngestBatch, IngestPayload,
+    Store,
+};
 use clap::Subcommand;
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -40,6 +46,30 @@ pub enum ImportKind {
         /// year the file was last written.
         #[arg(long)]
         year: Option<i32>,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// CDR files of PBXs: Asterisk `Master.csv` (`--format asterisk`),
+    /// FreeSWITCH `mod_cdr_csv` (`freeswitch`), miniSIPServer O-CDR and
+    /// T-CDR files (`minisipserver`), or any CSV described by a mapping
+    /// file (`--mapping FILE`). Directories are searched for *.csv. Each
+    /// row becomes a call's leg (source `csv`); rows already imported are
+    /// recognised and stored once.
+    Csv {
+        /// asterisk, freeswitch or minisipserver; not with --mapping.
+        #[arg(long, required_unless_present = "mapping")]
+        format: Option<String>,
+        /// A TOML mapping of the columns (see the README).
+        #[arg(long, conflicts_with = "format")]
+        mapping: Option<PathBuf>,
+        /// The zone the PBX wrote its times in: UTC (default), +02:00, or
+        /// an IANA name such as Europe/Paris.
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+        /// The system the calls are filed under (their sender). Default:
+        /// the format's name.
+        #[arg(long)]
+        system: Option<String>,
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
@@ -98,7 +128,128 @@ pub async fn run(kind: &ImportKind, store: &dyn Store, config: &Config) -> anyho
             year,
             files,
         } => import_cti_trace(server, *year, files, store).await,
+        ImportKind::Csv {
+            format,
+            mapping,
+            time_zone,
+            system,
+            files,
+        } => import_csv(format, mapping, time_zone, system, files, store).await,
     }
+}
+
+/// Per-line errors printed per file at most; the rest are counted.
+const LINE_ERRORS_SHOWN: usize = 20;
+
+async fn import_csv(
+    format: &Option<String>,
+    mapping: &Option<PathBuf>,
+    time_zone: &str,
+    system: &Option<String>,
+    files: &[PathBuf],
+    store: &dyn Store,
+) -> anyhow::Result<()> {
+    let format: csv_cdr::CsvFormat = match (format, mapping) {
+        (_, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the mapping {}", path.display()))?;
+            csv_cdr::CsvFormat::Generic(
+                csv_cdr::Mapping::from_toml(&text)
+                    .map_err(|e| anyhow::anyhow!("the mapping {} is wrong: {e}", path.display()))?,
+            )
+        }
+        (Some(name), None) => name
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--format {name:?}: {e}"))?,
+        (None, None) => anyhow::bail!("give --format or --mapping"),
+    };
+    let zone: csv_cdr::TimeZone = time_zone
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--time-zone {time_zone:?}: {e}"))?;
+    let name = format.name();
+    let sender = system.clone().unwrap_or_else(|| name.to_owned());
+    let files = collect_files(files, &["csv"])?;
+    let total_bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let bar = progress_bar(total_bytes);
+    let mut summary = Summary::default();
+    let mut line_errors = 0;
+    let mut pending = Vec::new();
+    for path in &files {
+        summary.files += 1;
+        let data = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                summary
+                    .rejected
+                    .push((path.clone(), format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        bar.inc(data.len() as u64);
+        let options = csv_cdr::CsvOptions {
+            time_zone: zone.clone(),
+            half_call: path
+                .file_name()
+                .and_then(|n| csv_cdr::HalfCall::from_file_name(&n.to_string_lossy())),
+        };
+        let mut events = Vec::new();
+        let mut shown = 0;
+        for row in csv_cdr::decode(&format, &options, &data) {
+            match row {
+                Ok(cdr) => {
+                    summary.records_read += 1;
+                    let received_at = Timestamp::now();
+                    events.extend(
+                        csv_cdr::row_events(name, &cdr)
+                            .into_iter()
+                            .map(|event| EventIngest { received_at, event }),
+                    );
+                }
+                Err(e) => {
+                    line_errors += 1;
+                    if shown < LINE_ERRORS_SHOWN {
+                        shown += 1;
+                        bar.suspend(|| eprintln!("{}: {e}", path.display()));
+                    }
+                }
+            }
+        }
+        if shown == LINE_ERRORS_SHOWN {
+            bar.suspend(|| {
+                eprintln!(
+                    "{}: more lines could not be read (see the count below)",
+                    path.display()
+                )
+            });
+        }
+        for chunk in events.chunks(4000) {
+            pending.push(store.submit(IngestBatch {
+                sender: sender.clone(),
+                received_at: Timestamp::now(),
+                payload: IngestPayload::Events(EventsIngest {
+                    imported: true,
+                    events: chunk.to_vec(),
+                }),
+            }));
+            if pending.len() >= 16 {
+                drain(&mut pending, &mut summary).await?;
+            }
+        }
+        bar.set_message(format!("{} rows", summary.records_read));
+    }
+    drain(&mut pending, &mut summary).await?;
+    bar.finish_and_clear();
+    println!(
+        "imported {} files ({name}, calls filed under {sender}): {} rows read, {} lines with errors; {} events stored, {} already there",
+        summary.files, summary.records_read, line_errors, summary.stored, summary.duplicates
+    );
+    for (path, reason) in &summary.rejected {
+        println!("  {}: {reason}", path.display());
+    }
+    Ok(())
 }
 
 fn progress_bar(total_bytes: u64) -> ProgressBar {

@@ -312,3 +312,108 @@ fn backup_while_serving_and_restore_when_stopped() {
         "rebuilt from the journal"
     );
 }
+
+/// `cdrhub import csv` of each PBX format's file (tests/data/csv): the
+/// rows become calls of source `csv`, a broken line is named with its line
+/// number while the others are stored, an O-CDR and its T-CDR are one
+/// call's two legs, times are read in the zone given, and importing again
+/// stores nothing.
+#[test]
+fn import_csv_of_each_pbx_format_then_reimport_finds_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = |name: &str| format!("{}/../../tests/data/csv/{name}", env!("CARGO_MANIFEST_DIR"));
+    let run = |args: &[&str]| {
+        let out = cdrhub()
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["import", "csv"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let asterisk = [
+        "--format",
+        "asterisk",
+        "--time-zone",
+        "Europe/Berlin",
+        &file("asterisk-Master.csv"),
+        &file("asterisk-broken.csv"),
+    ];
+    let (out, err) = run(&asterisk);
+    assert!(
+        out.contains("imported 2 files (asterisk, calls filed under asterisk): 12 rows read, 3 lines with errors"),
+        "{out}"
+    );
+    assert!(
+        err.contains("asterisk-broken.csv: line 2: has 12 columns")
+            && err.contains("line 3: column \"start\" is \"2024-02-30 08:10:00\""),
+        "{err}"
+    );
+    let (again, _) = run(&asterisk);
+    assert!(again.contains("0 events stored"), "{again}");
+    run(&["--format", "freeswitch", &file("freeswitch-Master.csv")]);
+    run(&[
+        "--format",
+        "minisipserver",
+        "--system",
+        "mss",
+        &file("minisipserver-O-CDR-20240315.csv"),
+        &file("minisipserver-T-CDR-20240315.csv"),
+    ]);
+    run(&[
+        "--mapping",
+        &file("generic-pbx-export.toml"),
+        &file("generic-pbx-export.csv"),
+    ]);
+
+    let server = Server::start(&data);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let calls = rt.block_on(get_json(&server, "/api/v1/calls?source=csv&limit=100"));
+    let calls = calls["calls"].as_array().unwrap();
+    let of = |sender: &str| calls.iter().filter(|c| c["sender"] == sender).count();
+    assert_eq!(
+        (of("asterisk"), of("freeswitch"), of("mss"), of("generic")),
+        (10, 7, 5, 5),
+        "{calls:#?}"
+    );
+    // miniSIPServer's answered call: its O-CDR and T-CDR, one call.
+    let mss = calls
+        .iter()
+        .find(|c| c["sender"] == "mss" && c["dialed"] == "8001")
+        .unwrap();
+    assert_eq!(
+        (
+            mss["destination"].as_str(),
+            mss["talk_s"].as_i64(),
+            mss["legs"].as_i64()
+        ),
+        (Some("203"), Some(95), Some(2)),
+        "{mss:#}"
+    );
+    let busy = calls
+        .iter()
+        .filter(|c| c["sender"] == "asterisk" && c["disposition"] == "busy")
+        .count();
+    assert_eq!(busy, 1);
+    // Asterisk wrote local time (Berlin, UTC+1 in March).
+    let first = calls
+        .iter()
+        .filter(|c| c["sender"] == "asterisk")
+        .map(|c| c["started_at"].as_str().unwrap())
+        .min()
+        .unwrap();
+    assert!(
+        first.ends_with(":00Z") && first.starts_with("2024-03-15T0"),
+        "{first}"
+    );
+}

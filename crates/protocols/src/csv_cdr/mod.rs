@@ -20,12 +20,14 @@
 
 mod asterisk;
 mod cause;
+mod events;
 mod freeswitch;
 mod generic;
 mod minisipserver;
 mod record;
 mod zone;
 
+pub use events::row_events;
 pub use generic::Mapping;
 pub use zone::{TimeZone, UnknownTimeZone};
 
