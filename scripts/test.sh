@@ -4,6 +4,8 @@
 # need, so it works on a fresh clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian puts daemons (kamailio, nats-server) in sbin.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 # Installs Debian packages when a command the tests run is missing. apt may
 # be locked for a moment by another process: try again.
@@ -31,6 +33,17 @@ need "RADIUS tests" "radclient" "freeradius-utils"
 # The SIP tests run Kamailio as a proxy between sipp user agents
 # (tests/kamailio, tests/sipp).
 need "SIP tests" "kamailio sipp" "kamailio sip-tester"
+
+# The ingest bus tests use the machine's NATS JetStream on 127.0.0.1:4222
+# (real-peers.md): start it when it does not answer.
+need "bus tests" "nats-server" "nats-server"
+if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+    echo "== starting NATS JetStream"
+    mkdir -p /var/lib/nats-server
+    start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" -- \
+        -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && break; sleep 0.2; done
+fi
 
 echo "== formatting"
 cargo fmt --all -- --check

@@ -177,6 +177,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 config: Arc::new(config),
                 metrics: Arc::new(Metrics::default()),
                 retention: Default::default(),
+                bus: None,
                 exports: Arc::new(cdrhub_server::exports::Exports::new(dir.join("spool"))),
             };
             runtime()?.block_on(async move {

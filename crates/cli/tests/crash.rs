@@ -8,42 +8,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use common::{Conn, Server, get_json};
+use common::{Conn, Server, document, get_json, journal};
 
 const SENDERS: usize = 8;
-
-/// A document of `n` callLegStart records, `first` being the first recordIndex.
-fn document(session: &str, first: u64, n: u64) -> Vec<u8> {
-    let mut body = format!("<?xml version=\"1.0\"?>\n<records session=\"{session}\">");
-    for i in first..first + n {
-        body.push_str(&format!(
-            "<record type=\"callLegStart\" time=\"2026-05-01T08:00:00Z\" recordIndex=\"{i}\" correlatorIndex=\"{}\">\
-             <callLeg id=\"{session}-leg-{i}\"><remoteParty>{i}@example.com</remoteParty><direction>incoming</direction></callLeg></record>",
-            i - 1
-        ));
-    }
-    body.push_str("</records>");
-    body.into_bytes()
-}
-
-fn journal(data_dir: &std::path::Path) -> BTreeSet<(String, u64)> {
-    let conn = rusqlite::Connection::open_with_flags(
-        data_dir.join("cdrhub.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    let mut stmt = conn
-        .prepare("SELECT s.session, j.seq FROM journal j JOIN streams s ON s.id = j.stream")
-        .unwrap();
-    let rows: Vec<(String, i64)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let set: BTreeSet<(String, u64)> = rows.iter().map(|(s, i)| (s.clone(), *i as u64)).collect();
-    assert_eq!(set.len(), rows.len(), "a record is stored twice");
-    set
-}
 
 #[test]
 fn records_acknowledged_before_sigkill_survive_exactly_once() {

@@ -31,6 +31,9 @@ pub struct Config {
     /// A signed POST for each ended call (issue 7).
     #[serde(default)]
     pub webhooks: Vec<crate::exports::WebhookConfig>,
+    /// The ingest bus between collectors and workers (issue 8).
+    #[serde(default)]
+    pub bus: Option<crate::bus::BusConfig>,
 }
 
 /// The plain HTTP listener: web API, ingest paths, `/metrics`, `/healthz`.
@@ -209,6 +212,9 @@ impl Config {
             if !names.insert(w.name.as_str()) {
                 return Err(format!("two [[webhooks]] are named {:?}", w.name));
             }
+        }
+        if let Some(bus) = &self.bus {
+            bus.check()?;
         }
         if !self.http.enabled && self.https.is_none() {
             return Err(

@@ -3,6 +3,7 @@
 
 mod api;
 pub mod auth;
+pub mod bus;
 pub mod config;
 mod console;
 pub mod delivery;
@@ -36,6 +37,9 @@ pub struct AppState {
     pub retention: Arc<retention::Retention>,
     /// Scheduled exports and webhooks, and their delivery spool.
     pub exports: Arc<exports::Exports>,
+    /// With `[bus]` and the collector role: where the sources' batches go
+    /// instead of the store (set by [`BoundServer::bind`]).
+    pub bus: Option<Arc<bus::Collector>>,
 }
 
 /// The whole HTTP application.
@@ -85,8 +89,13 @@ pub struct BoundServer {
 
 impl BoundServer {
     /// Binds the configured listeners. `http_listen` overrides `http.listen`.
-    pub async fn bind(state: AppState) -> anyhow::Result<Self> {
+    pub async fn bind(mut state: AppState) -> anyhow::Result<Self> {
         let config = state.config.clone();
+        if state.bus.is_none() {
+            state.bus = bus::collector_for(&config).await?;
+        }
+        // A worker-only process runs no listener of its own.
+        let collects = bus::collects(&state);
         let http = if config.http.enabled {
             let addr = config.http.listen;
             Some(
@@ -116,17 +125,17 @@ impl BoundServer {
             }
             None => None,
         };
-        let radius = if config.sources.radius.enabled {
+        let radius = if collects && config.sources.radius.enabled {
             Some(sources::radius::bind(&config.sources.radius).await?)
         } else {
             None
         };
-        let feed = if config.sources.feed.enabled {
+        let feed = if collects && config.sources.feed.enabled {
             Some(sources::feed::bind(&config.sources.feed).await?)
         } else {
             None
         };
-        let hep = if config.sources.hep.enabled {
+        let hep = if collects && config.sources.hep.enabled {
             Some(sources::hep::bind(&config.sources.hep).await?)
         } else {
             None
@@ -201,7 +210,21 @@ impl BoundServer {
                 stop_rx.clone(),
             ));
         }
-        for cti in &self.state.config.sources.cti {
+        if let Some(bus) = self
+            .state
+            .config
+            .bus
+            .clone()
+            .filter(|b| b.has(bus::BusRole::Worker))
+        {
+            tokio::spawn(bus::run_worker(self.state.clone(), bus, stop_rx.clone()));
+        }
+        let cti_clients = if bus::collects(&self.state) {
+            self.state.config.sources.cti.clone()
+        } else {
+            Vec::new()
+        };
+        for cti in &cti_clients {
             tokio::spawn(sources::cti::run(
                 self.state.clone(),
                 cti.clone(),

@@ -11,6 +11,7 @@
 mod error;
 mod sqlite;
 mod types;
+pub mod wire;
 
 pub use error::StoreError;
 pub use sqlite::{
@@ -69,8 +70,6 @@ pub trait Store: Send + Sync + 'static {
         sender: Option<&str>,
     ) -> Result<DayStats, StoreError>;
     fn senders(&self) -> Result<Vec<SenderStats>, StoreError>;
-    /// Every gateway (issue 5): those of the event feed with their last
-    /// login, and the RADIUS gateways that have sent accounting.
     /// Calls that ended in a period, in the order of their end (exports,
     /// webhooks), once every record acknowledged before is reflected.
     /// Each with the time it was found by (its end, or when it was written).
@@ -92,6 +91,8 @@ pub trait Store: Send + Sync + 'static {
         day: Timestamp,
         sender: Option<&str>,
     ) -> Result<Vec<RegisterHour>, StoreError>;
+    /// Every gateway (issue 5): those of the event feed with their last
+    /// login, and the RADIUS gateways that have sent accounting.
     fn gateways(&self) -> Result<Vec<GatewayInfo>, StoreError>;
     /// The gateway log, newest first.
     fn gateway_log(&self, filter: &GatewayLogFilter) -> Result<GatewayLogPage, StoreError>;

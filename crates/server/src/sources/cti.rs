@@ -451,7 +451,7 @@ async fn commit_batches(
         };
         let mut retry = Duration::from_millis(200);
         loop {
-            match app.store.submit(batch.clone()).await {
+            match crate::bus::submit(&app, batch.clone()).await {
                 Ok(_) => break,
                 Err(e) => {
                     warn!(source = %config.name, error = %e, "cannot commit CTI messages yet; retrying");

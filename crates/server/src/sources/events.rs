@@ -117,7 +117,7 @@ async fn take(app: &AppState, sender: &str, body: &[u8]) -> Result<IngestOutcome
                 .collect(),
         }),
     };
-    app.store.submit(submission).await.map_err(|e| {
+    crate::bus::submit(app, submission).await.map_err(|e| {
         warn!(%sender, events = count, error = %e, "could not commit call events; the sender is told to retry");
         ApiError::Unavailable(format!("the events were not stored, send them again: {e}"))
     })

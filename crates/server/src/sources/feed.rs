@@ -342,7 +342,7 @@ impl Feed {
             received_at: Timestamp::now(),
             payload: IngestPayload::Feed(ingest),
         };
-        match self.app.store.submit(batch).await {
+        match crate::bus::submit(&self.app, batch).await {
             Ok(_) => true,
             Err(e) => {
                 warn!(error = %e, "cannot commit gateway feed lines; answering ERR");

@@ -373,7 +373,7 @@ async fn commit(app: AppState, mut rx: mpsc::Receiver<Received>) {
                         packets,
                     }),
                 };
-                if let Err(e) = app.store.submit(submission).await {
+                if let Err(e) = crate::bus::submit(&app, submission).await {
                     app.metrics.hep.store_errors.fetch_add(n, Ordering::Relaxed);
                     warn!(error = %e, packets = n, "cannot commit HEP packets; dropped");
                 }

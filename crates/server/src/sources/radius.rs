@@ -333,7 +333,7 @@ async fn answer_after_commit(app: &AppState, socket: &UdpSocket, batch: Vec<Pend
         received_at,
         payload: IngestPayload::Radius(RadiusIngest { requests }),
     };
-    match app.store.submit(submission).await {
+    match crate::bus::submit(app, submission).await {
         Ok(_) => {
             for (from, client, identifier, authenticator, secret) in &answers {
                 let response = radius::accounting_response(*identifier, authenticator, secret);

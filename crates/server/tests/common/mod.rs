@@ -50,6 +50,8 @@ pub struct Options {
     pub feed_session_timeout_s: Option<u64>,
     /// `[sources.hep]`: its addresses are replaced by free loopback ports.
     pub hep: Option<cdrhub_server::sources::hep::HepSourceConfig>,
+    /// `[bus]`.
+    pub bus: Option<cdrhub_server::bus::BusConfig>,
     /// `[[exports]]` and `[[webhooks]]`.
     pub exports: Vec<cdrhub_server::exports::ExportConfig>,
     pub webhooks: Vec<cdrhub_server::exports::WebhookConfig>,
@@ -356,6 +358,7 @@ impl TestServer {
             radius.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
             config.sources.radius = radius;
         }
+        config.bus = options.bus.clone();
         config.exports = options.exports.clone();
         config.webhooks = options.webhooks.clone();
         if let Some(mut hep) = options.hep {
@@ -410,6 +413,7 @@ impl TestServer {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             retention: Default::default(),
+            bus: None,
             exports: Arc::new(cdrhub_server::exports::Exports::with_backoff(
                 dir.path().join("spool"),
                 cdrhub_server::delivery::Backoff {
@@ -867,4 +871,39 @@ pub async fn signed_in(server: &TestServer, user: &str, password: &str) -> Clien
     let r = log_in(&mut client, user, password).await;
     assert_eq!(r.status, hyper::StatusCode::SEE_OTHER, "{user} logs in");
     client
+}
+
+/// Starts the machine's NATS server (JetStream, 127.0.0.1:4222) if it does
+/// not answer, as the machine's own start command does.
+pub fn ensure_nats() {
+    let up = || std::net::TcpStream::connect("127.0.0.1:4222").is_ok();
+    if up() {
+        return;
+    }
+    let _ = std::process::Command::new("start-stop-daemon")
+        .args([
+            "--start",
+            "--oknodo",
+            "--background",
+            "--exec",
+            "/usr/sbin/nats-server",
+            "--",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            "4222",
+            "-js",
+            "-sd",
+            "/var/lib/nats-server",
+            "-l",
+            "/var/log/nats-server.log",
+        ])
+        .status();
+    for _ in 0..100 {
+        if up() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("NATS does not answer on 127.0.0.1:4222 and could not be started");
 }

@@ -202,7 +202,7 @@ pub(crate) async fn ingest(
             batch,
         }),
     };
-    match app.store.submit(submission).await {
+    match crate::bus::submit(&app, submission).await {
         Ok(outcome) => {
             app.metrics.ingest_response(SOURCE_CMS, StatusCode::OK);
             debug!(%sender, records, stored = outcome.stored, duplicates = outcome.duplicates, "CMS records committed");

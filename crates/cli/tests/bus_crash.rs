@@ -1,0 +1,184 @@
+//! Nothing acknowledged is lost across the ingest bus (issue 8, point 3):
+//! a collector and a worker, two `cdrhub serve` processes on the machine's
+//! NATS JetStream, each with its own data directory. Call Bridges post to
+//! the collector without pause; the worker is SIGKILLed in the middle of
+//! the load, then the collector; both start again, and the Call Bridges
+//! send again what they never got a 200 for (here: everything). Every
+//! record acknowledged by the collector is in the worker's journal, and
+//! every record sent is there exactly once.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use common::{Conn, Server, document, journal};
+
+const SENDERS: usize = 4;
+
+/// Records that got a 200, by session and recordIndex.
+type Acked = Arc<Mutex<BTreeSet<(String, u64)>>>;
+/// Documents sent: session, first recordIndex, records.
+type Sent = Arc<Mutex<Vec<(String, u64, u64)>>>;
+
+/// A config file for one role, on a stream of its own.
+fn config(dir: &Path, stream: &str, role: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{role}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[bus]\nnats = \"nats://127.0.0.1:4222\"\nstream = \"{stream}\"\n\
+             subject_prefix = \"cdrhub-crash.{stream}\"\nroles = [\"{role}\"]\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn ensure_nats() {
+    let up = || std::net::TcpStream::connect("127.0.0.1:4222").is_ok();
+    if !up() {
+        let _ = std::process::Command::new("start-stop-daemon")
+            .args([
+                "--start",
+                "--oknodo",
+                "--background",
+                "--exec",
+                "/usr/sbin/nats-server",
+                "--",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                "4222",
+                "-js",
+                "-sd",
+                "/var/lib/nats-server",
+                "-l",
+                "/var/log/nats-server.log",
+            ])
+            .status();
+        common::wait_until("NATS answers", up);
+    }
+}
+
+/// Posts documents to `addr` from several Call Bridges until the
+/// collector dies, recording what was sent and what got a 200.
+fn load(
+    rt: &tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+    acked: &Acked,
+    sent: &Sent,
+) -> tokio::task::JoinHandle<()> {
+    let (acked, sent) = (acked.clone(), sent.clone());
+    rt.spawn(async move {
+        let mut tasks = Vec::new();
+        for s in 0..SENDERS {
+            let (acked, sent) = (acked.clone(), sent.clone());
+            tasks.push(tokio::spawn(async move {
+                let session = format!("bus-session-{s}");
+                let Ok(mut conn) = Conn::open(addr).await else {
+                    return;
+                };
+                let mut next = 1u64;
+                loop {
+                    let n = if next.is_multiple_of(3) { 10 } else { 1 };
+                    sent.lock().unwrap().push((session.clone(), next, n));
+                    match conn
+                        .request("POST", "/ingest/cms", document(&session, next, n))
+                        .await
+                    {
+                        Ok((200, _)) => {
+                            let mut a = acked.lock().unwrap();
+                            for i in next..next + n {
+                                a.insert((session.clone(), i));
+                            }
+                        }
+                        Ok((status, body)) => {
+                            panic!("unexpected {status}: {}", String::from_utf8_lossy(&body))
+                        }
+                        Err(_) => return,
+                    }
+                    next += n;
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    })
+}
+
+#[test]
+fn records_acknowledged_by_a_collector_survive_sigkill_of_worker_and_collector() {
+    ensure_nats();
+    let dir = tempfile::tempdir().unwrap();
+    let stream = format!("CDRHUB_CRASH_{}", std::process::id());
+    let (collector_dir, worker_dir) = (dir.path().join("collector"), dir.path().join("worker"));
+    let collector_config = config(dir.path(), &stream, "collector");
+    let worker_config = config(dir.path(), &stream, "worker");
+    let collector = Server::start_with_config(&collector_dir, Some(&collector_config));
+    let worker = Server::start_with_config(&worker_dir, Some(&worker_config));
+    let acked: Acked = Default::default();
+    let sent: Sent = Default::default();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let running = load(&rt, collector.addr, &acked, &sent);
+
+    // The worker dies once it has stored some; the collector goes on
+    // acknowledging into JetStream, then dies too.
+    common::wait_until("the worker stores under load", || {
+        worker_dir.join("cdrhub.db").exists() && journal(&worker_dir).len() >= 500
+    });
+    worker.kill();
+    let at_worker_kill = acked.lock().unwrap().len();
+    common::wait_until("the collector acknowledges with no worker", || {
+        acked.lock().unwrap().len() >= at_worker_kill + 1000
+    });
+    collector.kill();
+    rt.block_on(running).unwrap();
+    let acked = acked.lock().unwrap().clone();
+
+    // Both come back; the Call Bridges send everything again.
+    let worker = Server::start_with_config(&worker_dir, Some(&worker_config));
+    let collector = Server::start_with_config(&collector_dir, Some(&collector_config));
+    let sent = sent.lock().unwrap().clone();
+    let total: u64 = sent.iter().map(|(_, _, n)| n).sum();
+    rt.block_on(async {
+        let mut conn = Conn::open(collector.addr).await.unwrap();
+        for (session, first, n) in &sent {
+            let (status, _) = conn
+                .request("POST", "/ingest/cms", document(session, *first, *n))
+                .await
+                .unwrap();
+            assert_eq!(status, 200);
+        }
+    });
+    common::wait_until("the worker has every record", || {
+        journal(&worker_dir).len() as u64 >= total
+    });
+    let stored = journal(&worker_dir);
+    let lost: Vec<_> = acked.difference(&stored).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged records lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+    assert_eq!(
+        stored.len() as u64,
+        total,
+        "each record sent is stored exactly once"
+    );
+    println!(
+        "acknowledged before the kills: {}, sent in all: {total}, in the worker's journal: {}",
+        acked.len(),
+        stored.len()
+    );
+    drop((worker, collector));
+    rt.block_on(async {
+        let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+        let _ = async_nats::jetstream::new(client)
+            .delete_stream(&stream)
+            .await;
+    });
+}

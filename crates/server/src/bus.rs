@@ -1,0 +1,285 @@
+//! The ingest bus (issue 8; DESIGN.md "Scale-out"): with `[bus]`, a
+//! *collector* publishes each batch its sources accept to a NATS JetStream
+//! stream and acknowledges the sender only once JetStream has stored it;
+//! a *worker* takes the batches from a durable consumer, submits each to
+//! its store, and acknowledges JetStream only after that commit. A batch
+//! JetStream delivers again (a worker died before its ack) is recognised
+//! by the journal's deduplication keys and stored once; a batch published
+//! twice (a collector that retried) is dropped by JetStream's own
+//! duplicate window (`Nats-Msg-Id` is a hash of the batch).
+//!
+//! Subjects are `PREFIX.N`, N the batch's partition (a hash of its sender
+//! modulo `partitions`), so the records of one sender, and so of its calls,
+//! keep their order on one subject.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use cdrhub_store::{Ack, IngestBatch, IngestOutcome, StoreError};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::AppState;
+
+/// `[bus]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusConfig {
+    /// The NATS server, `nats://host:4222`.
+    pub nats: String,
+    /// The JetStream stream the batches go through (created when missing).
+    /// Default `CDRHUB_INGEST`.
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    /// The subjects' prefix. Default `cdrhub.ingest`.
+    #[serde(default = "default_prefix")]
+    pub subject_prefix: String,
+    /// Partitions of the subjects. Default 16.
+    #[serde(default = "default_partitions")]
+    pub partitions: u32,
+    /// The durable consumer workers share. Default `cdrhub-workers`.
+    #[serde(default = "default_consumer")]
+    pub consumer: String,
+    /// What this process does: `collector` (its sources publish to the
+    /// bus), `worker` (it stores what the bus holds). Default both.
+    #[serde(default = "default_roles")]
+    pub roles: Vec<BusRole>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BusRole {
+    Collector,
+    Worker,
+}
+
+fn default_stream() -> String {
+    "CDRHUB_INGEST".into()
+}
+
+fn default_prefix() -> String {
+    "cdrhub.ingest".into()
+}
+
+fn default_partitions() -> u32 {
+    16
+}
+
+fn default_consumer() -> String {
+    "cdrhub-workers".into()
+}
+
+fn default_roles() -> Vec<BusRole> {
+    vec![BusRole::Collector, BusRole::Worker]
+}
+
+impl BusConfig {
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if !self.nats.starts_with("nats://") && !self.nats.starts_with("tls://") {
+            return Err(format!("bus.nats {:?} must be a nats:// URL", self.nats));
+        }
+        if self.partitions == 0 || self.partitions > 1024 {
+            return Err("bus.partitions must be from 1 to 1024".into());
+        }
+        if self.roles.is_empty() {
+            return Err("bus.roles names no role: give collector, worker or both".into());
+        }
+        Ok(())
+    }
+
+    pub fn has(&self, role: BusRole) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// The stable 64-bit FNV-1a hash of `bytes`.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// A collector's publisher.
+pub struct Collector {
+    js: jetstream::Context,
+    prefix: String,
+    partitions: u32,
+}
+
+async fn connect(config: &BusConfig) -> anyhow::Result<jetstream::Context> {
+    use anyhow::Context as _;
+    let client = async_nats::connect(&config.nats)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {}", config.nats))?;
+    let js = jetstream::new(client);
+    js.get_or_create_stream(stream::Config {
+        name: config.stream.clone(),
+        subjects: vec![format!("{}.>", config.subject_prefix)],
+        retention: stream::RetentionPolicy::WorkQueue,
+        storage: stream::StorageType::File,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "cannot create or open the JetStream stream {}",
+            config.stream
+        )
+    })?;
+    Ok(js)
+}
+
+impl Collector {
+    pub async fn connect(config: &BusConfig) -> anyhow::Result<Collector> {
+        let js = connect(config).await?;
+        info!(nats = %config.nats, stream = %config.stream, "collector: batches go to the bus");
+        Ok(Collector {
+            js,
+            prefix: config.subject_prefix.clone(),
+            partitions: config.partitions,
+        })
+    }
+
+    /// Publishes the batch; resolves once JetStream has stored it.
+    pub fn publish(&self, batch: IngestBatch) -> Ack {
+        let records = batch.payload.record_count();
+        let bytes = cdrhub_store::wire::encode(&batch);
+        let partition = fnv(batch.sender.as_bytes()) % u64::from(self.partitions);
+        let subject = format!("{}.{partition}", self.prefix);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            "Nats-Msg-Id",
+            format!("{:016x}-{}", fnv(&bytes), bytes.len()).as_str(),
+        );
+        let js = self.js.clone();
+        Box::pin(async move {
+            let unavailable = |e: &dyn std::fmt::Display| {
+                StoreError::Unavailable(format!("the ingest bus did not take the batch: {e}"))
+            };
+            let ack = js
+                .publish_with_headers(subject, headers, bytes.into())
+                .await
+                .map_err(|e| unavailable(&e))?;
+            ack.await.map_err(|e| unavailable(&e))?;
+            Ok(IngestOutcome {
+                stored: records,
+                duplicates: 0,
+                gaps: 0,
+            })
+        })
+    }
+}
+
+/// How long a worker waits before JetStream delivers again a batch its
+/// store could not commit.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// A worker: takes the bus's batches into this process's store until `stop`.
+pub async fn run_worker(app: AppState, config: BusConfig, mut stop: watch::Receiver<bool>) {
+    loop {
+        match work(&app, &config, &mut stop).await {
+            Ok(()) => return,
+            Err(e) => {
+                warn!(error = %e, "worker: the bus failed; connecting again in 2 s");
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn work(
+    app: &AppState,
+    config: &BusConfig,
+    stop: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let js = connect(config).await?;
+    let stream = js.get_stream(&config.stream).await?;
+    let consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            &config.consumer,
+            consumer::pull::Config {
+                durable_name: Some(config.consumer.clone()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: 1_000,
+                ..Default::default()
+            },
+        )
+        .await?;
+    info!(nats = %config.nats, stream = %config.stream, consumer = %config.consumer, "worker: taking batches from the bus");
+    let store = app.store.clone();
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let mut batch = consumer
+            .fetch()
+            .max_messages(256)
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await?;
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let submission = match cdrhub_store::wire::decode(&message.payload) {
+                Ok(s) => s,
+                Err(e) => {
+                    // Delivering it again would not make it readable.
+                    warn!(error = %e, subject = %message.subject, "worker: dropping a batch that does not read");
+                    let _ = message.ack_with(jetstream::AckKind::Term).await;
+                    continue;
+                }
+            };
+            match store.submit(submission).await {
+                Ok(_) => {
+                    // Acknowledged only after the commit; waiting for
+                    // JetStream to confirm the ack, so a redelivery after
+                    // this point is the exception.
+                    if let Err(e) = message.double_ack().await {
+                        warn!(error = %e, "worker: the bus did not confirm an ack; the batch may come again (stored once)");
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "worker: the store could not commit a batch; the bus delivers it again");
+                    let _ = message
+                        .ack_with(jetstream::AckKind::Nak(Some(RETRY_AFTER)))
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+/// Sends `batch` where this process's ingest goes: the bus for a collector,
+/// else its own store.
+pub(crate) fn submit(app: &AppState, batch: IngestBatch) -> Ack {
+    match &app.bus {
+        Some(collector) => collector.publish(batch),
+        None => app.store.submit(batch),
+    }
+}
+
+/// Whether this process runs its sources' listeners.
+pub(crate) fn collects(app: &AppState) -> bool {
+    app.config
+        .bus
+        .as_ref()
+        .is_none_or(|b| b.has(BusRole::Collector))
+}
+
+/// A process with `[bus]` and the collector role publishes; the others
+/// store directly.
+pub async fn collector_for(config: &crate::Config) -> anyhow::Result<Option<Arc<Collector>>> {
+    match &config.bus {
+        Some(bus) if bus.has(BusRole::Collector) => {
+            Ok(Some(Arc::new(Collector::connect(bus).await?)))
+        }
+        _ => Ok(None),
+    }
+}
