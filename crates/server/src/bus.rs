@@ -225,22 +225,32 @@ async fn work(
             .expires(Duration::from_millis(500))
             .messages()
             .await?;
+        // Every batch fetched is submitted at once, in order (the store's
+        // writer commits them in that order, many in one transaction),
+        // then each is acknowledged after its own commit.
+        let mut submitted = Vec::new();
         while let Some(message) = batch.next().await {
             let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let submission = match cdrhub_store::wire::decode(&message.payload) {
-                Ok(s) => s,
+            match cdrhub_store::wire::decode(&message.payload) {
+                Ok(submission) => {
+                    let commit = store.submit(submission);
+                    submitted.push((message, commit));
+                }
                 Err(e) => {
                     // Delivering it again would not make it readable.
                     warn!(error = %e, subject = %message.subject, "worker: dropping a batch that does not read");
                     let _ = message.ack_with(jetstream::AckKind::Term).await;
-                    continue;
                 }
-            };
-            match store.submit(submission).await {
+            }
+        }
+        // Polled together, in order: the writer receives them in order.
+        let (messages, commits): (Vec<_>, Vec<_>) = submitted.into_iter().unzip();
+        let results = futures_util::future::join_all(commits).await;
+        for (message, result) in messages.into_iter().zip(results) {
+            match result {
                 Ok(_) => {
-                    // Acknowledged only after the commit; waiting for
-                    // JetStream to confirm the ack, so a redelivery after
-                    // this point is the exception.
+                    // Waiting for JetStream to confirm the ack, so a
+                    // redelivery after this point is the exception.
                     if let Err(e) = message.double_ack().await {
                         warn!(error = %e, "worker: the bus did not confirm an ack; the batch may come again (stored once)");
                     }
