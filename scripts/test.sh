@@ -45,6 +45,12 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
     for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && break; sleep 0.2; done
 fi
 
+# The PostgreSQL store tests use the machine's PostgreSQL on 127.0.0.1:5432.
+if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && [ -d /etc/postgresql ]; then
+    echo "== starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+fi
+
 echo "== formatting"
 cargo fmt --all -- --check
 

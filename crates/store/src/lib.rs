@@ -9,6 +9,7 @@
 //! legs from the committed records.
 
 mod error;
+pub mod postgres;
 mod sqlite;
 mod types;
 pub mod wire;
