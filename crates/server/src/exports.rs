@@ -283,6 +283,19 @@ impl Exports {
         }
     }
 
+    /// An operator's "try now" (`discard` false) or "discard" of a pending
+    /// item; whether it was pending.
+    pub fn act_on(&self, id: &str, discard: Option<&str>) -> Result<bool, String> {
+        let spool = self
+            .spool()
+            .ok_or_else(|| "the export spool is not open".to_owned())?;
+        match discard {
+            Some(reason) => spool.discard(id, reason),
+            None => spool.retry_now(id),
+        }
+        .map_err(|e| e.to_string())
+    }
+
     /// The console changed its exports: start again with them.
     pub fn reload(&self) {
         self.changed.notify_one();

@@ -447,6 +447,59 @@ async fn a_failing_target_does_not_hold_up_another() {
     }
 }
 
+/// An operator's "discard" moves a target past an item its receiver
+/// refuses for good; "try now" ends a long wait at once.
+#[tokio::test]
+async fn an_item_refused_for_good_can_be_discarded_and_a_wait_cut_short() {
+    let (addr, receiver) = start_receiver().await;
+    receiver.fail_all.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open_spool(dir.path());
+    let items: Vec<Item> = (0..3).map(|i| webhook(&format!("c-{i}"), "crm")).collect();
+    for i in &items {
+        assert!(spool.add(i.clone()).unwrap());
+    }
+    // Long pauses: only "try now" brings the next attempt soon.
+    let delivery = Delivery::start(
+        &spool,
+        vec![("crm", http_target(format!("http://{addr}/hooks")))],
+        DeliveryOptions {
+            backoff: Backoff {
+                first: Duration::from_secs(3600),
+                max: Duration::from_secs(3600),
+            },
+            ..DeliveryOptions::default()
+        },
+    );
+    wait_until("the first attempt failed", || {
+        status_of(&spool, "webhook:c-0").attempts == 1
+    })
+    .await;
+    assert!(spool.discard("webhook:c-0", "discarded by ada").unwrap());
+    assert!(
+        !spool.discard("webhook:c-0", "again").unwrap(),
+        "no longer pending"
+    );
+    wait_until("the next item was tried", || {
+        status_of(&spool, "webhook:c-1").attempts == 1
+    })
+    .await;
+    receiver.fail_all.store(false, Ordering::SeqCst);
+    assert!(spool.retry_now("webhook:c-1").unwrap());
+    wait_until("the rest is delivered", || {
+        all_delivered(&spool, &items[1..])
+    })
+    .await;
+    delivery.stop().await;
+    assert_eq!(receiver.accepted(), ids(&items[1..]));
+    let gone = status_of(&spool, "webhook:c-0");
+    assert_eq!(gone.last_error.as_deref(), Some("discarded by ada"));
+    assert!(
+        !spool.add(items[0].clone()).unwrap(),
+        "a discarded id is not spooled again"
+    );
+}
+
 fn export(hour: u32, len: usize) -> Item {
     let name = format!("cdrs-2026-12-01T{hour:02}.csv");
     let mut body = b"call_id,start,end\n".to_vec();

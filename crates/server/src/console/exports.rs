@@ -104,12 +104,21 @@ pub(crate) async fn view(State(app): State<AppState>, signed: Signed) -> Respons
         table #pending {
             tr {
                 th { (t(l, "exp_item")) } th { (t(l, "exp_added")) } th { (t(l, "exp_attempts")) }
-                th { (t(l, "exp_last_error")) } th { (t(l, "exp_next_attempt")) }
+                th { (t(l, "exp_last_error")) } th { (t(l, "exp_next_attempt")) } th {}
             }
             @for i in &pending {
                 tr {
                     td { (i.id) } td.time { (i.added_at.to_rfc3339()) } td.num { (i.attempts) }
                     td { (i.last_error.as_deref().unwrap_or("")) } td.time { (time(i.next_attempt_at)) }
+                    td {
+                        form.inline method="post" action="/admin/exports/item" {
+                            input type="hidden" name="csrf" value=(signed.csrf);
+                            input type="hidden" name="id" value=(i.id);
+                            button type="submit" name="action" value="retry" { (t(l, "exp_retry")) }
+                            " "
+                            button type="submit" name="action" value="discard" onclick=(format!("return confirm('{}')", t(l, "exp_discard_confirm"))) { (t(l, "exp_discard")) }
+                        }
+                    }
                 }
             }
         }
@@ -260,6 +269,60 @@ pub(crate) async fn add(
     if done.is_ok() {
         app.exports.reload();
     }
+    redirect_after(done, "/admin/exports")
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ItemForm {
+    csrf: String,
+    id: String,
+    action: String,
+}
+
+/// "Try now" or "Discard" on an item that waits (admin; audited).
+pub(crate) async fn item(
+    State(app): State<AppState>,
+    signed: Signed,
+    Form(form): Form<ItemForm>,
+) -> Response {
+    if let Err(refused) = signed.may_change(Role::Admin, &form.csrf) {
+        return *refused;
+    }
+    let discard = match form.action.as_str() {
+        "retry" => None,
+        "discard" => Some(format!(
+            "discarded by {} at {}",
+            signed.user.name,
+            cdrhub_model::Timestamp::now().to_rfc3339()
+        )),
+        other => {
+            return ApiError::BadRequest(format!("unknown action {other:?}")).into_response();
+        }
+    };
+    let entry = signed.audit(
+        if discard.is_some() {
+            "delivery discard"
+        } else {
+            "delivery retry"
+        },
+        Some(&form.id),
+    );
+    let app2 = app.clone();
+    let done = blocking_api(move || {
+        if !app2
+            .exports
+            .act_on(&form.id, discard.as_deref())
+            .map_err(ApiError::Internal)?
+        {
+            return Err(ApiError::NotFound(format!(
+                "{:?} is not waiting to be delivered",
+                form.id
+            )));
+        }
+        app2.store.accounts().audit(&entry)?;
+        Ok(())
+    })
+    .await;
     redirect_after(done, "/admin/exports")
 }
 

@@ -43,6 +43,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/admin/exports", get(exports::view))
         .route("/admin/exports/add", post(exports::add))
         .route("/admin/exports/delete", post(exports::delete))
+        .route("/admin/exports/item", post(exports::item))
         .route("/admin/blocked", get(admin::blocked))
         .route("/admin/blocked/unblock", post(admin::unblock))
         .route(

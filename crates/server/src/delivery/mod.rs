@@ -289,8 +289,14 @@ impl TargetLoop {
             // make it longer than the longest backoff.
             let wait = (item.next_attempt_at.millis() - Timestamp::now().millis()).max(0);
             let wait = Duration::from_millis(wait as u64).min(self.backoff.max);
-            if !wait.is_zero() && !self.sleep(wait).await {
-                return;
+            if !wait.is_zero() {
+                // An operator's "try now" or "discard" ends the wait: the
+                // head is read again.
+                tokio::select! {
+                    _ = self.stop.wait_for(|s| *s) => return,
+                    _ = added.changed() => continue,
+                    () = tokio::time::sleep(wait) => {}
+                }
             }
             match self.record(item).await {
                 Ok(()) => spool_failures = 0,

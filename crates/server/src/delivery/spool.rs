@@ -186,7 +186,7 @@ impl Spool {
         Ok(items)
     }
 
-    /// Wakes up when an item is added.
+    /// Wakes up when an item is added, retried now or discarded.
     pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
         self.added.subscribe()
     }
@@ -234,6 +234,35 @@ impl Spool {
             params![seq, at.millis()],
         )?;
         Ok(())
+    }
+
+    /// An operator's "try now" for a pending item: its next attempt is now.
+    /// Whether it was pending.
+    pub fn retry_now(&self, id: &str) -> anyhow::Result<bool> {
+        let changed = self.lock().execute(
+            "UPDATE item SET next_attempt_at = ?2 WHERE id = ?1 AND delivered_at IS NULL",
+            params![id, Timestamp::now().millis()],
+        )? == 1;
+        if changed {
+            self.added.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        Ok(changed)
+    }
+
+    /// An operator gives up on a pending item (its receiver refuses it for
+    /// good, and it holds up the items behind it): it is kept as delivered,
+    /// its body dropped and the reason in its last error, so its id is not
+    /// spooled again. Whether it was pending.
+    pub fn discard(&self, id: &str, reason: &str) -> anyhow::Result<bool> {
+        let changed = self.lock().execute(
+            "UPDATE item SET body = NULL, last_error = ?2, next_attempt_at = NULL, delivered_at = ?3
+             WHERE id = ?1 AND delivered_at IS NULL",
+            params![id, reason, Timestamp::now().millis()],
+        )? == 1;
+        if changed {
+            self.added.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        Ok(changed)
     }
 
     /// Records a failed attempt and when to try again.
