@@ -208,7 +208,7 @@ async fn work(
                 durable_name: Some(config.consumer.clone()),
                 ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: Duration::from_secs(30),
-                max_ack_pending: 1_000,
+                max_ack_pending: 10_000,
                 ..Default::default()
             },
         )
@@ -221,7 +221,7 @@ async fn work(
         }
         let mut batch = consumer
             .fetch()
-            .max_messages(256)
+            .max_messages(1_000)
             .expires(Duration::from_millis(500))
             .messages()
             .await?;
@@ -249,10 +249,11 @@ async fn work(
         for (message, result) in messages.into_iter().zip(results) {
             match result {
                 Ok(_) => {
-                    // Waiting for JetStream to confirm the ack, so a
-                    // redelivery after this point is the exception.
-                    if let Err(e) = message.double_ack().await {
-                        warn!(error = %e, "worker: the bus did not confirm an ack; the batch may come again (stored once)");
+                    // Not waiting for JetStream to confirm the ack (a round
+                    // trip per batch): an ack lost on the way only brings
+                    // the batch again, and the journal stores it once.
+                    if let Err(e) = message.ack().await {
+                        warn!(error = %e, "worker: an ack did not reach the bus; the batch will come again (stored once)");
                     }
                 }
                 Err(e) => {
