@@ -126,3 +126,33 @@ async fn a_collector_acks_after_jetstream_and_a_later_worker_stores_everything_o
         .await
         .unwrap();
 }
+
+/// A collector whose NATS does not answer does not start: it would have
+/// nowhere to put what it acknowledges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_without_its_nats_refuses_to_start_and_says_why() {
+    let mut config = cdrhub_server::Config::default();
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.bus = Some(BusConfig {
+        nats: "nats://127.0.0.1:1".into(),
+        ..bus("unreachable", vec![BusRole::Collector])
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = cdrhub_store::SqliteStore::open(dir.path(), Default::default()).unwrap();
+    let state = cdrhub_server::AppState {
+        store: std::sync::Arc::new(store),
+        config: std::sync::Arc::new(config),
+        metrics: Default::default(),
+        retention: Default::default(),
+        bus: None,
+        exports: Default::default(),
+    };
+    let Err(e) = cdrhub_server::BoundServer::bind(state).await else {
+        panic!("a collector started without its NATS");
+    };
+    let message = format!("{e:#}");
+    assert!(
+        message.starts_with("cannot connect to NATS at nats://127.0.0.1:1"),
+        "{message}"
+    );
+}
