@@ -13,12 +13,13 @@
 //! keep their order on one subject.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
 use cdrhub_store::{Ack, IngestBatch, IngestOutcome, StoreError};
 use futures_util::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -49,7 +50,7 @@ pub struct BusConfig {
     pub roles: Vec<BusRole>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BusRole {
     Collector,
@@ -95,6 +96,27 @@ impl BusConfig {
     }
 }
 
+/// What the bus did in this process, for `/api/v1/sources`.
+#[derive(Debug, Default, Serialize)]
+pub struct BusStatus {
+    /// Batches JetStream stored for this collector.
+    pub published: AtomicU64,
+    /// Batches JetStream did not take (the sender was told to retry).
+    pub publish_failures: AtomicU64,
+    /// Batches this worker committed to its store.
+    pub stored: AtomicU64,
+    /// Of those, batches JetStream delivered more than once.
+    pub redelivered: AtomicU64,
+    /// Batches that did not read, dropped with a log line.
+    pub unreadable: AtomicU64,
+    /// Batches the store could not commit (delivered again later).
+    pub commit_failures: AtomicU64,
+}
+
+fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
 /// The stable 64-bit FNV-1a hash of `bytes`.
 fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
@@ -107,6 +129,7 @@ pub struct Collector {
     js: jetstream::Context,
     prefix: String,
     partitions: u32,
+    status: Arc<BusStatus>,
 }
 
 async fn connect(config: &BusConfig) -> anyhow::Result<jetstream::Context> {
@@ -134,13 +157,14 @@ async fn connect(config: &BusConfig) -> anyhow::Result<jetstream::Context> {
 }
 
 impl Collector {
-    pub async fn connect(config: &BusConfig) -> anyhow::Result<Collector> {
+    pub async fn connect(config: &BusConfig, status: Arc<BusStatus>) -> anyhow::Result<Collector> {
         let js = connect(config).await?;
         info!(nats = %config.nats, stream = %config.stream, "collector: batches go to the bus");
         Ok(Collector {
             js,
             prefix: config.subject_prefix.clone(),
             partitions: config.partitions,
+            status,
         })
     }
 
@@ -155,9 +179,10 @@ impl Collector {
             "Nats-Msg-Id",
             format!("{:016x}-{}", fnv(&bytes), bytes.len()).as_str(),
         );
-        let js = self.js.clone();
+        let (js, status) = (self.js.clone(), self.status.clone());
         Box::pin(async move {
             let unavailable = |e: &dyn std::fmt::Display| {
+                count(&status.publish_failures);
                 StoreError::Unavailable(format!("the ingest bus did not take the batch: {e}"))
             };
             let ack = js
@@ -165,6 +190,7 @@ impl Collector {
                 .await
                 .map_err(|e| unavailable(&e))?;
             ack.await.map_err(|e| unavailable(&e))?;
+            count(&status.published);
             Ok(IngestOutcome {
                 stored: records,
                 duplicates: 0,
@@ -215,6 +241,7 @@ async fn work(
         .await?;
     info!(nats = %config.nats, stream = %config.stream, consumer = %config.consumer, "worker: taking batches from the bus");
     let store = app.store.clone();
+    let status = app.metrics.bus.clone();
     loop {
         if *stop.borrow() {
             return Ok(());
@@ -233,11 +260,15 @@ async fn work(
             let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
             match cdrhub_store::wire::decode(&message.payload) {
                 Ok(submission) => {
+                    if message.info().is_ok_and(|i| i.delivered > 1) {
+                        count(&status.redelivered);
+                    }
                     let commit = store.submit(submission);
                     submitted.push((message, commit));
                 }
                 Err(e) => {
                     // Delivering it again would not make it readable.
+                    count(&status.unreadable);
                     warn!(error = %e, subject = %message.subject, "worker: dropping a batch that does not read");
                     let _ = message.ack_with(jetstream::AckKind::Term).await;
                 }
@@ -249,6 +280,7 @@ async fn work(
         for (message, result) in messages.into_iter().zip(results) {
             match result {
                 Ok(_) => {
+                    count(&status.stored);
                     // Not waiting for JetStream to confirm the ack (a round
                     // trip per batch): an ack lost on the way only brings
                     // the batch again, and the journal stores it once.
@@ -257,6 +289,7 @@ async fn work(
                     }
                 }
                 Err(e) => {
+                    count(&status.commit_failures);
                     warn!(error = %e, "worker: the store could not commit a batch; the bus delivers it again");
                     let _ = message
                         .ack_with(jetstream::AckKind::Nak(Some(RETRY_AFTER)))
@@ -286,10 +319,13 @@ pub(crate) fn collects(app: &AppState) -> bool {
 
 /// A process with `[bus]` and the collector role publishes; the others
 /// store directly.
-pub async fn collector_for(config: &crate::Config) -> anyhow::Result<Option<Arc<Collector>>> {
+pub async fn collector_for(
+    config: &crate::Config,
+    status: Arc<BusStatus>,
+) -> anyhow::Result<Option<Arc<Collector>>> {
     match &config.bus {
         Some(bus) if bus.has(BusRole::Collector) => {
-            Ok(Some(Arc::new(Collector::connect(bus).await?)))
+            Ok(Some(Arc::new(Collector::connect(bus, status).await?)))
         }
         _ => Ok(None),
     }

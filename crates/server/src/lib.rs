@@ -92,7 +92,7 @@ impl BoundServer {
     pub async fn bind(mut state: AppState) -> anyhow::Result<Self> {
         let config = state.config.clone();
         if state.bus.is_none() {
-            state.bus = bus::collector_for(&config).await?;
+            state.bus = bus::collector_for(&config, state.metrics.bus.clone()).await?;
         }
         // A worker-only process runs no listener of its own.
         let collects = bus::collects(&state);

@@ -23,6 +23,8 @@ pub struct Metrics {
     pub feed: std::sync::Arc<crate::sources::feed::FeedStatus>,
     /// The HEP listener's counters.
     pub hep: std::sync::Arc<crate::sources::hep::HepStatus>,
+    /// The ingest bus's counters (collector and worker).
+    pub bus: std::sync::Arc<crate::bus::BusStatus>,
     /// The kernel inodes of the UDP sources' sockets, by source: their
     /// drops are read from `/proc/net/udp` when asked.
     pub udp_inodes: Mutex<HashMap<&'static str, u64>>,
@@ -37,6 +39,7 @@ impl Default for Metrics {
             radius: Default::default(),
             feed: Default::default(),
             hep: Default::default(),
+            bus: Default::default(),
             udp_inodes: Mutex::default(),
         }
     }

@@ -75,6 +75,10 @@ async fn a_collector_acks_after_jetstream_and_a_later_worker_stores_everything_o
         collector.calls().await.is_empty(),
         "a collector stores nothing itself"
     );
+    let sources = collector.get_json("/api/v1/sources").await;
+    assert_eq!(sources["bus"]["roles"], json!(["collector"]));
+    assert_eq!(sources["bus"]["counters"]["published"], 12, "{sources:#}");
+    assert_eq!(sources["bus"]["counters"]["publish_failures"], 0);
 
     // The worker comes and takes it all.
     let mut worker = TestServer::start_with(Options {
@@ -95,6 +99,12 @@ async fn a_collector_acks_after_jetstream_and_a_later_worker_stores_everything_o
     let cms = calls.iter().find(|c| c["source"] == "cms").unwrap();
     // The same call a server fed directly makes.
     assert_seed_call(cms, cms["sender"].as_str().unwrap());
+    let counters = worker.get_json("/api/v1/sources").await["bus"]["counters"].clone();
+    assert_eq!(
+        (counters["stored"].as_u64(), counters["unreadable"].as_u64()),
+        (Some(12), Some(0)),
+        "{counters:#}"
+    );
     let mut direct = TestServer::start().await;
     for doc in seeds() {
         direct.ingest(CMS, doc).await;

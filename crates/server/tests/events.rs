@@ -75,6 +75,21 @@ async fn events_in_any_order_and_sent_twice_make_one_call() {
 
     let calls = events_calls(&mut server).await;
     assert_eq!(calls.len(), 2, "{calls:#?}");
+    let sources = server.get_json("/api/v1/sources").await;
+    let events = sources["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == "events")
+        .unwrap();
+    assert_eq!(events["senders"][0]["sender"], "tests", "{events:#}");
+    assert_eq!(
+        (
+            events["senders"][0]["records_total"].as_u64(),
+            events["senders"][0]["duplicates"].as_u64()
+        ),
+        (Some(14), Some(7))
+    );
     for c in &calls {
         assert_the_call(c);
     }

@@ -499,7 +499,12 @@ fn operations(cms_path: &str) -> Value {
                 "counters": {"type": "object", "description": "feed: lines read, taken (answered OK), bad_packets, store_errors (answered ERR store unavailable), online (gateways with a session), connections (TCP, open now). sip: HEP packets read, bad_header, bad_auth_key, unknown_agent (capture id not allowed), store_errors.", "additionalProperties": {"type": "integer"}},
                 "kernel_drops": {"type": ["integer", "null"], "description": "radius, feed, sip: datagrams the kernel dropped for the UDP socket since it opened (its receive buffer was full), from /proc/net/udp; null when unknown."},
                 "agents": {"type": "object", "description": "sip: per capture agent (`capture id@address`): packets, last_packet_at, bad_sip (packets whose SIP does not parse: kept, no call).", "additionalProperties": {"type": "object"}}
-            }}}}},
+            }}},
+            "bus": {"type": ["object", "null"], "description": "With [bus]: nats, stream, roles, and counters: published and publish_failures (collector), stored, redelivered (delivered more than once, stored once), unreadable, commit_failures (worker).", "properties": {
+                "nats": {"type": "string"}, "stream": {"type": "string"},
+                "roles": {"type": "array", "items": {"type": "string", "enum": ["collector", "worker"]}},
+                "counters": {"type": "object", "additionalProperties": {"type": "integer"}}
+            }}}},
             "Gap": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "source": {"type": "string"}, "sender": {"type": "string"},
                 "receiver": {"type": "string"}, "session": {"type": "string"},

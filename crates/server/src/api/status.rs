@@ -78,7 +78,25 @@ pub(crate) async fn sources(State(app): State<AppState>) -> Result<Json<Value>, 
                 "kernel_drops": app.metrics.udp_drops("sip"),
                 "senders": senders.iter().filter(|s| s.source == "sip").collect::<Vec<_>>(),
             },
+            {
+                "source": "events",
+                "enabled": app.config.sources.events.enabled,
+                "endpoint": "POST /api/v1/events, GET /api/v1/events/ws",
+                "senders": senders.iter().filter(|s| s.source == "events").collect::<Vec<_>>(),
+            },
+            {
+                "source": "csv",
+                "enabled": true,
+                "endpoint": "cdrhub import csv",
+                "senders": senders.iter().filter(|s| s.source == "csv").collect::<Vec<_>>(),
+            },
         ],
+        "bus": app.config.bus.as_ref().map(|b| json!({
+            "nats": b.nats,
+            "stream": b.stream,
+            "roles": b.roles,
+            "counters": &*app.metrics.bus,
+        })),
     })))
 }
 
