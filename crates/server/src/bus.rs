@@ -317,6 +317,15 @@ pub(crate) fn collects(app: &AppState) -> bool {
         .is_none_or(|b| b.has(BusRole::Collector))
 }
 
+/// Whether this process keeps the calls (no bus, or the worker role): a
+/// collector-only process exports and sends webhooks of nothing.
+pub(crate) fn stores(app: &AppState) -> bool {
+    app.config
+        .bus
+        .as_ref()
+        .is_none_or(|b| b.has(BusRole::Worker))
+}
+
 /// A process with `[bus]` and the collector role publishes; the others
 /// store directly.
 pub async fn collector_for(

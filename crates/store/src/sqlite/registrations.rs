@@ -97,7 +97,7 @@ fn accepted(
     let s = &event.signal;
     let at = s.at.0;
     let extension = &response.extension;
-    let source = request.map_or(s.dst, |r| r.source).to_string();
+    let source = Some(request.map_or(s.dst, |r| r.source).to_string());
     let user_agent = request
         .and_then(|r| r.register.user_agent.as_deref())
         .or(response.user_agent.as_deref());
@@ -122,21 +122,33 @@ fn accepted(
         }
         if let Some(expires) = response.expiry_of(c).filter(|e| *e > 0) {
             bind(
-                tx, sender, extension, contact, &source, user_agent, at, expires,
+                tx,
+                sender,
+                extension,
+                contact,
+                source.as_deref(),
+                user_agent,
+                at,
+                expires,
             )?;
             bound = true;
         }
     }
-    // A registrar that lists no contacts in its 2xx: the REGISTER's own.
-    if !bound
-        && response.contacts.is_empty()
-        && let Some(r) = request.map(|r| &r.register)
-    {
+    // A registrar that lists no contacts in its 2xx, or lists ours
+    // rewritten (a NAT fix-up of the contact): the REGISTER's own.
+    if !bound && let Some(r) = request.map(|r| &r.register) {
         for c in &r.contacts {
             if let Some(expires) = r.expiry_of(c).filter(|e| *e > 0) {
                 let contact = bare(&c.0);
                 bind(
-                    tx, sender, extension, contact, &source, user_agent, at, expires,
+                    tx,
+                    sender,
+                    extension,
+                    contact,
+                    source.as_deref(),
+                    user_agent,
+                    at,
+                    expires,
                 )?;
             }
         }
@@ -162,7 +174,7 @@ pub(crate) fn apply_event(
             sender,
             extension,
             contact,
-            e.source_address.as_deref().unwrap_or(""),
+            e.source_address.as_deref(),
             None,
             e.at.0,
             expires,
@@ -179,7 +191,7 @@ fn bind(
     sender: &str,
     extension: &str,
     contact: &str,
-    source: &str,
+    source: Option<&str>,
     user_agent: Option<&str>,
     at: i64,
     expires_s: u32,
