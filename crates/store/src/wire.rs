@@ -419,4 +419,169 @@ mod tests {
         let other = br#"{"v":9,"sender":"s","received_at":"2026-12-01T00:00:00Z","payload":{"source":"events","imported":false,"events":[]}}"#;
         assert!(decode(other).unwrap_err().to_string().contains("layout 9"));
     }
+
+    fn data(path: &str) -> Vec<u8> {
+        let path = format!("{}/../../tests/data/{path}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn hex(text: &str) -> Vec<u8> {
+        let text: String = text.split_whitespace().collect();
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn round_trip(payload: IngestPayload) -> IngestPayload {
+        let batch = IngestBatch {
+            sender: "s".into(),
+            received_at: Timestamp(1_700_000_000_123),
+            payload,
+        };
+        let back = decode(&encode(&batch)).unwrap();
+        assert_eq!(
+            (back.sender.as_str(), back.received_at),
+            ("s", batch.received_at)
+        );
+        assert_eq!(back.payload.record_count(), batch.payload.record_count());
+        back.payload
+    }
+
+    #[test]
+    fn every_source_travels_with_what_its_journal_keeps() {
+        // RADIUS: the datagram, decoded again to the same accounting.
+        let datagram = hex(&String::from_utf8(data("radius/start.hex")).unwrap());
+        let packet = cdrhub_protocols::radius::decode(&datagram).unwrap();
+        let accounting = cdrhub_protocols::radius::parse_accounting(&packet);
+        let IngestPayload::Radius(r) = round_trip(IngestPayload::Radius(RadiusIngest {
+            requests: vec![RadiusIngestRequest {
+                nas: "10.0.0.1".into(),
+                received_at: Timestamp(5),
+                datagram: Bytes::from(datagram.clone()),
+                authenticator: packet.authenticator,
+                accounting: accounting.clone(),
+            }],
+        })) else {
+            panic!("RADIUS")
+        };
+        assert_eq!(r.requests[0].accounting, accounting);
+        assert_eq!(r.requests[0].authenticator, packet.authenticator);
+        assert_eq!(
+            (r.requests[0].nas.as_str(), r.requests[0].received_at),
+            ("10.0.0.1", Timestamp(5))
+        );
+
+        // HEP: the packet, and the SIP event read again from it.
+        let stream = data("hep/kamailio-uac-uas.hepstream");
+        let n = u32::from_be_bytes(stream[..4].try_into().unwrap()) as usize;
+        let first = stream[4..4 + n].to_vec();
+        let IngestPayload::Hep(h) = round_trip(IngestPayload::Hep(HepIngest {
+            session: "run-1".into(),
+            packets: vec![HepIngestPacket {
+                seq: 7,
+                received_at: Timestamp(9),
+                bytes: Bytes::from(first.clone()),
+                event: None,
+            }],
+        })) else {
+            panic!("HEP")
+        };
+        assert_eq!((h.session.as_str(), h.packets[0].seq), ("run-1", 7));
+        assert_eq!(h.packets[0].bytes.as_ref(), &first[..]);
+        assert!(
+            h.packets[0].event.is_some(),
+            "the worker reads the SIP again"
+        );
+
+        // CTI: the frames of a MIVR trace, in the session's version.
+        let trace = String::from_utf8(data("cti/mivr-answered-call.log")).unwrap();
+        let entry = cdrhub_protocols::cti::trace::parse(&trace, 2026)
+            .into_iter()
+            .find_map(Result::ok)
+            .unwrap();
+        let frame = cdrhub_protocols::cti::encode(&entry.message, 14);
+        let IngestPayload::Cti(c) = round_trip(IngestPayload::Cti(CtiIngest {
+            node: "uccx-a:42027".into(),
+            session: "conn-1".into(),
+            version: 14,
+            messages: vec![CtiIngestMessage {
+                seq: 3,
+                received_at: entry.time,
+                frame: Bytes::from(frame.clone()),
+                message: entry.message.clone(),
+            }],
+        })) else {
+            panic!("CTI")
+        };
+        assert_eq!(c.messages[0].message, entry.message);
+        assert_eq!(
+            (c.node.as_str(), c.version, c.messages[0].seq),
+            ("uccx-a:42027", 14, 3)
+        );
+
+        // The gateway feed: lines, and the log and registration they made.
+        let line =
+            "GWFEED/1 HOOK_OFF seq=2 gw=8200 mac=000C2A020082 ref=1 port=1 at=2000-01-01T08:13:11";
+        let registration = GatewayRegistration {
+            name: "8200_000C2A020082".into(),
+            gateway_id: "8200".into(),
+            mac: "000C2A020082".into(),
+            address: "127.0.0.1:4000".into(),
+            public_address: None,
+            fxs: 2,
+            fxo: 2,
+            isdn: 0,
+            call_ref: 74,
+            clock: "2000-01-02T08:17:38".into(),
+            clock_offset_s: Some(-5),
+            last_login: Timestamp(11),
+        };
+        let log = GatewayLogEntry {
+            at: Timestamp(11),
+            gateway: Some("8200_000C2A020082".into()),
+            kind: GatewayLogKind::Login,
+            address: "127.0.0.1:4000".into(),
+            text: "Login!".into(),
+        };
+        let IngestPayload::Feed(f) = round_trip(IngestPayload::Feed(FeedIngest {
+            login: "login-1".into(),
+            lines: vec![FeedIngestLine {
+                received_at: Timestamp(12),
+                line: line.into(),
+                message: cdrhub_protocols::feed::parse_line(line).unwrap(),
+            }],
+            log: vec![log.clone()],
+            registration: Some(Box::new(registration.clone())),
+        })) else {
+            panic!("feed")
+        };
+        assert_eq!(f.login, "login-1");
+        assert_eq!(
+            f.lines[0].message,
+            cdrhub_protocols::feed::parse_line(line).unwrap()
+        );
+        assert_eq!(f.log, [log]);
+        assert_eq!(f.registration.as_deref(), Some(&registration));
+
+        // Call events, imported or not.
+        let event: cdrhub_protocols::events::CallEvent = serde_json::from_str(
+            r#"{"type":"ended","call_id":"c","key":"k","at":"2026-12-01T10:00:00Z","data":{"a":1}}"#,
+        )
+        .unwrap();
+        let IngestPayload::Events(e) = round_trip(IngestPayload::Events(EventsIngest {
+            imported: true,
+            events: vec![EventIngest {
+                received_at: Timestamp(13),
+                event: event.clone(),
+            }],
+        })) else {
+            panic!("events")
+        };
+        assert!(e.imported);
+        assert_eq!(
+            (e.events[0].received_at, &e.events[0].event),
+            (Timestamp(13), &event)
+        );
+    }
 }
