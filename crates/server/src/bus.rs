@@ -21,7 +21,7 @@ use cdrhub_store::{Ack, IngestBatch, IngestOutcome, StoreError};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::AppState;
 
@@ -107,7 +107,8 @@ pub struct BusStatus {
     pub stored: AtomicU64,
     /// Of those, batches JetStream delivered more than once.
     pub redelivered: AtomicU64,
-    /// Batches that did not read, dropped with a log line.
+    /// Batches this build could not read: left on the bus, with an error
+    /// in the log each time one comes back.
     pub unreadable: AtomicU64,
     /// Batches the store could not commit (delivered again later).
     pub commit_failures: AtomicU64,
@@ -203,6 +204,8 @@ impl Collector {
 /// How long a worker waits before JetStream delivers again a batch its
 /// store could not commit.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// How long before a batch this build cannot read comes back.
+const UNREADABLE_RETRY: Duration = Duration::from_secs(60);
 
 /// A worker: takes the bus's batches into this process's store until `stop`.
 pub async fn run_worker(app: AppState, config: BusConfig, mut stop: watch::Receiver<bool>) {
@@ -267,10 +270,15 @@ async fn work(
                     submitted.push((message, commit));
                 }
                 Err(e) => {
-                    // Delivering it again would not make it readable.
+                    // A collector acknowledged it, so it must not be lost:
+                    // it stays on the bus for a worker that reads it (one
+                    // of a newer build, after an upgrade), and this one
+                    // says so each time it comes back.
                     count(&status.unreadable);
-                    warn!(error = %e, subject = %message.subject, "worker: dropping a batch that does not read");
-                    let _ = message.ack_with(jetstream::AckKind::Term).await;
+                    error!(error = %e, subject = %message.subject, "worker: a batch on the bus does not read with this build; it stays there (upgrade this worker to the collectors' version)");
+                    let _ = message
+                        .ack_with(jetstream::AckKind::Nak(Some(UNREADABLE_RETRY)))
+                        .await;
                 }
             }
         }

@@ -166,3 +166,51 @@ async fn a_collector_without_its_nats_refuses_to_start_and_says_why() {
         "{message}"
     );
 }
+
+/// A batch a worker cannot read (a newer collector's, say) is not dropped:
+/// it stays on the bus for a worker that reads it, and is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_the_worker_cannot_read_stays_on_the_bus() {
+    common::ensure_nats();
+    let name = uuid::Uuid::new_v4().simple().to_string();
+    let mut worker = TestServer::start_with(Options {
+        bus: Some(bus(&name, vec![BusRole::Worker])),
+        ..Options::default()
+    })
+    .await;
+    let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stream = format!("CDRHUB_TEST_{name}");
+    // The worker made the stream when it started.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while js.get_stream(&stream).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker made no stream"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    js.publish(
+        format!("cdrhub-test.{name}.0"),
+        "from a future build".into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    loop {
+        let counters = worker.get_json("/api/v1/sources").await["bus"]["counters"].clone();
+        if counters["unreadable"].as_u64() >= Some(1) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{counters:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut info = js.get_stream(&stream).await.unwrap();
+    assert_eq!(
+        info.info().await.unwrap().state.messages,
+        1,
+        "still on the bus"
+    );
+    js.delete_stream(&stream).await.unwrap();
+}
