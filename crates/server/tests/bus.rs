@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use cdrhub_server::bus::{BusConfig, BusRole};
@@ -213,4 +214,234 @@ async fn a_batch_the_worker_cannot_read_stays_on_the_bus() {
         "still on the bus"
     );
     js.delete_stream(&stream).await.unwrap();
+}
+
+/// A call as compared between deployments: without cdrhub's own id, and
+/// for RADIUS without the times, which are when each server received the
+/// datagrams (this gateway's clock is marked unsynchronised).
+fn comparable(call: &Value) -> Value {
+    let mut c = call.clone();
+    let o = c.as_object_mut().unwrap();
+    o.remove("id");
+    if o["source"] == "radius" {
+        for k in ["started_at", "answered_at", "ended_at"] {
+            o.remove(k);
+        }
+        for leg in o["details"]["legs"].as_array_mut().unwrap() {
+            for k in ["started_at", "stopped_at", "updated_at"] {
+                leg.as_object_mut().unwrap().remove(k);
+            }
+        }
+    }
+    c
+}
+
+fn radius_fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../../tests/data/radius/{name}.hex",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text: String = std::fs::read_to_string(&path)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn hep_fixture() -> Vec<Vec<u8>> {
+    let path = format!(
+        "{}/../../tests/data/hep/kamailio-uac-uas.hepstream",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let data = std::fs::read(path).unwrap();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 4 <= data.len() {
+        let n = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        out.push(data[at + 4..at + 4 + n].to_vec());
+        at += 4 + n;
+    }
+    out
+}
+
+fn sources(
+    radius: bool,
+    hep: bool,
+) -> (
+    Option<cdrhub_server::sources::radius::RadiusSourceConfig>,
+    Option<HepSourceConfig>,
+) {
+    use cdrhub_server::sources::radius::{RadiusClient, RadiusSourceConfig};
+    (
+        radius.then(|| RadiusSourceConfig {
+            enabled: true,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            clients: vec![RadiusClient {
+                address: "127.0.0.1".into(),
+                secret: "cdrhub-radius-fixtures".into(),
+            }],
+        }),
+        hep.then(|| HepSourceConfig {
+            enabled: true,
+            ..HepSourceConfig::default()
+        }),
+    )
+}
+
+/// The recorded input of every source this test can replay: the CMS seed
+/// posts, RADIUS Start and Stop datagrams, the Kamailio HEP capture and a
+/// call's events. CMS and events go to `http`; RADIUS and HEP to the
+/// addresses given (another server's, for a collector of datagrams).
+async fn replay(http: &mut TestServer, radius: SocketAddr, hep: SocketAddr) {
+    for doc in seeds() {
+        assert_eq!(http.post(CMS, doc).await.status, 200);
+    }
+    let events = [
+        json!({"type":"setup","call_id":"cmp-1","key":"cmp-1/1","at":"2026-12-01T10:00:00Z","caller":"201","callee":"5001"}),
+        json!({"type":"answered","call_id":"cmp-1","key":"cmp-1/2","at":"2026-12-01T10:00:05Z"}),
+        json!({"type":"ended","call_id":"cmp-1","key":"cmp-1/3","at":"2026-12-01T10:01:05Z","by":"caller"}),
+    ];
+    let body: Vec<String> = events.iter().map(Value::to_string).collect();
+    assert_eq!(
+        http.post("/api/v1/events", body.join("\n")).await.status,
+        200
+    );
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for name in ["start", "stop"] {
+        socket.send_to(&radius_fixture(name), radius).await.unwrap();
+        let mut answer = [0u8; 64];
+        tokio::time::timeout(Duration::from_secs(10), socket.recv_from(&mut answer))
+            .await
+            .expect("an Accounting-Response, after the commit")
+            .unwrap();
+    }
+    for p in hep_fixture() {
+        socket.send_to(&p, hep).await.unwrap();
+    }
+}
+
+async fn all_calls(server: &mut TestServer, n: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut calls = server.calls_where("limit=100").await;
+        if calls.len() >= n && calls.iter().all(|c| !c["ended_at"].is_null())
+            || tokio::time::Instant::now() > deadline
+        {
+            calls.sort_by_key(|c| (c["source"].to_string(), c["started_at"].to_string()));
+            return calls;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A call's legs as compared between deployments: without the call's id.
+async fn legs_of(server: &mut TestServer, call: &Value) -> Vec<Value> {
+    let detail = server.call(call["id"].as_str().unwrap()).await;
+    let mut legs: Vec<Value> = detail["legs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let mut l = l.clone();
+            let o = l.as_object_mut().unwrap();
+            o.remove("call_id");
+            if call["source"] == "radius" {
+                for k in ["started_at", "connected_at", "ended_at"] {
+                    o.remove(k);
+                }
+            }
+            l
+        })
+        .collect();
+    legs.sort_by_key(|l| l["id"].to_string());
+    legs
+}
+
+/// Two collectors (one taking HTTP, one RADIUS and HEP) and a worker on
+/// the bus make the same calls, legs and statistics from the same input as
+/// one server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_collectors_and_a_worker_make_what_one_server_makes() {
+    common::ensure_nats();
+    let name = uuid::Uuid::new_v4().simple().to_string();
+    let (radius, hep) = sources(true, true);
+    let mut single = TestServer::start_with(Options {
+        radius: radius.clone(),
+        hep: hep.clone(),
+        ..Options::default()
+    })
+    .await;
+    let mut http_collector = TestServer::start_with(Options {
+        bus: Some(bus(&name, vec![BusRole::Collector])),
+        ..Options::default()
+    })
+    .await;
+    let udp_collector = TestServer::start_with(Options {
+        bus: Some(bus(&name, vec![BusRole::Collector])),
+        radius,
+        hep,
+        ..Options::default()
+    })
+    .await;
+    let mut worker = TestServer::start_with(Options {
+        bus: Some(bus(&name, vec![BusRole::Worker])),
+        ..Options::default()
+    })
+    .await;
+
+    let (radius_at, (hep_at, _)) = (single.radius_addr.unwrap(), single.hep_addrs.unwrap());
+    replay(&mut single, radius_at, hep_at).await;
+    let (radius_at, (hep_at, _)) = (
+        udp_collector.radius_addr.unwrap(),
+        udp_collector.hep_addrs.unwrap(),
+    );
+    replay(&mut http_collector, radius_at, hep_at).await;
+
+    let direct = all_calls(&mut single, 4).await;
+    let through_bus = all_calls(&mut worker, 4).await;
+    let sources_of = |calls: &[Value]| {
+        calls
+            .iter()
+            .map(|c| c["source"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        sources_of(&direct),
+        ["cms", "events", "radius", "sip"],
+        "{direct:#?}"
+    );
+    let strip = |calls: &[Value]| calls.iter().map(comparable).collect::<Vec<_>>();
+    assert_eq!(strip(&through_bus), strip(&direct));
+    for (a, b) in direct.iter().zip(&through_bus) {
+        assert_eq!(
+            legs_of(&mut worker, b).await,
+            legs_of(&mut single, a).await,
+            "{}",
+            a["source"]
+        );
+    }
+    let mut days: Vec<String> = direct
+        .iter()
+        .map(|c| c["started_at"].as_str().unwrap()[..10].to_owned())
+        .collect();
+    days.dedup();
+    // The RADIUS call falls in the hour each server received it: the two
+    // replays run a second apart, so in the same hour but for a run that
+    // straddles one (about one in a few thousand).
+    for day in days {
+        let path = format!("/api/v1/stats?day={day}");
+        assert_eq!(
+            worker.get_json(&path).await,
+            single.get_json(&path).await,
+            "statistics of {day}"
+        );
+    }
+
+    let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+    let _ = async_nats::jetstream::new(client)
+        .delete_stream(format!("CDRHUB_TEST_{name}"))
+        .await;
 }
