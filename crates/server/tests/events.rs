@@ -224,6 +224,26 @@ async fn the_websocket_acknowledges_each_message_after_commit() {
     );
     ws.close(None).await.unwrap();
 
+    // A signed-in operator's console cookie does not open a feed.
+    common::add_user(&server, "sam", Role::Supervisor, "sam's long password");
+    let console = common::signed_in(&server, "sam", "sam's long password").await;
+    let mut request = format!("ws://{}/api/v1/events/ws", server.http_addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Cookie",
+        format!(
+            "cdrhub_session={}",
+            console.cookie("cdrhub_session").unwrap()
+        )
+        .parse()
+        .unwrap(),
+    );
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+        other => panic!("a console session opened a feed: {other:?}"),
+    }
+
     // Acknowledged means stored: the call is there now.
     let calls = events_calls(&mut server).await;
     assert_eq!(calls.len(), 1);

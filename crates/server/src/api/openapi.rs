@@ -194,7 +194,7 @@ fn event_operations(spec: &mut Value) {
     spec["paths"]["/api/v1/events/ws"] = json!({"get": {
         "summary": "A WebSocket for long-lived feeds: each text message is one event or an NDJSON batch; each is answered, in order and after its commit, with {ok, accepted, duplicates, keys} or {ok: false, error}. The token goes in the Authorization header of the upgrade request.",
         "parameters": [system],
-        "responses": {"101": {"description": "Switching protocols."}, "400": error.clone(), "403": error}
+        "responses": {"101": {"description": "Switching protocols."}, "400": error.clone(), "401": {"description": "No API token in an Authorization: Bearer header (a console session does not open a feed)."}, "403": error}
     }});
 }
 

@@ -199,8 +199,20 @@ pub(crate) async fn websocket(
     State(app): State<AppState>,
     Extension(principal): Extension<Principal>,
     Query(query): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    // A feed is a system's, never a console session's: a page elsewhere
+    // must not be able to open one with a signed-in operator's cookie.
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer "));
+    if !bearer {
+        return Err(ApiError::Unauthorized(
+            "the call-event WebSocket takes an API token in an Authorization: Bearer header, not a console session".into(),
+        ));
+    }
     permitted(&app, &principal)?;
     let sender = sender_of(&principal, &query)?;
     let limit = app.config.sources.events.max_body_bytes;
