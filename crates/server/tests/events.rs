@@ -119,6 +119,22 @@ async fn events_in_any_order_and_sent_twice_make_one_call() {
         .calls_where("source=events&kind=click_to_call&disposition=answered")
         .await;
     assert_eq!(history.len(), 2);
+    // ... and in the console: the CDR search by source and kind, with the
+    // talk time, and its CSV export of the same set.
+    common::add_user(&server, "ann", Role::Supervisor, "ann's long password");
+    let mut console = common::signed_in(&server, "ann", "ann's long password").await;
+    let page = console
+        .get("/calls?source=events&kind=click_to_call")
+        .await
+        .text();
+    assert!(
+        page.contains("<b id=\"matching\">2</b>") && page.contains("<td class=\"num\">40</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("kind=click_to_call"),
+        "the export keeps the filter"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -107,6 +107,7 @@ impl Search {
                 ("to", f.to.map(|t| t.to_rfc3339())),
                 ("source", f.source),
                 ("sender", f.sender),
+                ("kind", f.kind),
                 ("answered", f.answered.map(|a| a.to_string())),
                 ("call_type", f.call_type.map(|c| c.as_str().to_owned())),
                 ("q", f.q),
@@ -231,6 +232,7 @@ pub(crate) async fn search(
                     option value="failed" selected[selected("result", "failed")] { (t(l, "calls_failed")) }
                 }
             }
+            label.inline { (t(l, "calls_kind")) " " input #kind type="search" name="kind" size="12" placeholder="click_to_call" value=[search.get("kind")]; }
             label.inline { (t(l, "calls_party")) " " input #q type="search" name="q" value=[search.get("q")]; }
             button type="submit" { (t(l, "search")) }
         }
@@ -256,6 +258,7 @@ pub(crate) async fn search(
                     (header(CallSort::Destination, "calls_destination"))
                     th { (t(l, "calls_answered")) }
                     (header(CallSort::Duration, "calls_duration"))
+                    th { (t(l, "calls_talk")) }
                     (header(CallSort::Disposition, "calls_disposition"))
                     th { (t(l, "calls_legs")) }
                 }
@@ -278,6 +281,7 @@ fn call_row(c: &Call) -> Markup {
             td { (c.destination.as_deref().unwrap_or("")) }
             td.time { (time(c.answered_at)) }
             td.num { (c.duration_s.map(|d| d.to_string()).unwrap_or_default()) }
+            td.num { (c.talk_s.map(|d| d.to_string()).unwrap_or_default()) }
             td { (c.disposition.map(|d| d.as_str()).unwrap_or("")) }
             td.num { (c.legs) }
         }
