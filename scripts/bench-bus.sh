@@ -26,7 +26,19 @@ BIN=target/release/cdrhub
 LOADGEN=target/release/cdrhub-loadgen
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+stream="CDRHUB_BENCH_$$"
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    python3 - "$stream" <<'PY' 2>/dev/null || true
+import socket, sys, json
+# Deletes the benchmark's JetStream stream ($JS.API.STREAM.DELETE).
+s = socket.create_connection(("127.0.0.1", 4222)); s.recv(4096)
+s.sendall(b'CONNECT {"verbose":false}\r\nSUB _INBOX.del 1\r\nPUB $JS.API.STREAM.DELETE.' + sys.argv[1].encode() + b' _INBOX.del 0\r\n\r\nPING\r\n')
+s.settimeout(2); s.recv(4096)
+PY
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
@@ -37,18 +49,19 @@ fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start NAME CONFIG: starts cdrhub serve, prints its port.
+# start NAME CONFIG: starts cdrhub serve; its port is left in PORT (not
+# printed: a command substitution would run it in a subshell, and the
+# cleanup would not know its pid).
 start() {
-    local name=$1 config=$2 port
-    port=$(free_port)
-    "$BIN" --data-dir "$WORK/$name" ${config:+--config "$config"} serve --listen "127.0.0.1:$port" \
+    local name=$1 config=$2
+    PORT=$(free_port)
+    "$BIN" --data-dir "$WORK/$name" ${config:+--config "$config"} serve --listen "127.0.0.1:$PORT" \
         >"$WORK/$name.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
         sleep 0.1
     done
-    echo "$port"
 }
 
 journal_count() {
@@ -69,11 +82,11 @@ run() {
 }
 
 echo "== single node (SQLite)"
-single=$(start single "")
+start single ""
+single=$PORT
 run "single, batch $BENCH_BATCH" "$single" --mode batch --batch-size "$BENCH_BATCH"
 run "single, $BENCH_RATE/s one record a POST" "$single" --rate "$BENCH_RATE"
 
-stream="CDRHUB_BENCH_$$"
 for role in collector worker; do
     cat >"$WORK/$role.toml" <<TOML
 [bus]
@@ -84,8 +97,9 @@ roles = ["$role"]
 TOML
 done
 echo "== collector + worker on NATS JetStream (worker on SQLite)"
-worker=$(start worker "$WORK/worker.toml")
-collector=$(start collector "$WORK/collector.toml")
+start worker "$WORK/worker.toml"
+start collector "$WORK/collector.toml"
+collector=$PORT
 start_ns=$(date +%s%N)
 run "bus, batch $BENCH_BATCH" "$collector" --mode batch --batch-size "$BENCH_BATCH"
 run "bus, $BENCH_RATE/s one record a POST" "$collector" --rate "$BENCH_RATE"
