@@ -84,16 +84,23 @@ impl CallKey<'_> {
     /// Two different keys share a hash with a chance of about n²/2⁶⁵ among
     /// n keys (under 10⁻³ for 10⁸ keys).
     pub fn hash(&self) -> i64 {
-        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-        const PRIME: u64 = 0x0000_0100_0000_01b3;
         let bytes = self
             .kind
             .prefix()
             .bytes()
             .chain(std::iter::once(b':'))
             .chain(self.id.bytes());
-        bytes.fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME)) as i64
+        fnv1a(bytes) as i64
     }
+}
+
+/// The 64-bit FNV-1a hash of `bytes`: stable across builds and platforms.
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes
+        .into_iter()
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME))
 }
 
 impl std::fmt::Display for CallKey<'_> {

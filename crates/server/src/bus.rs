@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
+use cdrhub_correlate::cms::fnv1a;
 use cdrhub_store::{Ack, IngestBatch, IngestOutcome, StoreError};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -118,13 +119,6 @@ fn count(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-/// The stable 64-bit FNV-1a hash of `bytes`.
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 /// A collector's publisher.
 pub struct Collector {
     js: jetstream::Context,
@@ -173,12 +167,12 @@ impl Collector {
     pub fn publish(&self, batch: IngestBatch) -> Ack {
         let records = batch.payload.record_count();
         let bytes = cdrhub_store::wire::encode(&batch);
-        let partition = fnv(batch.sender.as_bytes()) % u64::from(self.partitions);
+        let partition = fnv1a(batch.sender.bytes()) % u64::from(self.partitions);
         let subject = format!("{}.{partition}", self.prefix);
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(
             "Nats-Msg-Id",
-            format!("{:016x}-{}", fnv(&bytes), bytes.len()).as_str(),
+            format!("{:016x}-{}", fnv1a(bytes.iter().copied()), bytes.len()).as_str(),
         );
         let (js, status) = (self.js.clone(), self.status.clone());
         Box::pin(async move {
