@@ -8,6 +8,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
+use super::group::{FromJournal, Group};
 use super::records;
 use crate::{
     CallCursor, CallDetail, CallFilter, CallPage, CallSearch, CallSort, CallType, Gap, GapFilter,
@@ -423,29 +424,13 @@ fn cti_call(
     ids: &[i64],
     flags: &str,
 ) -> Result<CallDetail, StoreError> {
-    let events = records::load_events::<CtiCallGroup>(conn, ids)?;
-    let group: CtiCallGroup = records::rebuild_events(conn, &events)?;
-    let (call, legs) = group.summarize(id, sender);
-    let timeline = events
-        .iter()
-        .map(|(_, _, e)| CallEvent {
-            time: e.received_at,
-            received_at: e.received_at,
-            event_type: cdrhub_protocols::cti::message_type_name(e.message.message_type)
-                .into_owned(),
-            source_leg_id: None,
-            record: serde_json::to_value(&e.message.body).unwrap_or(Value::Null),
-        })
-        .collect();
-    rebuilt_detail(
-        conn,
-        call,
-        legs,
-        group.details(),
-        &group.keys(),
-        flags,
-        timeline,
-    )
+    journaled_call::<CtiCallGroup>(conn, id, sender, ids, flags, |e| CallEvent {
+        time: e.received_at,
+        received_at: e.received_at,
+        event_type: cdrhub_protocols::cti::message_type_name(e.message.message_type).into_owned(),
+        source_leg_id: None,
+        record: serde_json::to_value(&e.message.body).unwrap_or(Value::Null),
+    })
 }
 
 /// A gateway call, rebuilt from its RADIUS accounting records.
@@ -463,7 +448,6 @@ fn radius_call(
     if flags.contains(cdrhub_correlate::radius::NAS_RESTART_FLAG) {
         group.nas_restart = ended_at.map(Timestamp);
     }
-    let (call, legs) = group.summarize(id, sender);
     let timeline = events
         .iter()
         .map(|(_, _, e)| CallEvent {
@@ -475,15 +459,7 @@ fn radius_call(
             record: radius_record_json(&e.accounting),
         })
         .collect();
-    rebuilt_detail(
-        conn,
-        call,
-        legs,
-        group.details(),
-        &group.keys(),
-        flags,
-        timeline,
-    )
+    group_detail(conn, id, sender, flags, &group, timeline)
 }
 
 /// A port-gateway call, rebuilt from its feed events. Its timeline is the
@@ -498,7 +474,6 @@ fn feed_call(
     use cdrhub_correlate::feed::FeedCallGroup;
     let events = records::load_events::<FeedCallGroup>(conn, ids)?;
     let group: FeedCallGroup = records::rebuild_events(conn, &events)?;
-    let (call, legs) = group.summarize(id, sender);
     let timeline = group
         .steps
         .iter()
@@ -520,15 +495,7 @@ fn feed_call(
             }
         })
         .collect();
-    rebuilt_detail(
-        conn,
-        call,
-        legs,
-        group.details(),
-        &group.keys(),
-        flags,
-        timeline,
-    )
+    group_detail(conn, id, sender, flags, &group, timeline)
 }
 
 /// A SIP call, rebuilt from the HEP packets of its dialog; its timeline is
@@ -541,43 +508,27 @@ fn sip_call(
     flags: &str,
 ) -> Result<CallDetail, StoreError> {
     use cdrhub_correlate::sip::{SignalKind, SipCallGroup};
-    let events = records::load_events::<SipCallGroup>(conn, ids)?;
-    let group: SipCallGroup = records::rebuild_events(conn, &events)?;
-    let (call, legs) = group.summarize(id, sender);
-    let mut timeline: Vec<CallEvent> = events
-        .iter()
-        .map(|(_, _, e)| {
-            let s = &e.signal;
-            CallEvent {
-                time: s.at,
-                received_at: e.received_at,
-                event_type: match &s.kind {
-                    SignalKind::Request(m) => m.clone(),
-                    SignalKind::Response(code) => format!("{code} ({})", s.cseq_method),
-                },
-                source_leg_id: None,
-                record: serde_json::json!({
-                    "src": s.src.to_string(),
-                    "dst": s.dst.to_string(),
-                    "cseq": format!("{} {}", s.cseq, s.cseq_method),
-                    "from": s.from_user,
-                    "to": s.to_user,
-                    "request_user": s.request_user,
-                    "q850_cause": s.q850_cause,
-                }),
-            }
-        })
-        .collect();
-    timeline.sort_by_key(|e| e.time);
-    rebuilt_detail(
-        conn,
-        call,
-        legs,
-        group.details(),
-        &group.keys(),
-        flags,
-        timeline,
-    )
+    journaled_call::<SipCallGroup>(conn, id, sender, ids, flags, |e| {
+        let s = &e.signal;
+        CallEvent {
+            time: s.at,
+            received_at: e.received_at,
+            event_type: match &s.kind {
+                SignalKind::Request(m) => m.clone(),
+                SignalKind::Response(code) => format!("{code} ({})", s.cseq_method),
+            },
+            source_leg_id: None,
+            record: serde_json::json!({
+                "src": s.src.to_string(),
+                "dst": s.dst.to_string(),
+                "cseq": format!("{} {}", s.cseq, s.cseq_method),
+                "from": s.from_user,
+                "to": s.to_user,
+                "request_user": s.request_user,
+                "q850_cause": s.q850_cause,
+            }),
+        }
+    })
 }
 
 /// A call of the event API or of an import, rebuilt from its events, with
@@ -590,20 +541,41 @@ fn event_call(
     flags: &str,
 ) -> Result<CallDetail, StoreError> {
     use cdrhub_correlate::events::EventCallGroup;
-    let events = records::load_events::<EventCallGroup>(conn, ids)?;
-    let group: EventCallGroup = records::rebuild_events(conn, &events)?;
+    journaled_call::<EventCallGroup>(conn, id, sender, ids, flags, |r| CallEvent {
+        time: r.event.at,
+        received_at: r.received_at,
+        event_type: r.event.kind.as_str().to_owned(),
+        source_leg_id: r.event.leg.clone(),
+        record: serde_json::to_value(&r.event).unwrap_or(Value::Null),
+    })
+}
+
+/// A call of a source whose journaled records are its timeline, one event
+/// each (`event` says what each shows).
+fn journaled_call<G: FromJournal>(
+    conn: &Connection,
+    id: &str,
+    sender: &str,
+    ids: &[i64],
+    flags: &str,
+    event: impl Fn(&G::Record) -> CallEvent,
+) -> Result<CallDetail, StoreError> {
+    let records = records::load_events::<G>(conn, ids)?;
+    let group: G = records::rebuild_events(conn, &records)?;
+    let timeline = records.iter().map(|(_, _, r)| event(r)).collect();
+    group_detail(conn, id, sender, flags, &group, timeline)
+}
+
+/// The detail of a call rebuilt into `group`, with `timeline`.
+fn group_detail<G: Group>(
+    conn: &Connection,
+    id: &str,
+    sender: &str,
+    flags: &str,
+    group: &G,
+    timeline: Vec<CallEvent>,
+) -> Result<CallDetail, StoreError> {
     let (call, legs) = group.summarize(id, sender);
-    let mut timeline: Vec<CallEvent> = events
-        .iter()
-        .map(|(_, _, r)| CallEvent {
-            time: r.event.at,
-            received_at: r.received_at,
-            event_type: r.event.kind.as_str().to_owned(),
-            source_leg_id: r.event.leg.clone(),
-            record: serde_json::to_value(&r.event).unwrap_or(Value::Null),
-        })
-        .collect();
-    timeline.sort_by_key(|e| e.time);
     rebuilt_detail(
         conn,
         call,
