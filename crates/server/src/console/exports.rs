@@ -39,6 +39,16 @@ pub(crate) async fn view(State(app): State<AppState>, signed: Signed) -> Respons
         Err(e) => return e.into_response(),
     };
     let file = &app.config;
+    let delete_button = |kind: &str, name: &str| -> Markup {
+        html! {
+            form.inline method="post" action="/admin/exports/delete" {
+                input type="hidden" name="csrf" value=(signed.csrf);
+                input type="hidden" name="kind" value=(kind);
+                input type="hidden" name="name" value=(name);
+                button type="submit" { (t(l, "exp_delete")) }
+            }
+        }
+    };
     let export_row = |e: &ExportConfig, from_file: bool| -> Markup {
         html! {
             tr {
@@ -48,16 +58,7 @@ pub(crate) async fn view(State(app): State<AppState>, signed: Signed) -> Respons
                 td { (e.source.as_deref().unwrap_or("")) }
                 td { (e.directory.as_ref().map(|d| d.display().to_string()).or(e.url.clone()).unwrap_or_default()) }
                 td { (if e.hmac_secret.is_some() { "HMAC-SHA256" } else { "" }) }
-                td {
-                    @if !from_file {
-                        form.inline method="post" action="/admin/exports/delete" {
-                            input type="hidden" name="csrf" value=(signed.csrf);
-                            input type="hidden" name="kind" value="export";
-                            input type="hidden" name="name" value=(e.name);
-                            button type="submit" { (t(l, "exp_delete")) }
-                        }
-                    }
-                }
+                td { @if !from_file { (delete_button("export", &e.name)) } }
             }
         }
     };
@@ -67,16 +68,7 @@ pub(crate) async fn view(State(app): State<AppState>, signed: Signed) -> Respons
                 td { (w.name) } td { (if from_file { t(l, "exp_from_file") } else { t(l, "exp_from_console") }) }
                 td { (w.url) } td { (w.source.as_deref().unwrap_or("")) }
                 td { (if w.hmac_secret.is_some() { "HMAC-SHA256" } else { "" }) }
-                td {
-                    @if !from_file {
-                        form.inline method="post" action="/admin/exports/delete" {
-                            input type="hidden" name="csrf" value=(signed.csrf);
-                            input type="hidden" name="kind" value="webhook";
-                            input type="hidden" name="name" value=(w.name);
-                            button type="submit" { (t(l, "exp_delete")) }
-                        }
-                    }
-                }
+                td { @if !from_file { (delete_button("webhook", &w.name)) } }
             }
         }
     };

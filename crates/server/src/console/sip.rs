@@ -13,7 +13,7 @@ use cdrhub_model::{Call, Timestamp};
 use cdrhub_store::{CallFilter, CallSort};
 use maud::{Markup, html};
 
-use super::stats::{DAY_MS, asked, date};
+use super::stats::{Asked, DAY_MS, asked, date};
 use super::{Signed, page, t};
 use crate::AppState;
 use crate::api::blocking;
@@ -46,6 +46,20 @@ fn released_by(l: &str, c: &Call) -> String {
         t(l, "sip_timed_out").to_owned()
     } else {
         detail(c, "released_by")
+    }
+}
+
+/// The day (with the days before and after) and capture agent a SIP page
+/// shows.
+fn day_form(l: &str, a: &Asked, base: &str) -> Markup {
+    html! {
+        form.filters.noprint method="get" action=(base) {
+            a #prev-day href=(a.link(base, Timestamp(a.day.0 - DAY_MS))) { "← " (t(l, "stats_prev")) } " "
+            label.inline { (t(l, "stats_day")) " " input #day type="date" name="day" value=(date(a.day)); }
+            label.inline { (t(l, "calls_sender")) " " input name="sender" value=(a.sender.as_deref().unwrap_or("")); }
+            button type="submit" { (t(l, "search")) } " "
+            a #next-day href=(a.link(base, Timestamp(a.day.0 + DAY_MS))) { (t(l, "stats_next")) " →" }
+        }
     }
 }
 
@@ -86,13 +100,7 @@ pub(crate) async fn view(
         Err(e) => return e.into_response(),
     };
     let body = html! {
-        form.filters.noprint method="get" action="/sip" {
-            a #prev-day href=(a.link("/sip", Timestamp(a.day.0 - DAY_MS))) { "← " (t(l, "stats_prev")) } " "
-            label.inline { (t(l, "stats_day")) " " input #day type="date" name="day" value=(date(a.day)); }
-            label.inline { (t(l, "calls_sender")) " " input name="sender" value=(a.sender.as_deref().unwrap_or("")); }
-            button type="submit" { (t(l, "search")) } " "
-            a #next-day href=(a.link("/sip", Timestamp(a.day.0 + DAY_MS))) { (t(l, "stats_next")) " →" }
-        }
+        (day_form(l, &a, "/sip"))
         h2 #basic-title { (t(l, "sip_basic")) " (" (basic.matching) ")" }
         table #basic {
             tr {
@@ -178,13 +186,7 @@ pub(crate) async fn registrations(
             }
         }
         p.help { (t(l, "reg_status_help")) }
-        form.filters.noprint method="get" action=(base) {
-            a #prev-day href=(a.link(base, Timestamp(a.day.0 - DAY_MS))) { "← " (t(l, "stats_prev")) } " "
-            label.inline { (t(l, "stats_day")) " " input #day type="date" name="day" value=(date(a.day)); }
-            label.inline { (t(l, "calls_sender")) " " input name="sender" value=(a.sender.as_deref().unwrap_or("")); }
-            button type="submit" { (t(l, "search")) } " "
-            a #next-day href=(a.link(base, Timestamp(a.day.0 + DAY_MS))) { (t(l, "stats_next")) " →" }
-        }
+        (day_form(l, &a, base))
         h2 #stats-title { (t(l, "reg_statistic")) " " (date(a.day)) }
         table #register-hours {
             tr { th { (t(l, "reg_period")) } th { (t(l, "reg_peak")) } th { (t(l, "reg_logins")) } }
