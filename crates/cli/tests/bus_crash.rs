@@ -9,18 +9,11 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use common::{Conn, Server, document, journal};
+use common::{Acked, Sent, Server, journal, post_until_killed, send_again};
 
 const SENDERS: usize = 4;
-
-/// Records that got a 200, by session and recordIndex.
-type Acked = Arc<Mutex<BTreeSet<(String, u64)>>>;
-/// Documents sent: session, first recordIndex, records.
-type Sent = Arc<Mutex<Vec<(String, u64, u64)>>>;
 
 /// A config file for one role, on a stream of its own.
 fn config(dir: &Path, stream: &str, role: &str) -> std::path::PathBuf {
@@ -62,53 +55,6 @@ fn ensure_nats() {
     }
 }
 
-/// Posts documents to `addr` from several Call Bridges until the
-/// collector dies, recording what was sent and what got a 200.
-fn load(
-    rt: &tokio::runtime::Runtime,
-    addr: std::net::SocketAddr,
-    acked: &Acked,
-    sent: &Sent,
-) -> tokio::task::JoinHandle<()> {
-    let (acked, sent) = (acked.clone(), sent.clone());
-    rt.spawn(async move {
-        let mut tasks = Vec::new();
-        for s in 0..SENDERS {
-            let (acked, sent) = (acked.clone(), sent.clone());
-            tasks.push(tokio::spawn(async move {
-                let session = format!("bus-session-{s}");
-                let Ok(mut conn) = Conn::open(addr).await else {
-                    return;
-                };
-                let mut next = 1u64;
-                loop {
-                    let n = if next.is_multiple_of(3) { 10 } else { 1 };
-                    sent.lock().unwrap().push((session.clone(), next, n));
-                    match conn
-                        .request("POST", "/ingest/cms", document(&session, next, n))
-                        .await
-                    {
-                        Ok((200, _)) => {
-                            let mut a = acked.lock().unwrap();
-                            for i in next..next + n {
-                                a.insert((session.clone(), i));
-                            }
-                        }
-                        Ok((status, body)) => {
-                            panic!("unexpected {status}: {}", String::from_utf8_lossy(&body))
-                        }
-                        Err(_) => return,
-                    }
-                    next += n;
-                }
-            }));
-        }
-        for t in tasks {
-            let _ = t.await;
-        }
-    })
-}
-
 #[test]
 fn records_acknowledged_by_a_collector_survive_sigkill_of_worker_and_collector() {
     ensure_nats();
@@ -122,7 +68,7 @@ fn records_acknowledged_by_a_collector_survive_sigkill_of_worker_and_collector()
     let acked: Acked = Default::default();
     let sent: Sent = Default::default();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let running = load(&rt, collector.addr, &acked, &sent);
+    let running = post_until_killed(&rt, collector.addr, SENDERS, "bus-session", &acked, &sent);
 
     // The worker dies once it has stored some; the collector goes on
     // acknowledging into JetStream, then dies too.
@@ -142,17 +88,7 @@ fn records_acknowledged_by_a_collector_survive_sigkill_of_worker_and_collector()
     let worker = Server::start_with_config(&worker_dir, Some(&worker_config));
     let collector = Server::start_with_config(&collector_dir, Some(&collector_config));
     let sent = sent.lock().unwrap().clone();
-    let total: u64 = sent.iter().map(|(_, _, n)| n).sum();
-    rt.block_on(async {
-        let mut conn = Conn::open(collector.addr).await.unwrap();
-        for (session, first, n) in &sent {
-            let (status, _) = conn
-                .request("POST", "/ingest/cms", document(session, *first, *n))
-                .await
-                .unwrap();
-            assert_eq!(status, 200);
-        }
-    });
+    let total = send_again(&rt, collector.addr, &sent);
     common::wait_until("the worker has every record", || {
         journal(&worker_dir).len() as u64 >= total
     });

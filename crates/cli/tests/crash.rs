@@ -5,10 +5,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
-
-use common::{Conn, Server, document, get_json, journal};
+use common::{Acked, Sent, Server, get_json, journal, post_until_killed, send_again};
 
 const SENDERS: usize = 8;
 
@@ -17,50 +14,10 @@ fn records_acknowledged_before_sigkill_survive_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
     let addr = server.addr;
-    let acked: Arc<Mutex<BTreeSet<(String, u64)>>> = Default::default();
-    let sent: Arc<Mutex<Vec<(String, u64, u64)>>> = Default::default();
-
+    let acked: Acked = Default::default();
+    let sent: Sent = Default::default();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let load = {
-        let (acked, sent) = (acked.clone(), sent.clone());
-        rt.spawn(async move {
-            let mut tasks = Vec::new();
-            for s in 0..SENDERS {
-                let (acked, sent) = (acked.clone(), sent.clone());
-                tasks.push(tokio::spawn(async move {
-                    let session = format!("session-{s}");
-                    let Ok(mut conn) = Conn::open(addr).await else {
-                        return;
-                    };
-                    let mut next = 1u64;
-                    loop {
-                        // Mix single-record and batched POSTs.
-                        let n = if next.is_multiple_of(3) { 10 } else { 1 };
-                        sent.lock().unwrap().push((session.clone(), next, n));
-                        match conn
-                            .request("POST", "/ingest/cms", document(&session, next, n))
-                            .await
-                        {
-                            Ok((200, _)) => {
-                                let mut a = acked.lock().unwrap();
-                                for i in next..next + n {
-                                    a.insert((session.clone(), i));
-                                }
-                            }
-                            Ok((status, body)) => {
-                                panic!("unexpected {status}: {}", String::from_utf8_lossy(&body))
-                            }
-                            Err(_) => return, // the server died under us
-                        }
-                        next += n;
-                    }
-                }));
-            }
-            for t in tasks {
-                let _ = t.await;
-            }
-        })
-    };
+    let load = post_until_killed(&rt, addr, SENDERS, "session", &acked, &sent);
 
     // Kill it mid-load, once a fair number of records were acknowledged.
     common::wait_until("records acknowledged under load", || {
@@ -83,17 +40,7 @@ fn records_acknowledged_before_sigkill_survive_exactly_once() {
     // Restart and re-send everything that was ever sent, acknowledged or not.
     let server = Server::start(dir.path());
     let sent = sent.lock().unwrap().clone();
-    let total: u64 = sent.iter().map(|(_, _, n)| n).sum();
-    rt.block_on(async {
-        let mut conn = Conn::open(server.addr).await.unwrap();
-        for (session, first, n) in &sent {
-            let (status, _) = conn
-                .request("POST", "/ingest/cms", document(session, *first, *n))
-                .await
-                .unwrap();
-            assert_eq!(status, 200);
-        }
-    });
+    let total = send_again(&rt, server.addr, &sent);
     let stored_after = journal(dir.path());
     assert_eq!(
         stored_after.len() as u64,

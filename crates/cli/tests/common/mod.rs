@@ -270,3 +270,78 @@ pub fn journal(data_dir: &std::path::Path) -> std::collections::BTreeSet<(String
     assert_eq!(set.len(), rows.len(), "a record is stored twice");
     set
 }
+
+/// Records that got a 200, by session and recordIndex.
+pub type Acked = std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<(String, u64)>>>;
+/// Documents sent: session, first recordIndex, records.
+pub type Sent = std::sync::Arc<std::sync::Mutex<Vec<(String, u64, u64)>>>;
+
+/// Posts CMS documents to `addr` from `senders` Call Bridges (sessions
+/// `PREFIX-0` ...), single-record and 10-record POSTs mixed, until the
+/// server dies, recording what was sent and what got a 200.
+pub fn post_until_killed(
+    rt: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    senders: usize,
+    prefix: &str,
+    acked: &Acked,
+    sent: &Sent,
+) -> tokio::task::JoinHandle<()> {
+    let (acked, sent, prefix) = (acked.clone(), sent.clone(), prefix.to_owned());
+    rt.spawn(async move {
+        let mut tasks = Vec::new();
+        for s in 0..senders {
+            let (acked, sent) = (acked.clone(), sent.clone());
+            let session = format!("{prefix}-{s}");
+            tasks.push(tokio::spawn(async move {
+                let Ok(mut conn) = Conn::open(addr).await else {
+                    return;
+                };
+                let mut next = 1u64;
+                loop {
+                    let n = if next.is_multiple_of(3) { 10 } else { 1 };
+                    sent.lock().unwrap().push((session.clone(), next, n));
+                    match conn
+                        .request("POST", "/ingest/cms", document(&session, next, n))
+                        .await
+                    {
+                        Ok((200, _)) => {
+                            let mut a = acked.lock().unwrap();
+                            for i in next..next + n {
+                                a.insert((session.clone(), i));
+                            }
+                        }
+                        Ok((status, body)) => {
+                            panic!("unexpected {status}: {}", String::from_utf8_lossy(&body))
+                        }
+                        Err(_) => return, // the server died under us
+                    }
+                    next += n;
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    })
+}
+
+/// Sends every document of `sent` again, as Call Bridges retry what they
+/// never got a 200 for, each answered 200; the records they hold.
+pub fn send_again(
+    rt: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    sent: &[(String, u64, u64)],
+) -> u64 {
+    rt.block_on(async {
+        let mut conn = Conn::open(addr).await.unwrap();
+        for (session, first, n) in sent {
+            let (status, _) = conn
+                .request("POST", "/ingest/cms", document(session, *first, *n))
+                .await
+                .unwrap();
+            assert_eq!(status, 200);
+        }
+    });
+    sent.iter().map(|(_, _, n)| n).sum()
+}
