@@ -251,22 +251,6 @@ fn radius_fixture(name: &str) -> Vec<u8> {
         .collect()
 }
 
-fn hep_fixture() -> Vec<Vec<u8>> {
-    let path = format!(
-        "{}/../../tests/data/hep/kamailio-uac-uas.hepstream",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let data = std::fs::read(path).unwrap();
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at + 4 <= data.len() {
-        let n = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
-        out.push(data[at + 4..at + 4 + n].to_vec());
-        at += 4 + n;
-    }
-    out
-}
-
 fn sources(
     radius: bool,
     hep: bool,
@@ -318,7 +302,7 @@ async fn replay(http: &mut TestServer, radius: SocketAddr, hep: SocketAddr) {
             .expect("an Accounting-Response, after the commit")
             .unwrap();
     }
-    for p in hep_fixture() {
+    for p in common::kamailio_packets() {
         socket.send_to(&p, hep).await.unwrap();
     }
 }

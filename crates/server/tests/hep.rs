@@ -12,23 +12,6 @@ use common::{Options, TestServer};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-/// The packets of `tests/data/hep/kamailio-uac-uas.hepstream`.
-fn kamailio_packets() -> Vec<Vec<u8>> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/data/hep/kamailio-uac-uas.hepstream"
-    );
-    let data = std::fs::read(path).unwrap();
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at + 4 <= data.len() {
-        let n = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
-        out.push(data[at + 4..at + 4 + n].to_vec());
-        at += 4 + n;
-    }
-    out
-}
-
 async fn hep_source(server: &mut TestServer) -> Value {
     let sources = server.get_json("/api/v1/sources").await;
     sources["sources"]
@@ -74,7 +57,7 @@ async fn kamailios_packets_over_udp_and_tcp_are_journaled_and_bad_ones_counted()
     })
     .await;
     let (udp, tcp) = server.hep_addrs.expect("the HEP listener");
-    let packets = kamailio_packets();
+    let packets = common::kamailio_packets();
     assert!(packets.len() >= 10, "the capture holds the call");
 
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -149,7 +132,7 @@ async fn a_wrong_authentication_key_is_dropped() {
     })
     .await;
     let (udp, _) = server.hep_addrs.unwrap();
-    let packets = kamailio_packets();
+    let packets = common::kamailio_packets();
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     socket.send_to(&packets[0], udp).await.unwrap();
     let s = counted(&mut server, 1).await;

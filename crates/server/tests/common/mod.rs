@@ -907,3 +907,20 @@ pub fn ensure_nats() {
     }
     panic!("NATS does not answer on 127.0.0.1:4222 and could not be started");
 }
+
+/// The packets of `tests/data/hep/kamailio-uac-uas.hepstream`.
+pub fn kamailio_packets() -> Vec<Vec<u8>> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/hep/kamailio-uac-uas.hepstream"
+    );
+    let data = std::fs::read(path).unwrap();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 4 <= data.len() {
+        let n = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        out.push(data[at + 4..at + 4 + n].to_vec());
+        at += 4 + n;
+    }
+    out
+}
