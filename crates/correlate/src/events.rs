@@ -151,12 +151,7 @@ impl EventLeg {
     }
 
     fn cause(&self) -> Option<String> {
-        match (self.sip_status, self.q850_cause) {
-            (Some(s), Some(q)) => Some(format!("SIP {s}; Q.850 {q}")),
-            (Some(s), None) => Some(format!("SIP {s}")),
-            (None, Some(q)) => Some(format!("Q.850 {q}")),
-            (None, None) => None,
-        }
+        crate::sip::cause_text(self.sip_status, self.q850_cause)
     }
 }
 

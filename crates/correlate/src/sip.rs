@@ -584,6 +584,17 @@ pub struct SipCallGroup {
     pub forced_end: Option<Timestamp>,
 }
 
+/// A call's raw cause as the CDRs show it: the SIP status and the Q.850
+/// cause, whichever are known (`SIP 486; Q.850 17`).
+pub fn cause_text(sip_status: Option<u16>, q850_cause: Option<u16>) -> Option<String> {
+    match (sip_status, q850_cause) {
+        (Some(s), Some(q)) => Some(format!("SIP {s}; Q.850 {q}")),
+        (Some(s), None) => Some(format!("SIP {s}")),
+        (None, Some(q)) => Some(format!("Q.850 {q}")),
+        (None, None) => None,
+    }
+}
+
 /// The flag of a dialog closed by the dialog timeout without a BYE.
 pub const TIMED_OUT_FLAG: &str = "timed_out";
 
@@ -713,12 +724,7 @@ impl SipCallGroup {
             _ => None,
         };
         let talk_s = talk(first, first.release_at.or(ended_at));
-        let cause_of = |d: &SipDialog| match (d.status, d.q850_cause) {
-            (Some(s), Some(q)) => Some(format!("SIP {s}; Q.850 {q}")),
-            (Some(s), None) => Some(format!("SIP {s}")),
-            (None, Some(q)) => Some(format!("Q.850 {q}")),
-            (None, None) => None,
-        };
+        let cause_of = |d: &SipDialog| cause_text(d.status, d.q850_cause);
         let video = self.dialogs.iter().any(|d| d.video);
         let half =
             |id: &str, d: &SipDialog, remote: Option<String>, local: Option<String>, dir: &str| {
