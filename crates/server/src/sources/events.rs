@@ -89,8 +89,13 @@ fn sender_of(principal: &Principal, query: &HashMap<String, String>) -> Result<S
         .unwrap_or_else(|| principal.name.clone()))
 }
 
-/// Decodes and commits one body or message.
-async fn take(app: &AppState, sender: &str, body: &[u8]) -> Result<IngestOutcome, ApiError> {
+/// Decodes and commits one body or message; what was stored, and the
+/// idempotency keys of its events.
+async fn take(
+    app: &AppState,
+    sender: &str,
+    body: &[u8],
+) -> Result<(IngestOutcome, Vec<String>), ApiError> {
     let config = &app.config.sources.events;
     let decoded = events::decode(body).map_err(|e| {
         let message = format!("rejected call events: {e}");
@@ -106,6 +111,7 @@ async fn take(app: &AppState, sender: &str, body: &[u8]) -> Result<IngestOutcome
     }
     let received_at = Timestamp::now();
     let count = decoded.len();
+    let keys = decoded.iter().map(|e| e.key.clone()).collect();
     let submission = IngestBatch {
         sender: sender.to_owned(),
         received_at,
@@ -117,10 +123,11 @@ async fn take(app: &AppState, sender: &str, body: &[u8]) -> Result<IngestOutcome
                 .collect(),
         }),
     };
-    crate::bus::submit(app, submission).await.map_err(|e| {
+    let outcome = crate::bus::submit(app, submission).await.map_err(|e| {
         warn!(%sender, events = count, error = %e, "could not commit call events; the sender is told to retry");
         ApiError::Unavailable(format!("the events were not stored, send them again: {e}"))
-    })
+    })?;
+    Ok((outcome, keys))
 }
 
 fn permitted(app: &AppState, principal: &Principal) -> Result<(), ApiError> {
@@ -152,7 +159,7 @@ pub(crate) async fn post(
                 ApiError::BadRequest(format!("the body could not be read: {}", rejection.body_text()))
             }
         })?;
-        let outcome = take(&app, &sender, &body).await?;
+        let (outcome, _) = take(&app, &sender, &body).await?;
         debug!(%sender, stored = outcome.stored, duplicates = outcome.duplicates, "call events committed");
         Ok::<_, ApiError>(Accepted {
             accepted: outcome.stored,
@@ -247,11 +254,8 @@ async fn feed(app: AppState, sender: String, mut socket: WebSocket) {
                 break;
             }
         };
-        let keys = events::decode(&body)
-            .map(|es| es.into_iter().map(|e| e.key).collect())
-            .unwrap_or_default();
         let answer = match take(&app, &sender, &body).await {
-            Ok(outcome) => {
+            Ok((outcome, keys)) => {
                 app.metrics.ingest_response(SOURCE_EVENTS, StatusCode::OK);
                 WsAnswer {
                     ok: true,
