@@ -259,12 +259,13 @@ impl<G: Group> Correlation<G> {
 
     /// Changes, with `f`, the calls still open that `f` says must change:
     /// every cached one, and those written open that `candidates` (a
-    /// query on `calls` with no parameter) lists. How many changed.
+    /// query on `calls`, with `params`) lists. How many changed.
     pub(crate) fn change_open(
         &mut self,
         tx: &Transaction,
         journal: &Connection,
         candidates: &str,
+        params: impl rusqlite::Params,
         mut f: impl FnMut(&mut G) -> bool,
     ) -> rusqlite::Result<usize> {
         let mut ids: Vec<String> = self
@@ -275,7 +276,7 @@ impl<G: Group> Correlation<G> {
             .collect();
         let written: Vec<String> = tx
             .prepare_cached(candidates)?
-            .query_map([], |r| r.get(0))?
+            .query_map(params, |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         for id in written {
             if !self.aliases.contains_key(&id) && !self.groups.contains_key(&id) {

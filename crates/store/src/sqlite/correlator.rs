@@ -528,17 +528,18 @@ impl Correlator {
     fn time_out_dialogs(&mut self, tx: &Transaction, journal: &Connection) -> rusqlite::Result<()> {
         let now = Timestamp::now();
         let t = self.dialog_timeouts;
-        let candidates = format!(
-            "SELECT id FROM calls WHERE ended_at IS NULL AND source = '{}' \
-             AND started_at < {} AND (answered_at IS NULL OR answered_at < {})",
-            cdrhub_model::SOURCE_SIP,
-            now.0 - t.setup_ms.min(t.answered_ms),
-            now.0 - t.answered_ms,
-        );
-        let closed = self
-            .correlation
-            .sip
-            .change_open(tx, journal, &candidates, |g| g.time_out(now, t))?;
+        let closed = self.correlation.sip.change_open(
+            tx,
+            journal,
+            "SELECT id FROM calls WHERE ended_at IS NULL AND source = ?1 \
+             AND started_at < ?2 AND (answered_at IS NULL OR answered_at < ?3)",
+            params![
+                cdrhub_model::SOURCE_SIP,
+                now.0 - t.setup_ms.min(t.answered_ms),
+                now.0 - t.answered_ms
+            ],
+            |g| g.time_out(now, t),
+        )?;
         if closed > 0 {
             info!(calls = closed, "SIP calls closed by the dialog timeout");
         }
