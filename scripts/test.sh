@@ -51,6 +51,10 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && [ -d /etc/postgresql ]; th
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
 fi
 
+# A full build takes a few GB; say how much room there is, so a full disk
+# is seen for what it is.
+echo "== disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free here"
+
 echo "== formatting"
 cargo fmt --all -- --check
 
