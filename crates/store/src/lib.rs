@@ -8,15 +8,18 @@
 //! submission only after its commit; a correlator thread derives calls and
 //! legs from the committed records.
 
+mod db;
 mod error;
 pub mod postgres;
+mod sql;
 mod sqlite;
 mod types;
 pub mod wire;
 
 pub use error::StoreError;
+pub use sql::SqlStore;
 pub use sqlite::{
-    BackupSummary, SqliteAccounts, SqliteOptions, SqliteStore, Synchronous, backup,
+    BackupSummary, SqliteAccounts, SqliteBackend, SqliteOptions, SqliteStore, Synchronous, backup,
     pending_restore, restore, stage_restore,
 };
 pub use types::*;

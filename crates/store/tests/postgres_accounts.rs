@@ -6,110 +6,16 @@
 //! create databases from). Each test works in a database of its own,
 //! created for it and dropped at its end, even when it fails.
 
-use std::sync::{Barrier, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Barrier;
 
 use cdrhub_model::{Role, Timestamp};
 use cdrhub_store::postgres::{PgAccounts, PgPool};
 use cdrhub_store::{Accounts, AuditEntry, AuditFilter, LoginFailures, StoreError};
 
-/// The URLs tried for the administrative connection, first that answers.
-fn admin_candidates() -> Vec<String> {
-    match std::env::var("CDRHUB_TEST_POSTGRES") {
-        Ok(url) => vec![url],
-        Err(_) => vec![
-            "postgres://postgres@127.0.0.1:5432/postgres".into(),
-            "postgres://root@127.0.0.1:5432/postgres".into(),
-        ],
-    }
-}
+use cdrhub_store::postgres::testing::{TestDb, admin};
 
-fn try_admin() -> Option<(String, postgres::Client)> {
-    admin_candidates().into_iter().find_map(|url| {
-        let client = postgres::Client::connect(&url, postgres::NoTls).ok()?;
-        Some((url, client))
-    })
-}
-
-/// The administrative URL; starts the machine's cluster the first time if
-/// nothing answers.
-fn admin_url() -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        if let Some((url, _)) = try_admin() {
-            return url;
-        }
-        let started = std::process::Command::new("sh")
-            .arg("-c")
-            .arg("pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
-            .status();
-        eprintln!("PostgreSQL did not answer; starting it: {started:?}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some((url, _)) = try_admin() {
-                return url;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no PostgreSQL server answers at {:?}",
-                admin_candidates()
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    })
-}
-
-fn admin() -> postgres::Client {
-    postgres::Client::connect(admin_url(), postgres::NoTls).expect("administrative connection")
-}
-
-/// A database of one test, dropped with the guard.
-struct TestDb {
-    name: String,
-}
-
-impl TestDb {
-    fn new() -> TestDb {
-        let name = format!("cdrhub_test_{}", uuid::Uuid::new_v4().simple());
-        // The name is ours and plain ASCII: an identifier cannot be a
-        // parameter.
-        admin()
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create the test database");
-        TestDb { name }
-    }
-
-    /// The URL of this database, on `host` (the administrative one's user).
-    fn url_on(&self, host: &str) -> String {
-        let admin = admin_url();
-        let user = admin
-            .strip_prefix("postgres://")
-            .and_then(|rest| rest.split_once('@'))
-            .map(|(user, _)| user)
-            .unwrap_or("postgres");
-        format!("postgres://{user}@{host}:5432/{}", self.name)
-    }
-
-    fn url(&self) -> String {
-        self.url_on("127.0.0.1")
-    }
-
-    fn open(&self) -> PgAccounts {
-        PgAccounts::open(&self.url()).expect("open the accounts")
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        // FORCE ends connections a failed test left open (PostgreSQL 13+).
-        let dropped = admin().batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
-        if let Err(e) = dropped {
-            eprintln!("cannot drop {}: {e}", self.name);
-        }
-    }
+fn open(db: &TestDb) -> PgAccounts {
+    PgAccounts::open(&db.url()).expect("open the accounts")
 }
 
 fn entry(actor: &str, operation: &str, target: Option<&str>, ip: Option<&str>) -> AuditEntry {
@@ -125,7 +31,7 @@ fn entry(actor: &str, operation: &str, target: Option<&str>, ip: Option<&str>) -
 #[test]
 fn users_and_tokens_are_kept_by_name_and_hash() {
     let db = TestDb::new();
-    let accounts = db.open();
+    let accounts = open(&db);
     assert_eq!(accounts.user_count().unwrap(), 0);
     accounts
         .add_user("admin", Role::Admin, "$argon2id$x")
@@ -226,7 +132,7 @@ fn users_and_tokens_are_kept_by_name_and_hash() {
 #[test]
 fn an_address_is_blocked_after_its_failures_until_the_block_ends() {
     let db = TestDb::new();
-    let accounts = db.open();
+    let accounts = open(&db);
     let t0 = Timestamp(1_800_000_000_000);
     let fail = |t: Timestamp| {
         accounts
@@ -307,7 +213,7 @@ fn an_address_is_blocked_after_its_failures_until_the_block_ends() {
 #[test]
 fn a_session_ends_with_its_expiry_its_deletion_or_its_user() {
     let db = TestDb::new();
-    let accounts = db.open();
+    let accounts = open(&db);
     accounts
         .add_user("ann", Role::Supervisor, "$argon2id$x")
         .unwrap();
@@ -382,7 +288,7 @@ fn a_session_ends_with_its_expiry_its_deletion_or_its_user() {
 #[test]
 fn the_audit_log_pages_newest_first_and_filters() {
     let db = TestDb::new();
-    let accounts = db.open();
+    let accounts = open(&db);
     for i in 0..25 {
         let ip = if i % 5 == 0 {
             "198.51.100.9"
@@ -487,7 +393,7 @@ fn the_audit_log_pages_newest_first_and_filters() {
 #[test]
 fn settings_round_trip() {
     let db = TestDb::new();
-    let accounts = db.open();
+    let accounts = open(&db);
     assert_eq!(accounts.setting("login.block_after").unwrap(), None);
     accounts.set_setting("login.block_after", "7").unwrap();
     assert_eq!(
@@ -528,7 +434,7 @@ fn two_processes_share_one_database_and_migrate_once() {
     let (a, b) = std::thread::scope(|s| {
         let open = || {
             barrier.wait();
-            db.open()
+            open(&db)
         };
         let a = s.spawn(open);
         let b = s.spawn(open);
@@ -541,7 +447,7 @@ fn two_processes_share_one_database_and_migrate_once() {
         (1..=versions.len() as i32).collect::<Vec<_>>(),
         "each migration once"
     );
-    drop(db.open());
+    drop(open(&db));
     assert_eq!(
         schema_versions(&db),
         versions,
@@ -580,7 +486,7 @@ fn two_processes_share_one_database_and_migrate_once() {
 #[test]
 fn failures_counted_by_two_processes_at_once_all_count() {
     let db = TestDb::new();
-    let (a, b) = (db.open(), db.open());
+    let (a, b) = (open(&db), open(&db));
     let now = Timestamp(1_800_000_000_000);
     let barrier = Barrier::new(2);
     std::thread::scope(|s| {
@@ -605,7 +511,7 @@ fn failures_counted_by_two_processes_at_once_all_count() {
 #[test]
 fn accounts_answer_on_a_blocking_thread_of_the_runtime() {
     let db = TestDb::new();
-    let accounts = std::sync::Arc::new(db.open());
+    let accounts = std::sync::Arc::new(open(&db));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

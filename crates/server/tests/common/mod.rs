@@ -13,6 +13,8 @@ use bytes::Bytes;
 use cdrhub_model::Role;
 use cdrhub_server::config::HttpsConfig;
 use cdrhub_server::{AppState, BoundServer, Config, Metrics};
+use cdrhub_store::postgres::testing::TestDb;
+use cdrhub_store::postgres::{PgOptions, PgStore};
 use cdrhub_store::{SqliteOptions, SqliteStore, Store};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
@@ -336,6 +338,31 @@ pub struct TestServer {
     pub token: String,
     pub store: Arc<dyn Store>,
     stop: Option<oneshot::Sender<()>>,
+    /// The database of a run on PostgreSQL, dropped with the server.
+    _postgres: Option<TestDb>,
+}
+
+/// The store of a test server: SQLite in `dir`, or with
+/// `CDRHUB_TEST_STORE=postgres` a new database on the machine's PostgreSQL
+/// (the same tests, the same expectations: the stores must agree).
+pub fn open_store(
+    dir: &std::path::Path,
+    options: SqliteOptions,
+) -> (Arc<dyn Store>, Option<TestDb>) {
+    if std::env::var("CDRHUB_TEST_STORE").as_deref() == Ok("postgres") {
+        let db = TestDb::new();
+        let store = PgStore::open(
+            &db.url(),
+            PgOptions {
+                dialog_timeouts: options.dialog_timeouts,
+                ..PgOptions::default()
+            },
+        )
+        .expect("the PostgreSQL store opens");
+        return (Arc::new(store), Some(db));
+    }
+    let store = SqliteStore::open(dir, options).expect("the store opens");
+    (Arc::new(store), None)
 }
 
 impl TestServer {
@@ -397,7 +424,7 @@ impl TestServer {
         if let Some(t) = options.busy_timeout {
             store_options.busy_timeout = t;
         }
-        let store = SqliteStore::open(dir.path(), store_options).expect("the store opens");
+        let (store, postgres) = open_store(dir.path(), store_options);
         let token = cdrhub_server::auth::new_secret();
         store
             .accounts()
@@ -407,7 +434,6 @@ impl TestServer {
                 &cdrhub_server::auth::token_hash(&token),
             )
             .expect("a test token");
-        let store = Arc::new(store) as Arc<dyn Store>;
         let state = AppState {
             store: store.clone(),
             config: Arc::new(config),
@@ -445,6 +471,7 @@ impl TestServer {
             token,
             store,
             stop: Some(stop),
+            _postgres: postgres,
         }
     }
 

@@ -10,6 +10,10 @@
 mod accounts;
 mod pool;
 mod schema;
+mod store;
+#[doc(hidden)]
+pub mod testing;
 
 pub use accounts::PgAccounts;
 pub use pool::{PgConnection, PgPool};
+pub use store::{PgBackend, PgOptions, PgStore};

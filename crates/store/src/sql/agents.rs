@@ -3,11 +3,12 @@
 //! next one. Written as the events come, in the correlator's transaction;
 //! a replayed event that is already there changes nothing.
 
+#[allow(unused_imports)]
+use crate::db::{self, Db, OptionalExt, Result, args};
 use std::collections::HashMap;
 
 use cdrhub_correlate::cti::CtiEvent;
 use cdrhub_protocols::cti::{CtiBody, tags};
-use rusqlite::{OptionalExtension, Transaction, params};
 
 /// The state an agent is in now, as the table has it.
 #[derive(Debug, Clone, Copy)]
@@ -35,11 +36,11 @@ impl AgentStates {
 
     pub(crate) fn apply(
         &mut self,
-        tx: &Transaction,
+        tx: Db<'_>,
         sender: &str,
         event: &CtiEvent,
         journal_id: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<()> {
         let CtiBody::AgentState(a) = &event.message.body else {
             return Ok(());
         };
@@ -61,18 +62,19 @@ impl AgentStates {
         let open = match self.open.get(&key) {
             Some(open) => *open,
             None => tx
-                .prepare_cached(
+                .query_row(
                     "SELECT started_at, state, reason_code FROM agent_states \
                      WHERE sender = ?1 AND agent = ?2 AND ended_at IS NULL \
                      ORDER BY started_at DESC LIMIT 1",
-                )?
-                .query_row(params![sender, agent], |r| {
-                    Ok(Open {
-                        started_at: r.get(0)?,
-                        state: r.get(1)?,
-                        reason: r.get(2)?,
-                    })
-                })
+                    args![sender, agent],
+                    |r| {
+                        Ok(Open {
+                            started_at: r.get(0)?,
+                            state: r.get(1)?,
+                            reason: r.get(2)?,
+                        })
+                    },
+                )
                 .optional()?,
         };
         if let Some(o) = open {
@@ -82,17 +84,14 @@ impl AgentStates {
                 self.open.insert(key, open);
                 return Ok(());
             }
-            tx.prepare_cached(
+            tx.execute(
                 "UPDATE agent_states SET ended_at = ?4 \
                  WHERE sender = ?1 AND agent = ?2 AND started_at = ?3",
-            )?
-            .execute(params![sender, agent, o.started_at, at])?;
+                args![sender, agent, o.started_at, at],
+            )?;
         }
-        tx.prepare_cached(
-            "INSERT OR IGNORE INTO agent_states (source, sender, agent, extension, state, reason_code, \
-             started_at, ended_at, journal_id) VALUES ('cti', ?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
-        )?
-        .execute(params![
+        tx.execute("INSERT INTO agent_states (source, sender, agent, extension, state, reason_code, \
+             started_at, ended_at, journal_id) VALUES ('cti', ?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7) ON CONFLICT DO NOTHING", args![
             sender,
             agent,
             extension,

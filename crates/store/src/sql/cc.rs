@@ -3,10 +3,11 @@
 //! hour, from the calls queued. Computed from a day's rows when asked: a
 //! contact centre's day is thousands of calls, not millions.
 
+#[allow(unused_imports)]
+use crate::db::{self, Db, OptionalExt, Result, args};
 use std::collections::BTreeMap;
 
 use cdrhub_model::Timestamp;
-use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use cdrhub_protocols::cti::agent_state as state;
@@ -17,7 +18,7 @@ const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
 
 pub(crate) fn day(
-    conn: &Connection,
+    conn: Db<'_>,
     day: Timestamp,
     sender: Option<&str>,
     now: Timestamp,
@@ -28,24 +29,22 @@ pub(crate) fn day(
     // Extension to agent, per server, from the agents' own states.
     let mut by_extension: BTreeMap<(String, String), String> = BTreeMap::new();
     {
-        let mut stmt = conn.prepare_cached(
-            "SELECT sender, agent, extension, state, reason_code, started_at, ended_at \
+        let stmt = "SELECT sender, agent, extension, state, reason_code, started_at, ended_at \
              FROM agent_states WHERE started_at < ?2 AND (ended_at IS NULL OR ended_at > ?1) \
-             AND (?3 IS NULL OR sender = ?3)",
-        )?;
-        let rows = stmt.query_map(params![start, end, sender], |r| {
+             AND (?3 IS NULL OR sender = ?3)";
+        let rows = conn.query_map(stmt, args![start, end, sender], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, u16>(3)?,
-                r.get::<_, u16>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, Option<i64>>(6)?,
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<Option<String>>(2)?,
+                r.get::<u16>(3)?,
+                r.get::<u16>(4)?,
+                r.get::<i64>(5)?,
+                r.get::<Option<i64>>(6)?,
             ))
         })?;
         for row in rows {
-            let (sender, agent, extension, st, reason, from, to) = row?;
+            let (sender, agent, extension, st, reason, from, to) = row;
             let to = to.unwrap_or(now.0).min(end);
             let secs = (to - from.max(start)).max(0) as f64 / 1000.0;
             if let Some(ext) = &extension {
@@ -79,19 +78,17 @@ pub(crate) fn day(
     }
 
     let mut csqs: BTreeMap<(String, u32, i64), (CsqHour, f64)> = BTreeMap::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT sender, details, ended_at FROM calls WHERE started_at >= ?1 AND started_at < ?2 \
-         AND source = 'cti' AND (?3 IS NULL OR sender = ?3)",
-    )?;
-    let rows = stmt.query_map(params![start, end, sender], |r| {
+    let stmt = "SELECT sender, details, ended_at FROM calls WHERE started_at >= ?1 AND started_at < ?2 \
+         AND source = 'cti' AND (?3 IS NULL OR sender = ?3)";
+    let rows = conn.query_map(stmt, args![start, end, sender], |r| {
         Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<i64>>(2)?,
+            r.get::<String>(0)?,
+            r.get::<String>(1)?,
+            r.get::<Option<i64>>(2)?,
         ))
     })?;
     for row in rows {
-        let (sender, details, ended_at) = row?;
+        let (sender, details, ended_at) = row;
         let details: Value = serde_json::from_str(&details).unwrap_or(Value::Null);
         let legs = details["agents"].as_array().cloned().unwrap_or_default();
         for leg in &legs {

@@ -4,6 +4,8 @@
 //! and not yet flushed is rebuilt from the journal after a crash (see
 //! `Correlator::replay`).
 
+#[allow(unused_imports)]
+use crate::db::{self, Db, OptionalExt, Result, args};
 use std::collections::{HashMap, HashSet};
 
 /// Maps keyed by source ids: a fast hash (these are hashed several times per
@@ -19,7 +21,6 @@ use super::key_filter::KeyFilter;
 use super::records;
 use super::rollup::{CONTRIBUTION_COLUMNS, Contribution, Rollup};
 use cdrhub_model::{Call, Leg, Timestamp};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 /// A written call that has had no record for this long leaves the cache (a
 /// late record reloads it): calls whose end never comes must not stay in
@@ -161,7 +162,7 @@ impl<G: Group> Correlation<G> {
     }
 
     /// Takes the forced ends kept in the journal database.
-    pub(crate) fn load_forced(&mut self, journal: &Connection) -> rusqlite::Result<()> {
+    pub(crate) fn load_forced(&mut self, journal: Db<'_>) -> Result<()> {
         self.forced = records::forced_ends(journal)?.into_iter().collect();
         Ok(())
     }
@@ -170,11 +171,11 @@ impl<G: Group> Correlation<G> {
     /// end is already kept in the journal database). Whether a call was found.
     pub(crate) fn force_end(
         &mut self,
-        tx: &Transaction,
-        journal: &Connection,
+        tx: Db<'_>,
+        journal: Db<'_>,
         keys: &[i64],
         at: Timestamp,
-    ) -> rusqlite::Result<bool> {
+    ) -> Result<bool> {
         for key in keys {
             let kept = self.forced.entry(*key).or_insert(at);
             *kept = (*kept).min(at);
@@ -211,15 +212,12 @@ impl<G: Group> Correlation<G> {
 
     /// The calls of `sender` still open: written ones, and cached ones not
     /// written yet.
-    pub(crate) fn open_calls_of(
-        &self,
-        tx: &Transaction,
-        sender: &str,
-    ) -> rusqlite::Result<Vec<String>> {
-        let mut ids: Vec<String> = tx
-            .prepare_cached("SELECT id FROM calls WHERE sender = ?1 AND ended_at IS NULL")?
-            .query_map([sender], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+    pub(crate) fn open_calls_of(&self, tx: Db<'_>, sender: &str) -> Result<Vec<String>> {
+        let mut ids: Vec<String> = tx.query_map(
+            "SELECT id FROM calls WHERE sender = ?1 AND ended_at IS NULL",
+            args![sender],
+            |r| r.get(0),
+        )?;
         for (id, e) in &self.groups {
             if e.sender == sender && !e.group.is_finished() && !ids.contains(id) {
                 ids.push(id.clone());
@@ -234,12 +232,12 @@ impl<G: Group> Correlation<G> {
     /// later than that record).
     pub(crate) fn change(
         &mut self,
-        tx: &Transaction,
-        journal: &Connection,
+        tx: Db<'_>,
+        journal: Db<'_>,
         id: &str,
         journal_id: i64,
         f: impl FnOnce(&mut G),
-    ) -> rusqlite::Result<()> {
+    ) -> Result<()> {
         self.load_group(tx, journal, id, "")?;
         let entry = self.groups.get_mut(id).expect("group loaded above");
         f(&mut entry.group);
@@ -262,22 +260,19 @@ impl<G: Group> Correlation<G> {
     /// query on `calls`, with `params`) lists. How many changed.
     pub(crate) fn change_open(
         &mut self,
-        tx: &Transaction,
-        journal: &Connection,
+        tx: Db<'_>,
+        journal: Db<'_>,
         candidates: &str,
-        params: impl rusqlite::Params,
+        params: &[&dyn db::Arg],
         mut f: impl FnMut(&mut G) -> bool,
-    ) -> rusqlite::Result<usize> {
+    ) -> Result<usize> {
         let mut ids: Vec<String> = self
             .groups
             .iter()
             .filter(|(_, e)| !e.group.is_finished())
             .map(|(id, _)| id.clone())
             .collect();
-        let written: Vec<String> = tx
-            .prepare_cached(candidates)?
-            .query_map(params, |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let written: Vec<String> = tx.query_map(candidates, params, |r| r.get(0))?;
         for id in written {
             if !self.aliases.contains_key(&id) && !self.groups.contains_key(&id) {
                 ids.push(id);
@@ -309,20 +304,17 @@ impl<G: Group> Correlation<G> {
 
     /// Ends again the calls still open that have a forced end: the server
     /// stopped after keeping the end and before writing the call.
-    pub(crate) fn reapply_forced(
-        &mut self,
-        tx: &Transaction,
-        journal: &Connection,
-    ) -> rusqlite::Result<usize> {
+    pub(crate) fn reapply_forced(&mut self, tx: Db<'_>, journal: Db<'_>) -> Result<usize> {
         let forced: Vec<(i64, Timestamp)> = self.forced.iter().map(|(k, t)| (*k, *t)).collect();
         let mut ended = 0;
         for (key, at) in forced {
             let open: Option<String> = tx
-                .prepare_cached(
+                .query_row(
                     "SELECT c.id FROM call_keys k JOIN calls c ON c.id = k.call_id \
                      WHERE k.key = ?1 AND c.ended_at IS NULL",
-                )?
-                .query_row([key], |r| r.get(0))
+                    args![key],
+                    |r| r.get(0),
+                )
                 .optional()?;
             if open.is_some() && self.force_end(tx, journal, &[key], at)? {
                 ended += 1;
@@ -333,7 +325,7 @@ impl<G: Group> Correlation<G> {
 
     /// Loads the key filter anew, larger, once it holds more keys than it
     /// was sized for. Keys not yet written are all in the key cache.
-    pub(crate) fn grow_filter(&mut self, calls: &Connection) -> rusqlite::Result<()> {
+    pub(crate) fn grow_filter(&mut self, calls: Db<'_>) -> Result<()> {
         if self.filter.is_full() {
             let mut filter = KeyFilter::load(calls)?;
             for key in self.keys.keys() {
@@ -394,12 +386,12 @@ impl<G: Group> Correlation<G> {
     /// records of a call that is not cached.
     pub(crate) fn apply(
         &mut self,
-        tx: &Transaction,
-        journal: &Connection,
+        tx: Db<'_>,
+        journal: Db<'_>,
         record: G::Record,
         origin: Origin<'_>,
         journal_id: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<()> {
         let sender = origin.sender;
         let keys = G::record_keys(&record, origin);
         let (probes, marks) = G::record_hints(&record, origin);
@@ -473,7 +465,7 @@ impl<G: Group> Correlation<G> {
 
     /// Which call the keys belong to: an existing one, several to be merged
     /// (the record shows they are one call), or a new one.
-    fn resolve(&mut self, tx: &Transaction, keys: &[i64]) -> rusqlite::Result<Option<Resolved>> {
+    fn resolve(&mut self, tx: Db<'_>, keys: &[i64]) -> Result<Option<Resolved>> {
         if keys.is_empty() {
             return Ok(None);
         }
@@ -484,8 +476,11 @@ impl<G: Group> Correlation<G> {
                 None if !self.filter.may_contain(*key) => None,
                 None => {
                     let id: Option<String> = tx
-                        .prepare_cached("SELECT call_id FROM call_keys WHERE key = ?1")?
-                        .query_row([key], |r| r.get(0))
+                        .query_row(
+                            "SELECT call_id FROM call_keys WHERE key = ?1",
+                            args![key],
+                            |r| r.get(0),
+                        )
                         .optional()?;
                     // The row may name a call merged since; the cache
                     // holds only surviving ids.
@@ -528,24 +523,17 @@ impl<G: Group> Correlation<G> {
     }
 
     /// Makes sure the group is in the cache, loading it or starting it empty.
-    fn load_group(
-        &mut self,
-        tx: &Transaction,
-        journal: &Connection,
-        id: &str,
-        sender: &str,
-    ) -> rusqlite::Result<()> {
+    fn load_group(&mut self, tx: Db<'_>, journal: Db<'_>, id: &str, sender: &str) -> Result<()> {
         if self.groups.contains_key(id) {
             return Ok(());
         }
         // The call's state is rebuilt from its journaled records.
         let row: Option<(String, String, Contribution)> = tx
-            .prepare_cached(&format!(
-                "SELECT records, sender, {CONTRIBUTION_COLUMNS} FROM calls WHERE id = ?1"
-            ))?
-            .query_row([id], |r| {
-                Ok((r.get(0)?, r.get(1)?, Contribution::from_row(r, 2)?))
-            })
+            .query_row(
+                &format!("SELECT records, sender, {CONTRIBUTION_COLUMNS} FROM calls WHERE id = ?1"),
+                args![id],
+                |r| Ok((r.get(0)?, r.get(1)?, Contribution::from_row(r, 2)?)),
+            )
             .optional()?;
         let (group, sender, written) = match row {
             Some((ids, sender, written)) => {
@@ -565,13 +553,7 @@ impl<G: Group> Correlation<G> {
         Ok(())
     }
 
-    fn merge_into(
-        &mut self,
-        tx: &Transaction,
-        journal: &Connection,
-        from: &str,
-        into: &str,
-    ) -> rusqlite::Result<()> {
+    fn merge_into(&mut self, tx: Db<'_>, journal: Db<'_>, from: &str, into: &str) -> Result<()> {
         self.load_group(tx, journal, from, "")?;
         let absorbed = self.groups.remove(from).expect("group loaded above");
         if absorbed.dirty.is_some() {
@@ -620,7 +602,7 @@ impl<G: Group> Correlation<G> {
     }
 
     /// Writes changed calls, their legs and keys, as `mode` says.
-    pub(crate) fn flush(&mut self, tx: &Transaction, mode: FlushMode) -> rusqlite::Result<()> {
+    pub(crate) fn flush(&mut self, tx: Db<'_>, mode: FlushMode) -> Result<()> {
         let now = Instant::now();
         let mut due: Vec<String> = Vec::new();
         let mut in_progress = 0;
@@ -647,10 +629,8 @@ impl<G: Group> Correlation<G> {
                 rollup.add(&gone, -1);
             }
             for from in &entry.merged_from {
-                tx.prepare_cached("DELETE FROM calls WHERE id = ?1")?
-                    .execute([from])?;
-                tx.prepare_cached("DELETE FROM legs WHERE call_id = ?1")?
-                    .execute([from])?;
+                tx.execute("DELETE FROM calls WHERE id = ?1", args![from])?;
+                tx.execute("DELETE FROM legs WHERE call_id = ?1", args![from])?;
             }
             if !self.forced.is_empty() {
                 let forced = entry
@@ -676,14 +656,12 @@ impl<G: Group> Correlation<G> {
             for leg in legs.iter().filter(|l| entry.dirty_legs.contains(&l.id)) {
                 write_leg(tx, leg)?;
             }
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO call_keys (key, call_id) VALUES (?1, ?2) \
-                 ON CONFLICT(key) DO UPDATE SET call_id = excluded.call_id",
-            )?;
+            let stmt = "INSERT INTO call_keys (key, call_id) VALUES (?1, ?2) \
+                 ON CONFLICT(key) DO UPDATE SET call_id = excluded.call_id";
             entry.new_keys.sort_unstable();
             entry.new_keys.dedup();
             for key in &entry.new_keys {
-                stmt.execute(params![key, &id])?;
+                tx.execute(stmt, args![key, &id])?;
             }
             // Clean now; if the transaction fails the writer drops this cache.
             // Once this commits, no row names the merged calls any more.
@@ -779,15 +757,9 @@ fn parties(call: &Call, legs: &[Leg]) -> String {
     seen.join("\n")
 }
 
-fn write_call<G: Group>(
-    tx: &Transaction,
-    call: &Call,
-    legs: &[Leg],
-    group: &G,
-) -> rusqlite::Result<()> {
+fn write_call<G: Group>(tx: Db<'_>, call: &Call, legs: &[Leg], group: &G) -> Result<()> {
     let records = serde_json::to_string(&group.record_ids()).unwrap_or_else(|_| "[]".into());
-    tx.prepare_cached(
-        "INSERT INTO calls (id, source, sender, kind, caller, dialed, destination, direction, started_at, \
+    tx.execute("INSERT INTO calls (id, source, sender, kind, caller, dialed, destination, direction, started_at, \
          answered_at, ended_at, duration_s, talk_s, disposition, cause, media, legs, legs_completed, \
          max_active_legs, flags, details, records, parties, written_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24) \
@@ -798,9 +770,7 @@ fn write_call<G: Group>(
          disposition = excluded.disposition, cause = excluded.cause, media = excluded.media, legs = excluded.legs, \
          legs_completed = excluded.legs_completed, max_active_legs = excluded.max_active_legs, \
          flags = excluded.flags, details = excluded.details, records = excluded.records, \
-         parties = excluded.parties, written_at = excluded.written_at",
-    )?
-    .execute(params![
+         parties = excluded.parties, written_at = excluded.written_at", args![
         call.id,
         call.source,
         call.sender,
@@ -829,9 +799,8 @@ fn write_call<G: Group>(
     Ok(())
 }
 
-fn write_leg(tx: &Transaction, leg: &Leg) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO legs (id, call_id, source_leg_id, remote_party, local_address, display_name, direction, \
+fn write_leg(tx: Db<'_>, leg: &Leg) -> Result<()> {
+    tx.execute("INSERT INTO legs (id, call_id, source_leg_id, remote_party, local_address, display_name, direction, \
          leg_type, sip_call_id, started_at, connected_at, ended_at, duration_s, reason, remote_teardown, \
          disposition) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
@@ -841,9 +810,7 @@ fn write_leg(tx: &Transaction, leg: &Leg) -> rusqlite::Result<()> {
          sip_call_id = excluded.sip_call_id, started_at = excluded.started_at, \
          connected_at = excluded.connected_at, ended_at = excluded.ended_at, duration_s = excluded.duration_s, \
          reason = excluded.reason, remote_teardown = excluded.remote_teardown, \
-         disposition = excluded.disposition",
-    )?
-    .execute(params![
+         disposition = excluded.disposition", args![
         leg.id,
         leg.call_id,
         leg.source_leg_id,
@@ -896,12 +863,12 @@ impl Correlations {
     /// the agent's intervals.
     pub(crate) fn apply_cti(
         &mut self,
-        tx: &Transaction,
-        journal: &Connection,
+        tx: Db<'_>,
+        journal: Db<'_>,
         event: cdrhub_correlate::cti::CtiEvent,
         origin: Origin<'_>,
         journal_id: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<()> {
         match &event.message.body {
             cdrhub_protocols::cti::CtiBody::Call(_) => {
                 self.cti.apply(tx, journal, event, origin, journal_id)
@@ -917,12 +884,12 @@ impl Correlations {
     /// registrations.
     pub(crate) fn apply_sip(
         &mut self,
-        tx: &Transaction,
-        journal: &Connection,
+        tx: Db<'_>,
+        journal: Db<'_>,
         event: cdrhub_correlate::sip::SipEvent,
         origin: Origin<'_>,
         journal_id: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<()> {
         if event.register.is_some() {
             self.registrations.apply(tx, origin.sender, &event)
         } else {
@@ -934,12 +901,12 @@ impl Correlations {
     /// others to their call.
     pub(crate) fn apply_events(
         &mut self,
-        tx: &Transaction,
-        journal: &Connection,
+        tx: Db<'_>,
+        journal: Db<'_>,
         record: cdrhub_correlate::events::EventRecord,
         origin: Origin<'_>,
         journal_id: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<()> {
         if record.event.kind.is_registration() {
             super::registrations::apply_event(tx, origin.sender, &record.event)
         } else {
@@ -951,12 +918,12 @@ impl Correlations {
     /// their call; Accounting-On and -Off close the gateway's open calls.
     pub(crate) fn apply_radius(
         &mut self,
-        tx: &Transaction,
-        journal: &Connection,
+        tx: Db<'_>,
+        journal: Db<'_>,
         event: cdrhub_correlate::radius::RadiusEvent,
         origin: Origin<'_>,
         journal_id: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<()> {
         use cdrhub_protocols::radius::status_type;
         match event.accounting.status_type {
             Some(status_type::ACCOUNTING_ON | status_type::ACCOUNTING_OFF) => {
@@ -1015,18 +982,14 @@ impl Correlations {
         self.registrations.reset();
     }
 
-    pub(crate) fn load_forced(&mut self, journal: &Connection) -> rusqlite::Result<()> {
+    pub(crate) fn load_forced(&mut self, journal: Db<'_>) -> Result<()> {
         for c in self.all_mut() {
             c.load_forced(journal)?;
         }
         Ok(())
     }
 
-    pub(crate) fn reapply_forced(
-        &mut self,
-        tx: &Transaction,
-        journal: &Connection,
-    ) -> rusqlite::Result<usize> {
+    pub(crate) fn reapply_forced(&mut self, tx: Db<'_>, journal: Db<'_>) -> Result<usize> {
         let mut ended = 0;
         for c in self.all_mut() {
             ended += c.reapply_forced(tx, journal)?;
@@ -1037,11 +1000,11 @@ impl Correlations {
     /// Ends the call the keys name, in whichever source knows it.
     pub(crate) fn force_end(
         &mut self,
-        tx: &Transaction,
-        journal: &Connection,
+        tx: Db<'_>,
+        journal: Db<'_>,
         keys: &[i64],
         at: Timestamp,
-    ) -> rusqlite::Result<bool> {
+    ) -> Result<bool> {
         for c in self.all_mut() {
             if c.force_end(tx, journal, keys, at)? {
                 return Ok(true);
@@ -1050,7 +1013,7 @@ impl Correlations {
         Ok(false)
     }
 
-    pub(crate) fn flush(&mut self, tx: &Transaction, mode: FlushMode) -> rusqlite::Result<()> {
+    pub(crate) fn flush(&mut self, tx: Db<'_>, mode: FlushMode) -> Result<()> {
         for c in self.all_mut() {
             c.flush(tx, mode)?;
         }
@@ -1063,7 +1026,7 @@ impl Correlations {
         }
     }
 
-    pub(crate) fn grow_filter(&mut self, calls: &Connection) -> rusqlite::Result<()> {
+    pub(crate) fn grow_filter(&mut self, calls: Db<'_>) -> Result<()> {
         self.cms.grow_filter(calls)?;
         self.radius.grow_filter(calls)
     }
@@ -1084,17 +1047,16 @@ trait SourceCalls {
     fn any_due(&self, age: Duration) -> bool;
     fn oldest_unwritten(&self) -> Option<i64>;
     fn reset(&mut self);
-    fn load_forced(&mut self, journal: &Connection) -> rusqlite::Result<()>;
-    fn reapply_forced(&mut self, tx: &Transaction, journal: &Connection)
-    -> rusqlite::Result<usize>;
+    fn load_forced(&mut self, journal: Db<'_>) -> Result<()>;
+    fn reapply_forced(&mut self, tx: Db<'_>, journal: Db<'_>) -> Result<usize>;
     fn force_end(
         &mut self,
-        tx: &Transaction,
-        journal: &Connection,
+        tx: Db<'_>,
+        journal: Db<'_>,
         keys: &[i64],
         at: Timestamp,
-    ) -> rusqlite::Result<bool>;
-    fn flush(&mut self, tx: &Transaction, mode: FlushMode) -> rusqlite::Result<()>;
+    ) -> Result<bool>;
+    fn flush(&mut self, tx: Db<'_>, mode: FlushMode) -> Result<()>;
     fn committed(&mut self);
     fn is_merged_away(&self, id: &str) -> bool;
     fn forget(&mut self, id: &str) -> Option<Vec<i64>>;
@@ -1113,26 +1075,22 @@ impl<G: Group> SourceCalls for Correlation<G> {
     fn reset(&mut self) {
         Correlation::reset(self)
     }
-    fn load_forced(&mut self, journal: &Connection) -> rusqlite::Result<()> {
+    fn load_forced(&mut self, journal: Db<'_>) -> Result<()> {
         Correlation::load_forced(self, journal)
     }
-    fn reapply_forced(
-        &mut self,
-        tx: &Transaction,
-        journal: &Connection,
-    ) -> rusqlite::Result<usize> {
+    fn reapply_forced(&mut self, tx: Db<'_>, journal: Db<'_>) -> Result<usize> {
         Correlation::reapply_forced(self, tx, journal)
     }
     fn force_end(
         &mut self,
-        tx: &Transaction,
-        journal: &Connection,
+        tx: Db<'_>,
+        journal: Db<'_>,
         keys: &[i64],
         at: Timestamp,
-    ) -> rusqlite::Result<bool> {
+    ) -> Result<bool> {
         Correlation::force_end(self, tx, journal, keys, at)
     }
-    fn flush(&mut self, tx: &Transaction, mode: FlushMode) -> rusqlite::Result<()> {
+    fn flush(&mut self, tx: Db<'_>, mode: FlushMode) -> Result<()> {
         Correlation::flush(self, tx, mode)
     }
     fn committed(&mut self) {
@@ -1173,9 +1131,9 @@ mod tests {
 
     #[test]
     fn a_finished_merged_call_leaves_no_key_or_alias_in_the_cache() {
-        let mut calls = Connection::open_in_memory().unwrap();
+        let mut calls = rusqlite::Connection::open_in_memory().unwrap();
         schema::migrate_calls(&mut calls).unwrap();
-        let mut journal = Connection::open_in_memory().unwrap();
+        let mut journal = rusqlite::Connection::open_in_memory().unwrap();
         schema::migrate_journal(&mut journal).unwrap();
         let mut correlation = Correlation::<CmsCallGroup>::default();
         let records = seed_records();
@@ -1190,12 +1148,12 @@ mod tests {
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        let tx = calls.transaction().unwrap();
+        let tx = Db::Sqlite(&calls).begin().unwrap();
         for (i, record) in records.into_iter().enumerate() {
             correlation
                 .apply(
-                    &tx,
-                    &journal,
+                    tx.db(),
+                    Db::Sqlite(&journal),
                     record,
                     Origin {
                         sender: "cms-1",
@@ -1206,7 +1164,7 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(correlation.groups.len(), 1, "the two parts merged");
-        correlation.flush(&tx, FlushMode::All).unwrap();
+        correlation.flush(tx.db(), FlushMode::All).unwrap();
         tx.commit().unwrap();
         correlation.committed();
         assert!(correlation.groups.is_empty());

@@ -25,7 +25,6 @@ use cdrhub_correlate::cti::CtiEvent;
 use cdrhub_correlate::sip::DialogTimeouts;
 use cdrhub_model::Timestamp;
 use cdrhub_protocols::cms::{self, CmsRecord};
-use rusqlite::{Connection, Transaction, params};
 use tokio::sync::oneshot;
 use tracing::{info, trace, warn};
 
@@ -34,7 +33,8 @@ use super::group::Origin;
 use super::key_filter::KeyFilter;
 use super::prune::{self, CallsStep, StepDone};
 use super::records;
-use super::writer::{begin, retry_soon, set_busy_wait_limit};
+use super::writer::{retry_soon, set_busy_wait_limit};
+use crate::db::{Conn, Db, Result, args};
 
 /// The records of one submission, as the journal committed them.
 pub(crate) struct CommittedBatch {
@@ -92,7 +92,7 @@ pub(crate) enum CorrelatorMsg {
     /// Remove old rows, one step in a transaction of its own.
     Prune {
         step: CallsStep,
-        done: oneshot::Sender<rusqlite::Result<StepDone>>,
+        done: oneshot::Sender<Result<StepDone>>,
     },
 }
 
@@ -192,9 +192,9 @@ impl CorrelatorHandle {
     }
 
     /// Runs one step of removing old rows and blocks until it is committed.
-    pub(crate) fn prune(&self, step: CallsStep) -> rusqlite::Result<StepDone> {
+    pub(crate) fn prune(&self, step: CallsStep) -> Result<StepDone> {
         let (done, wait) = oneshot::channel();
-        let gone = || rusqlite::Error::InvalidParameterName("the correlator has stopped".into());
+        let gone = || crate::db::Error::Other("the correlator has stopped".into());
         self.tx
             .send(CorrelatorMsg::Prune { step, done })
             .map_err(|_| gone())?;
@@ -237,8 +237,8 @@ const MAX_QUEUED_RECORDS: usize = 4_000;
 const MAX_ROUND_RECORDS: usize = 20_000;
 
 pub(crate) fn spawn_correlator(
-    mut calls: Connection,
-    journal: Connection,
+    mut calls: Conn,
+    journal: Conn,
     busy_timeout: Duration,
     dialog_timeouts: DialogTimeouts,
     progress: Arc<Progress>,
@@ -253,18 +253,20 @@ pub(crate) fn spawn_correlator(
     let thread = std::thread::Builder::new()
         .name("cdrhub-correlate".into())
         .spawn(move || {
-            set_busy_wait_limit(busy_timeout);
-            if let Err(e) = calls.busy_handler(Some(retry_soon)) {
-                warn!(error = %e, "cannot set the busy handler; SQLite's own applies");
+            if let Conn::Sqlite(c) = &mut calls {
+                set_busy_wait_limit(busy_timeout);
+                if let Err(e) = c.busy_handler(Some(retry_soon)) {
+                    warn!(error = %e, "cannot set the busy handler; SQLite's own applies");
+                }
             }
             let filter = || {
-                KeyFilter::load(&calls).unwrap_or_else(|e| {
+                KeyFilter::load(calls.db()).unwrap_or_else(|e| {
                     warn!(error = %e, "cannot load the call key filter; every new id is looked up");
                     KeyFilter::default()
                 })
             };
             let mut correlation = Correlations::new(filter(), filter());
-            if let Err(e) = correlation.load_forced(&journal) {
+            if let Err(e) = correlation.load_forced(journal.db()) {
                 warn!(error = %e, "cannot read the calls ended by hand; they are ended again at the next start");
             }
             Correlator {
@@ -277,7 +279,7 @@ pub(crate) fn spawn_correlator(
                 progress,
                 queued,
             }
-            .run(&calls, &journal, rx)
+            .run(calls.db(), journal.db(), rx)
         })
         .expect("spawning the correlator thread");
     (handle, thread)
@@ -305,7 +307,7 @@ impl Drop for Correlator {
 }
 
 impl Correlator {
-    fn run(mut self, calls: &Connection, journal: &Connection, rx: Receiver<CorrelatorMsg>) {
+    fn run(mut self, calls: Db<'_>, journal: Db<'_>, rx: Receiver<CorrelatorMsg>) {
         self.replay_or_warn(calls, journal);
         if let Err(e) = self.reapply_forced(calls, journal) {
             warn!(error = %e, "cannot end again the calls ended by hand; they stay as written");
@@ -356,15 +358,10 @@ impl Correlator {
     }
 
     /// One step of removing old rows, in a transaction of its own.
-    fn prune(
-        &mut self,
-        calls: &Connection,
-        journal: &Connection,
-        step: CallsStep,
-    ) -> rusqlite::Result<StepDone> {
+    fn prune(&mut self, calls: Db<'_>, journal: Db<'_>, step: CallsStep) -> Result<StepDone> {
         let result = (|| {
-            let tx = begin(calls)?;
-            let done = prune::calls_step(&mut self.correlation, &tx, journal, step)?;
+            let tx = calls.begin()?;
+            let done = prune::calls_step(&mut self.correlation, tx.db(), journal, step)?;
             tx.commit()?;
             Ok(done)
         })();
@@ -378,11 +375,11 @@ impl Correlator {
 
     /// Writes the forced ends of calls still open (see
     /// `Correlation::reapply_forced`).
-    fn reapply_forced(&mut self, calls: &Connection, journal: &Connection) -> rusqlite::Result<()> {
-        let tx = begin(calls)?;
-        let ended = self.correlation.reapply_forced(&tx, journal)?;
+    fn reapply_forced(&mut self, calls: Db<'_>, journal: Db<'_>) -> Result<()> {
+        let tx = calls.begin()?;
+        let ended = self.correlation.reapply_forced(tx.db(), journal)?;
         if ended > 0 {
-            self.correlation.flush(&tx, FlushMode::All)?;
+            self.correlation.flush(tx.db(), FlushMode::All)?;
             info!(
                 calls = ended,
                 "ended again the calls an operator ended by hand"
@@ -403,7 +400,7 @@ impl Correlator {
         }
     }
 
-    fn replay_or_warn(&mut self, calls: &Connection, journal: &Connection) {
+    fn replay_or_warn(&mut self, calls: Db<'_>, journal: Db<'_>) {
         match self.replay(calls, journal) {
             Ok(0) => {}
             Ok(n) => info!(records = n, "brought calls up to date from the journal"),
@@ -415,7 +412,7 @@ impl Correlator {
 
     /// Applies the messages in one transaction of `calls.db`, writing the
     /// calls that are due; all of them when a reader asked.
-    fn round(&mut self, calls: &Connection, journal: &Connection, msgs: Vec<CorrelatorMsg>) {
+    fn round(&mut self, calls: Db<'_>, journal: Db<'_>, msgs: Vec<CorrelatorMsg>) {
         if self.needs_replay {
             // Whatever the messages hold is in the journal: the replay reads it.
             self.replay_or_warn(calls, journal);
@@ -426,7 +423,7 @@ impl Correlator {
         let started = Instant::now();
         let applied_before = self.applied;
         let result = (|| {
-            let tx = begin(calls)?;
+            let tx = calls.begin()?;
             let mut flush = false;
             for msg in msgs {
                 match msg {
@@ -434,15 +431,15 @@ impl Correlator {
                         if self.needs_replay {
                             continue;
                         }
-                        self.apply_journal(&tx, journal, after)?;
+                        self.apply_journal(tx.db(), journal, after)?;
                         for batch in batches {
-                            self.apply_batch(&tx, journal, batch)?;
+                            self.apply_batch(tx.db(), journal, batch)?;
                         }
                     }
                     CorrelatorMsg::Flush { upto, done } => {
                         waiters.push(done);
                         if !self.needs_replay {
-                            self.apply_journal(&tx, journal, upto)?;
+                            self.apply_journal(tx.db(), journal, upto)?;
                             flush = true;
                         }
                     }
@@ -450,7 +447,7 @@ impl Correlator {
                     CorrelatorMsg::Prune { step, done } => prunes.push((step, done)),
                     CorrelatorMsg::ForceEnd { keys, at, done } => {
                         let found = !self.needs_replay
-                            && self.correlation.force_end(&tx, journal, &keys, at)?;
+                            && self.correlation.force_end(tx.db(), journal, &keys, at)?;
                         forced_waiters.push((done, found));
                         flush = true;
                     }
@@ -462,7 +459,7 @@ impl Correlator {
                     .is_none_or(|t| t.elapsed() >= TIMEOUT_SWEEP_EVERY)
             {
                 self.last_timeout_sweep = Some(Instant::now());
-                self.time_out_dialogs(&tx, journal)?;
+                self.time_out_dialogs(tx.db(), journal)?;
             }
             if !self.needs_replay && (flush || self.last_flush.elapsed() >= FLUSH_EVERY) {
                 self.last_flush = Instant::now();
@@ -474,12 +471,12 @@ impl Correlator {
                         budget: FLUSH_BUDGET,
                     }
                 };
-                self.correlation.flush(&tx, mode)?;
+                self.correlation.flush(tx.db(), mode)?;
                 let upto = self
                     .correlation
                     .oldest_unwritten()
                     .map_or(self.applied, |oldest| (oldest - 1).min(self.applied));
-                set_correlated_upto(&tx, upto)?;
+                set_correlated_upto(tx.db(), upto)?;
             }
             tx.commit()
         })();
@@ -525,7 +522,7 @@ impl Correlator {
     /// Closes the SIP dialogs that have had no message for their timeout,
     /// at their last message, marked timed out. The decision depends only
     /// on the messages and the clock, so a restart makes it again.
-    fn time_out_dialogs(&mut self, tx: &Transaction, journal: &Connection) -> rusqlite::Result<()> {
+    fn time_out_dialogs(&mut self, tx: Db<'_>, journal: Db<'_>) -> Result<()> {
         let now = Timestamp::now();
         let t = self.dialog_timeouts;
         let closed = self.correlation.sip.change_open(
@@ -533,7 +530,7 @@ impl Correlator {
             journal,
             "SELECT id FROM calls WHERE ended_at IS NULL AND source = ?1 \
              AND started_at < ?2 AND (answered_at IS NULL OR answered_at < ?3)",
-            params![
+            args![
                 cdrhub_model::SOURCE_SIP,
                 now.0 - t.setup_ms.min(t.answered_ms),
                 now.0 - t.answered_ms
@@ -547,12 +544,7 @@ impl Correlator {
     }
 
     /// Applies a commit's records that are not applied yet.
-    fn apply_batch(
-        &mut self,
-        tx: &Transaction,
-        journal: &Connection,
-        batch: CommittedBatch,
-    ) -> rusqlite::Result<()> {
+    fn apply_batch(&mut self, tx: Db<'_>, journal: Db<'_>, batch: CommittedBatch) -> Result<()> {
         let sender = batch.sender.as_str();
         let origin = Origin {
             sender,
@@ -594,12 +586,7 @@ impl Correlator {
 
     /// Applies the journal rows after the last applied one up to `upto`:
     /// records that reached the journal but not the channel.
-    fn apply_journal(
-        &mut self,
-        tx: &Transaction,
-        journal: &Connection,
-        upto: i64,
-    ) -> rusqlite::Result<usize> {
+    fn apply_journal(&mut self, tx: Db<'_>, journal: Db<'_>, upto: i64) -> Result<usize> {
         let mut applied = 0;
         while self.applied < upto {
             let rows = read_journal(journal, self.applied, upto)?;
@@ -680,25 +667,27 @@ impl Correlator {
 
     /// Rebuilds calls and legs from the journal rows they do not reflect
     /// yet, one transaction per chunk, until the journal's end.
-    fn replay(&mut self, calls: &Connection, journal: &Connection) -> rusqlite::Result<usize> {
+    fn replay(&mut self, calls: Db<'_>, journal: Db<'_>) -> Result<usize> {
         self.correlation.reset();
         self.applied = calls.query_row(
             "SELECT value FROM correlation_state WHERE key = 'correlated_upto'",
-            [],
+            args![],
             |r| r.get(0),
         )?;
         let mut replayed = 0;
         loop {
             let end: i64 =
-                journal.query_row("SELECT coalesce(max(id), 0) FROM journal", [], |r| r.get(0))?;
+                journal.query_row("SELECT coalesce(max(id), 0) FROM journal", args![], |r| {
+                    r.get(0)
+                })?;
             if self.applied >= end {
                 break;
             }
-            let tx = begin(calls)?;
+            let tx = calls.begin()?;
             let upto = end.min(self.applied + REPLAY_CHUNK);
-            replayed += self.apply_journal(&tx, journal, upto)?;
-            self.correlation.flush(&tx, FlushMode::All)?;
-            set_correlated_upto(&tx, self.applied)?;
+            replayed += self.apply_journal(tx.db(), journal, upto)?;
+            self.correlation.flush(tx.db(), FlushMode::All)?;
+            set_correlated_upto(tx.db(), self.applied)?;
             tx.commit()?;
             self.correlation.committed();
         }
@@ -732,14 +721,13 @@ struct JournalRow {
 }
 
 /// The journal rows in (`after`, `upto`], at most `REPLAY_CHUNK`.
-fn read_journal(journal: &Connection, after: i64, upto: i64) -> rusqlite::Result<Vec<JournalRow>> {
-    journal
-        .prepare_cached(
-            "SELECT j.id, s.source, s.sender, s.call_bridge, j.received_at, j.payload FROM journal j \
+fn read_journal(journal: Db<'_>, after: i64, upto: i64) -> Result<Vec<JournalRow>> {
+    journal.query_map(
+        "SELECT j.id, s.source, s.sender, s.call_bridge, j.received_at, j.payload FROM journal j \
              JOIN streams s ON s.id = j.stream \
              WHERE j.id > ?1 AND j.id <= ?2 ORDER BY j.id LIMIT ?3",
-        )?
-        .query_map(params![after, upto, REPLAY_CHUNK], |r| {
+        args![after, upto, REPLAY_CHUNK],
+        |r| {
             Ok(JournalRow {
                 id: r.get(0)?,
                 source: r.get(1)?,
@@ -748,15 +736,15 @@ fn read_journal(journal: &Connection, after: i64, upto: i64) -> rusqlite::Result
                 received_at: cdrhub_model::Timestamp(r.get(4)?),
                 payload: r.get(5)?,
             })
-        })?
-        .collect()
+        },
+    )
 }
 
-fn set_correlated_upto(tx: &Transaction, id: i64) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+fn set_correlated_upto(tx: Db<'_>, id: i64) -> Result<()> {
+    tx.execute(
         "UPDATE correlation_state SET value = ?1 WHERE key = 'correlated_upto' AND value < ?1",
-    )?
-    .execute([id])?;
+        args![id],
+    )?;
     Ok(())
 }
 
@@ -765,8 +753,8 @@ fn set_correlated_upto(tx: &Transaction, id: i64) -> rusqlite::Result<()> {
 fn apply_new<R>(
     applied: &mut i64,
     records: Vec<(i64, R)>,
-    mut apply: impl FnMut(R, i64) -> rusqlite::Result<()>,
-) -> rusqlite::Result<()> {
+    mut apply: impl FnMut(R, i64) -> Result<()>,
+) -> Result<()> {
     for (id, record) in records {
         if id > *applied {
             apply(record, id)?;

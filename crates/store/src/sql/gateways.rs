@@ -2,10 +2,11 @@
 //! log, each gateway's real-time events and its CDR report. Feed gateways
 //! and RADIUS gateways are listed and reported together.
 
+#[allow(unused_imports)]
+use crate::db::{self, Db, OptionalExt, Result, args};
 use cdrhub_correlate::feed::Notation;
 use cdrhub_model::Timestamp;
 use cdrhub_protocols::feed::{CallEventKind, FeedBody};
-use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use super::records;
@@ -15,13 +16,12 @@ use crate::{
 };
 
 /// Feed gateways by name, then the RADIUS gateways that have sent.
-pub(crate) fn gateways(conn: &Connection) -> Result<Vec<GatewayInfo>, StoreError> {
-    let mut list: Vec<GatewayInfo> = conn
-        .prepare_cached(
-            "SELECT name, gateway_id, mac, address, public_address, fxs, fxo, isdn, call_ref, \
+pub(crate) fn gateways(conn: Db<'_>) -> Result<Vec<GatewayInfo>, StoreError> {
+    let mut list: Vec<GatewayInfo> = conn.query_map(
+        "SELECT name, gateway_id, mac, address, public_address, fxs, fxo, isdn, call_ref, \
              clock, clock_offset_s, last_login, last_seen, online FROM gateways ORDER BY name",
-        )?
-        .query_map([], |r| {
+        args![],
+        |r| {
             Ok(GatewayInfo {
                 name: r.get(0)?,
                 source: cdrhub_model::SOURCE_FEED.to_owned(),
@@ -37,20 +37,19 @@ pub(crate) fn gateways(conn: &Connection) -> Result<Vec<GatewayInfo>, StoreError
                 clock_offset_s: r.get(10)?,
                 last_login: Some(Timestamp(r.get(11)?)),
                 last_seen: Some(Timestamp(r.get(12)?)),
-                state: if r.get::<_, bool>(13)? {
+                state: if r.get::<bool>(13)? {
                     "online"
                 } else {
                     "offline"
                 }
                 .to_owned(),
             })
-        })?
-        .collect::<Result<_, _>>()?;
-    let radius = conn
-        .prepare_cached(
-            "SELECT sender, last_record_at FROM senders WHERE source = ?1 ORDER BY sender",
-        )?
-        .query_map([cdrhub_model::SOURCE_RADIUS], |r| {
+        },
+    )?;
+    let radius = conn.query_map(
+        "SELECT sender, last_record_at FROM senders WHERE source = ?1 ORDER BY sender",
+        args![cdrhub_model::SOURCE_RADIUS],
+        |r| {
             Ok(GatewayInfo {
                 name: r.get(0)?,
                 source: cdrhub_model::SOURCE_RADIUS.to_owned(),
@@ -65,59 +64,62 @@ pub(crate) fn gateways(conn: &Connection) -> Result<Vec<GatewayInfo>, StoreError
                 clock: None,
                 clock_offset_s: None,
                 last_login: None,
-                last_seen: r.get::<_, Option<i64>>(1)?.map(Timestamp),
+                last_seen: r.get::<Option<i64>>(1)?.map(Timestamp),
                 state: "sending".to_owned(),
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
     list.extend(radius);
     Ok(list)
 }
 
-pub(crate) fn log(conn: &Connection, f: &GatewayLogFilter) -> Result<GatewayLogPage, StoreError> {
+pub(crate) fn log(conn: Db<'_>, f: &GatewayLogFilter) -> Result<GatewayLogPage, StoreError> {
     let limit = if f.limit == 0 { 100 } else { f.limit.min(1000) };
     let text = f.text.as_deref().map(|t| format!("%{t}%"));
     let filter = "(?1 IS NULL OR gateway = ?1) AND (?2 IS NULL OR kind = ?2) \
                   AND (?3 IS NULL OR text LIKE ?3 OR address LIKE ?3) \
                   AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5)";
-    let args = params![
+    let args = args![
         f.gateway,
         f.kind.map(GatewayLogKind::as_str),
         text,
         f.from.map(|t| t.0),
         f.to.map(|t| t.0)
     ];
-    let total: i64 = conn
-        .prepare_cached(&format!("SELECT count(*) FROM gateway_log WHERE {filter}"))?
-        .query_row(args, |r| r.get(0))?;
+    let total: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM gateway_log WHERE {filter}"),
+        args,
+        |r| r.get(0),
+    )?;
     let entries = conn
-        .prepare_cached(&format!(
-            "SELECT at, gateway, kind, address, text FROM gateway_log WHERE {filter} \
+        .query_map(
+            &format!(
+                "SELECT at, gateway, kind, address, text FROM gateway_log WHERE {filter} \
              ORDER BY at DESC, id DESC LIMIT {limit} OFFSET {}",
-            f.offset
-        ))?
-        .query_map(args, |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })?
-        .filter_map(|row| match row {
-            Ok((at, gateway, kind, address, text)) => GatewayLogKind::parse(&kind).map(|kind| {
-                Ok(GatewayLogEntry {
-                    at: Timestamp(at),
-                    gateway,
-                    kind,
-                    address,
-                    text,
-                })
-            }),
-            Err(e) => Some(Err(e)),
+                f.offset
+            ),
+            args,
+            |r| {
+                Ok((
+                    r.get::<i64>(0)?,
+                    r.get::<Option<String>>(1)?,
+                    r.get::<String>(2)?,
+                    r.get::<String>(3)?,
+                    r.get::<String>(4)?,
+                ))
+            },
+        )?
+        .into_iter()
+        .filter_map(|(at, gateway, kind, address, text)| {
+            GatewayLogKind::parse(&kind).map(|kind| GatewayLogEntry {
+                at: Timestamp(at),
+                gateway,
+                kind,
+                address,
+                text,
+            })
         })
-        .collect::<Result<_, _>>()?;
+        .collect();
     Ok(GatewayLogPage {
         total: total as u64,
         entries,
@@ -130,36 +132,24 @@ const EVENT_LOGINS: i64 = 200;
 /// The newest call events, from the journal (each login's lines by the
 /// gateway's own numbering, through the journal's dedup index).
 pub(crate) fn events(
-    conn: &Connection,
+    conn: Db<'_>,
     gateway: Option<&str>,
     limit: usize,
 ) -> Result<Vec<GatewayEvent>, StoreError> {
     let limit = limit.clamp(1, 1000);
-    let streams: Vec<(i64, String)> = conn
-        .prepare_cached(
-            "SELECT id, sender FROM streams WHERE source = ?1 AND (?2 IS NULL OR sender = ?2) \
+    let streams: Vec<(i64, String)> = conn.query_map(
+        "SELECT id, sender FROM streams WHERE source = ?1 AND (?2 IS NULL OR sender = ?2) \
              ORDER BY id DESC LIMIT ?3",
-        )?
-        .query_map(
-            params![cdrhub_model::SOURCE_FEED, gateway, EVENT_LOGINS],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?
-        .collect::<Result<_, _>>()?;
-    let mut out = Vec::new();
-    let mut rows = conn.prepare_cached(
-        "SELECT id, received_at, payload FROM journal WHERE dedup_stream = ?1 \
-         ORDER BY dedup_seq DESC LIMIT ?2",
+        args![cdrhub_model::SOURCE_FEED, gateway, EVENT_LOGINS],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
+    let mut out = Vec::new();
+    let rows = "SELECT id, received_at, payload FROM journal WHERE dedup_stream = ?1 \
+         ORDER BY dedup_seq DESC LIMIT ?2";
     for (stream, sender) in streams {
-        let found = rows
-            .query_map(params![stream, limit as i64 + 8], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+        let found = conn.query_map(rows, args![stream, limit as i64 + 8], |r| {
+            Ok((r.get::<i64>(0)?, r.get::<i64>(1)?, r.get::<Vec<u8>>(2)?))
+        })?;
         for (id, received_at, payload) in found {
             let Ok((_, message)) = records::decode_feed_line(&payload) else {
                 continue;
@@ -214,48 +204,41 @@ struct Reported {
 
 /// The seed's report: every call of the gateway that began in the period,
 /// the filter's share of them, a page of those.
-pub(crate) fn report(
-    conn: &Connection,
-    q: &GatewayReportQuery,
-) -> Result<GatewayReport, StoreError> {
-    let calls: Vec<Reported> = conn
-        .prepare_cached(
-            "SELECT id, source, direction, disposition, caller, dialed, destination, talk_s, \
+pub(crate) fn report(conn: Db<'_>, q: &GatewayReportQuery) -> Result<GatewayReport, StoreError> {
+    let calls: Vec<Reported> = conn.query_map(
+        "SELECT id, source, direction, disposition, caller, dialed, destination, talk_s, \
              started_at, ended_at, details FROM calls \
              WHERE started_at >= ?2 AND started_at < ?3 AND sender = ?1 AND source IN (?4, ?5) \
              ORDER BY started_at, id",
-        )?
-        .query_map(
-            params![
-                q.gateway,
-                q.from.0,
-                q.to.0,
-                cdrhub_model::SOURCE_FEED,
-                cdrhub_model::SOURCE_RADIUS
-            ],
-            |r| {
-                let details: String = r.get(10)?;
-                let call = CallColumns {
-                    id: r.get(0)?,
-                    source: r.get(1)?,
-                    direction: r.get(2)?,
-                    disposition: r.get(3)?,
-                    caller: r.get(4)?,
-                    dialed: r.get(5)?,
-                    destination: r.get(6)?,
-                    talk_s: r.get(7)?,
-                    started_at: Timestamp(r.get(8)?),
-                    ended_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
-                    details: serde_json::from_str(&details).unwrap_or(Value::Null),
-                };
-                Ok(if call.source == cdrhub_model::SOURCE_FEED {
-                    feed_row(call)
-                } else {
-                    radius_row(call)
-                })
-            },
-        )?
-        .collect::<Result<_, _>>()?;
+        args![
+            q.gateway,
+            q.from.0,
+            q.to.0,
+            cdrhub_model::SOURCE_FEED,
+            cdrhub_model::SOURCE_RADIUS
+        ],
+        |r| {
+            let details: String = r.get(10)?;
+            let call = CallColumns {
+                id: r.get(0)?,
+                source: r.get(1)?,
+                direction: r.get(2)?,
+                disposition: r.get(3)?,
+                caller: r.get(4)?,
+                dialed: r.get(5)?,
+                destination: r.get(6)?,
+                talk_s: r.get(7)?,
+                started_at: Timestamp(r.get(8)?),
+                ended_at: r.get::<Option<i64>>(9)?.map(Timestamp),
+                details: serde_json::from_str(&details).unwrap_or(Value::Null),
+            };
+            Ok(if call.source == cdrhub_model::SOURCE_FEED {
+                feed_row(call)
+            } else {
+                radius_row(call)
+            })
+        },
+    )?;
     let total = calls.len() as u64;
     let kept: Vec<GatewayReportRow> = calls
         .into_iter()

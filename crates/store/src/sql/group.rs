@@ -2,6 +2,8 @@
 //! CMS call groups and CTI calls are cached, merged, written and rebuilt
 //! from the journal the same way (`correlation.rs`); only this differs.
 
+#[allow(unused_imports)]
+use crate::db::{self, Db, OptionalExt, Result, args};
 use cdrhub_correlate::cms::{self, CallKey, CmsCallGroup, Detail, Touched};
 use cdrhub_correlate::cti::{self, CtiCallGroup, CtiEvent};
 use cdrhub_correlate::events::{self, EventCallGroup, EventRecord};
@@ -10,7 +12,6 @@ use cdrhub_correlate::radius::{self, RadiusCallGroup, RadiusEvent};
 use cdrhub_correlate::sip::{self, SipCallGroup, SipEvent};
 use cdrhub_model::{Call, Leg, Timestamp};
 use cdrhub_protocols::cms::CmsRecord;
-use rusqlite::Connection;
 use serde_json::Value;
 
 use super::records;
@@ -56,7 +57,7 @@ pub(crate) trait Group: Default + Send + Sized + 'static {
     fn set_forced_end(&mut self, at: Timestamp);
     /// The call rebuilt from its journaled records (`journal` reads
     /// `cdrhub.db`), with the end an operator forced on it.
-    fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self>;
+    fn load(journal: Db<'_>, ids: &[i64]) -> Result<Self>;
 }
 
 /// A source whose journaled records are applied by reference, so its
@@ -117,7 +118,7 @@ impl Group for CmsCallGroup {
         self.forced_end = Some(self.forced_end.map_or(at, |f| f.min(at)));
     }
 
-    fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self> {
+    fn load(journal: Db<'_>, ids: &[i64]) -> Result<Self> {
         records::rebuild(journal, &records::load(journal, ids)?)
     }
 }
@@ -172,7 +173,7 @@ impl Group for CtiCallGroup {
         self.forced_end = Some(self.forced_end.map_or(at, |f| f.min(at)));
     }
 
-    fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self> {
+    fn load(journal: Db<'_>, ids: &[i64]) -> Result<Self> {
         records::rebuild_events(journal, &records::load_events::<Self>(journal, ids)?)
     }
 }
@@ -235,7 +236,7 @@ impl Group for RadiusCallGroup {
         self.forced_end = Some(self.forced_end.map_or(at, |f| f.min(at)));
     }
 
-    fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self> {
+    fn load(journal: Db<'_>, ids: &[i64]) -> Result<Self> {
         records::rebuild_events(journal, &records::load_events::<Self>(journal, ids)?)
     }
 }
@@ -298,7 +299,7 @@ impl Group for FeedCallGroup {
         self.forced_end = Some(self.forced_end.map_or(at, |f| f.min(at)));
     }
 
-    fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self> {
+    fn load(journal: Db<'_>, ids: &[i64]) -> Result<Self> {
         records::rebuild_events(journal, &records::load_events::<Self>(journal, ids)?)
     }
 }
@@ -365,7 +366,7 @@ impl Group for SipCallGroup {
         self.forced_end = Some(self.forced_end.map_or(at, |f| f.min(at)));
     }
 
-    fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self> {
+    fn load(journal: Db<'_>, ids: &[i64]) -> Result<Self> {
         records::rebuild_events(journal, &records::load_events::<Self>(journal, ids)?)
     }
 }
@@ -433,7 +434,7 @@ impl Group for EventCallGroup {
         self.forced_end = Some(self.forced_end.map_or(at, |f| f.min(at)));
     }
 
-    fn load(journal: &Connection, ids: &[i64]) -> rusqlite::Result<Self> {
+    fn load(journal: Db<'_>, ids: &[i64]) -> Result<Self> {
         records::rebuild_events(journal, &records::load_events::<Self>(journal, ids)?)
     }
 }

@@ -8,8 +8,8 @@
 //! them from memory. It never answers "not there" for a key that is: every
 //! key is added before its row is written, and it is loaded from the table at
 //! start. A wrong "maybe" costs only the lookup it would have cost anyway.
-
-use rusqlite::Connection;
+#[allow(unused_imports)]
+use crate::db::{self, Db, OptionalExt, Result, args};
 
 /// Bits per key the filter is sized for: about 1% false "maybe" with
 /// `PROBES` probes.
@@ -49,14 +49,14 @@ impl KeyFilter {
     }
 
     /// The filter of every key in `call_keys`, with room to grow.
-    pub(crate) fn load(calls: &Connection) -> rusqlite::Result<Self> {
-        let count: i64 = calls.query_row("SELECT count(*) FROM call_keys", [], |r| r.get(0))?;
+    pub(crate) fn load(calls: Db<'_>) -> Result<Self> {
+        let count: i64 =
+            calls.query_row("SELECT count(*) FROM call_keys", args![], |r| r.get(0))?;
         let mut filter = KeyFilter::with_capacity(2 * count.max(0) as usize);
-        let mut stmt = calls.prepare("SELECT key FROM call_keys")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
+        calls.query_each("SELECT key FROM call_keys", args![], |row| {
             filter.add(row.get(0)?);
-        }
+            Ok(())
+        })?;
         Ok(filter)
     }
 
@@ -132,14 +132,14 @@ mod tests {
             filter.capacity
         );
 
-        let mut calls = Connection::open_in_memory().unwrap();
+        let mut calls = rusqlite::Connection::open_in_memory().unwrap();
         crate::sqlite::schema::migrate_calls(&mut calls).unwrap();
         for k in [-5_i64, 7, 1 << 40] {
             calls
                 .execute("INSERT INTO call_keys (key, call_id) VALUES (?1, 'c')", [k])
                 .unwrap();
         }
-        let loaded = KeyFilter::load(&calls).unwrap();
+        let loaded = KeyFilter::load(Db::Sqlite(&calls)).unwrap();
         assert!([-5_i64, 7, 1 << 40].iter().all(|k| loaded.may_contain(*k)));
         assert!(!loaded.is_full());
         assert_eq!(

@@ -1,11 +1,11 @@
 //! Read queries. Every value reaches SQL as a bound parameter.
 
+#[allow(unused_imports)]
+use crate::db::{self, Db, OptionalExt, Result, args};
 use cdrhub_correlate::cms::{self, Detail};
 use cdrhub_correlate::cti::CtiCallGroup;
 use cdrhub_correlate::radius::RadiusCallGroup;
 use cdrhub_model::{Call, CallEvent, Timestamp};
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
 use super::group::{FromJournal, Group};
@@ -39,12 +39,12 @@ fn contains_pattern(q: &str) -> String {
 #[derive(Default)]
 struct Clauses {
     sql: String,
-    args: Vec<SqlValue>,
+    args: Vec<db::Value>,
 }
 
 impl Clauses {
     /// Adds a value and returns its placeholder (`?N`).
-    fn bind(&mut self, v: impl Into<SqlValue>) -> String {
+    fn bind(&mut self, v: impl Into<db::Value>) -> String {
         self.args.push(v.into());
         format!("?{}", self.args.len())
     }
@@ -112,7 +112,7 @@ fn filter_clauses(f: &CallFilter) -> Clauses {
 
 /// A page of calls in the order the console asked for, with counts.
 pub(crate) fn search_calls(
-    conn: &Connection,
+    conn: Db<'_>,
     f: &CallFilter,
     sort: CallSort,
     descending: bool,
@@ -121,9 +121,11 @@ pub(crate) fn search_calls(
     let w = filter_clauses(f);
     // Every call counts as one attempt in the hourly rollups: a few thousand
     // rows to add instead of millions of calls to count.
-    let total: i64 = conn
-        .prepare_cached("SELECT coalesce(sum(attempts), 0) FROM stats_hourly")?
-        .query_row([], |r| r.get(0))?;
+    let total: i64 = conn.query_row(
+        "SELECT coalesce(sum(attempts), 0) FROM stats_hourly",
+        args![],
+        |r| r.get(0),
+    )?;
     // The column comes from a fixed list, never from the request.
     let order = if descending { "DESC" } else { "ASC" };
     let limit = f.limit.clamp(1, 10_000);
@@ -133,10 +135,7 @@ pub(crate) fn search_calls(
         w.sql,
         sort.as_str(),
     );
-    let calls = conn
-        .prepare_cached(&sql)?
-        .query_map(rusqlite::params_from_iter(w.args.iter()), call_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let calls = conn.query_map(&sql, &db::refs(&w.args), call_from_row)?;
     // A short page that starts within the matches is their end: no second
     // pass over them to count (a party search that finds a few calls).
     let matching = if w.sql.is_empty() {
@@ -144,9 +143,11 @@ pub(crate) fn search_calls(
     } else if calls.len() < limit && (offset == 0 || !calls.is_empty()) {
         offset + calls.len() as u64
     } else {
-        let n: i64 = conn
-            .prepare_cached(&format!("SELECT count(*) FROM calls WHERE 1=1{}", w.sql))?
-            .query_row(rusqlite::params_from_iter(w.args.iter()), |r| r.get(0))?;
+        let n: i64 = conn.query_row(
+            &format!("SELECT count(*) FROM calls WHERE 1=1{}", w.sql),
+            &db::refs(&w.args),
+            |r| r.get(0),
+        )?;
         n.max(0) as u64
     };
     Ok(CallSearch {
@@ -162,31 +163,30 @@ const RECENT_WINDOW: i64 = 10_000;
 /// The newest records, of one sender or all, among the last
 /// `RECENT_WINDOW` journaled.
 pub(crate) fn recent_records(
-    conn: &Connection,
+    conn: Db<'_>,
     sender: Option<&str>,
     limit: usize,
 ) -> Result<Vec<crate::RecentRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT j.id, j.received_at, s.source, s.sender, j.payload FROM journal j \
+    let stmt = "SELECT j.id, j.received_at, s.source, s.sender, j.payload FROM journal j \
          JOIN streams s ON s.id = j.stream \
          WHERE j.id > (SELECT coalesce(max(id), 0) FROM journal) - ?1 \
-         AND (?2 IS NULL OR s.sender = ?2) ORDER BY j.id DESC LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(
-        params![RECENT_WINDOW, sender, limit.min(1000) as i64],
+         AND (?2 IS NULL OR s.sender = ?2) ORDER BY j.id DESC LIMIT ?3";
+    let rows = conn.query_map(
+        stmt,
+        args![RECENT_WINDOW, sender, limit.min(1000) as i64],
         |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Vec<u8>>(4)?,
+                r.get::<i64>(0)?,
+                r.get::<i64>(1)?,
+                r.get::<String>(2)?,
+                r.get::<String>(3)?,
+                r.get::<Vec<u8>>(4)?,
             ))
         },
     )?;
     let mut out = Vec::new();
     for row in rows {
-        let (journal_id, received_at, source, sender, payload) = row?;
+        let (journal_id, received_at, source, sender, payload) = row;
         // A record that no longer decodes is left out here (the journal keeps it).
         let record = match source.as_str() {
             cdrhub_model::SOURCE_CTI => records::decode_cti(&payload, Timestamp(received_at))
@@ -213,17 +213,14 @@ pub(crate) fn recent_records(
 }
 
 /// Calls that have not ended, newest first.
-pub(crate) fn active_calls(conn: &Connection, limit: usize) -> Result<Vec<Call>, StoreError> {
+pub(crate) fn active_calls(conn: Db<'_>, limit: usize) -> Result<Vec<Call>, StoreError> {
     let sql = format!(
         "SELECT {CALL_COLUMNS} FROM calls WHERE ended_at IS NULL ORDER BY started_at DESC LIMIT ?1"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_map([limit.min(10_000) as i64], call_from_row)?
-        .collect::<Result<Vec<_>, _>>()?)
+    Ok(conn.query_map(&sql, args![limit.min(10_000) as i64], call_from_row)?)
 }
 
-pub(crate) fn list_calls(conn: &Connection, f: &CallFilter) -> Result<CallPage, StoreError> {
+pub(crate) fn list_calls(conn: Db<'_>, f: &CallFilter) -> Result<CallPage, StoreError> {
     let mut w = filter_clauses(f);
     if let Some(c) = &f.cursor {
         let t = w.bind(c.started_at);
@@ -238,10 +235,8 @@ pub(crate) fn list_calls(conn: &Connection, f: &CallFilter) -> Result<CallPage, 
         w.sql,
         limit + 1
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut calls = stmt
-        .query_map(rusqlite::params_from_iter(w.args), call_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let stmt = &sql;
+    let mut calls = conn.query_map(stmt, &db::refs(&w.args), call_from_row)?;
     let next_cursor = if calls.len() > limit {
         calls.truncate(limit);
         calls.last().map(|c| {
@@ -261,7 +256,7 @@ pub(crate) fn list_calls(conn: &Connection, f: &CallFilter) -> Result<CallPage, 
 /// of their end, after (`ended_at`, `id`) `after`, at most `limit`: what a
 /// scheduled export or a webhook sends.
 pub(crate) fn ended_calls(
-    conn: &Connection,
+    conn: Db<'_>,
     q: &crate::EndedCallsQuery,
 ) -> Result<Vec<(Timestamp, Call)>, StoreError> {
     let (after_at, after_id) = match &q.after {
@@ -277,27 +272,25 @@ pub(crate) fn ended_calls(
          WHERE ended_at IS NOT NULL AND {by} >= ?1 AND {by} < ?2 AND (?3 IS NULL OR source = ?3) \
          AND ({by}, id) > (?4, ?5) ORDER BY {by}, id LIMIT ?6"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_map(
-            rusqlite::params![
-                q.from.0,
-                q.to.0,
-                q.source,
-                after_at,
-                after_id,
-                q.limit as i64
-            ],
-            |r| Ok((Timestamp(r.get(CALL_COLUMN_COUNT)?), call_from_row(r)?)),
-        )?
-        .collect::<Result<Vec<_>, _>>()?)
+    Ok(conn.query_map(
+        &sql,
+        args![
+            q.from.0,
+            q.to.0,
+            q.source,
+            after_at,
+            after_id,
+            q.limit as i64
+        ],
+        |r| Ok((Timestamp(r.get(CALL_COLUMN_COUNT)?), call_from_row(r)?)),
+    )?)
 }
 
 fn ts(v: Option<i64>) -> Option<Timestamp> {
     v.map(Timestamp)
 }
 
-fn call_from_row(r: &Row) -> rusqlite::Result<Call> {
+fn call_from_row(r: &db::Row<'_>) -> Result<Call> {
     let flags: String = r.get(19)?;
     let details: String = r.get(20)?;
     Ok(Call {
@@ -308,13 +301,13 @@ fn call_from_row(r: &Row) -> rusqlite::Result<Call> {
         caller: r.get(4)?,
         dialed: r.get(5)?,
         destination: r.get(6)?,
-        direction: r.get::<_, Option<String>>(7)?.and_then(|s| s.parse().ok()),
+        direction: r.get::<Option<String>>(7)?.and_then(|s| s.parse().ok()),
         started_at: Timestamp(r.get(8)?),
         answered_at: ts(r.get(9)?),
         ended_at: ts(r.get(10)?),
         duration_s: r.get(11)?,
         talk_s: r.get(12)?,
-        disposition: r.get::<_, Option<String>>(13)?.and_then(|s| s.parse().ok()),
+        disposition: r.get::<Option<String>>(13)?.and_then(|s| s.parse().ok()),
         cause: r.get(14)?,
         media: r.get(15)?,
         legs: r.get(16)?,
@@ -325,13 +318,14 @@ fn call_from_row(r: &Row) -> rusqlite::Result<Call> {
     })
 }
 
-pub(crate) fn get_call(conn: &Connection, id: &str) -> Result<Option<CallDetail>, StoreError> {
+pub(crate) fn get_call(conn: Db<'_>, id: &str) -> Result<Option<CallDetail>, StoreError> {
     type Row = (String, String, String, String, Option<i64>);
     let row: Option<Row> = conn
-        .prepare_cached("SELECT source, sender, records, flags, ended_at FROM calls WHERE id = ?1")?
-        .query_row([id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
+        .query_row(
+            "SELECT source, sender, records, flags, ended_at FROM calls WHERE id = ?1",
+            args![id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
         .optional()?;
     let Some((source, sender, ids, flags, ended_at)) = row else {
         return Ok(None);
@@ -398,12 +392,15 @@ pub(crate) fn get_call(conn: &Connection, id: &str) -> Result<Option<CallDetail>
 /// The source keys of a call in progress: `None` without such a call,
 /// `Some(None)` when it has ended.
 pub(crate) fn keys_of_open_call(
-    conn: &Connection,
+    conn: Db<'_>,
     id: &str,
 ) -> Result<Option<Option<Vec<i64>>>, StoreError> {
     let row: Option<(String, String, Option<i64>)> = conn
-        .prepare_cached("SELECT source, records, ended_at FROM calls WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row(
+            "SELECT source, records, ended_at FROM calls WHERE id = ?1",
+            args![id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .optional()?;
     Ok(match row {
         None => None,
@@ -418,7 +415,7 @@ pub(crate) fn keys_of_open_call(
 
 /// A contact-centre call, rebuilt from its CTI events.
 fn cti_call(
-    conn: &Connection,
+    conn: Db<'_>,
     id: &str,
     sender: &str,
     ids: &[i64],
@@ -435,7 +432,7 @@ fn cti_call(
 
 /// A gateway call, rebuilt from its RADIUS accounting records.
 fn radius_call(
-    conn: &Connection,
+    conn: Db<'_>,
     id: &str,
     sender: &str,
     ids: &[i64],
@@ -465,7 +462,7 @@ fn radius_call(
 /// A port-gateway call, rebuilt from its feed events. Its timeline is the
 /// seed's real-time events: the server's time, the gateway's beside it.
 fn feed_call(
-    conn: &Connection,
+    conn: Db<'_>,
     id: &str,
     sender: &str,
     ids: &[i64],
@@ -501,7 +498,7 @@ fn feed_call(
 /// A SIP call, rebuilt from the HEP packets of its dialog; its timeline is
 /// its messages in capture order.
 fn sip_call(
-    conn: &Connection,
+    conn: Db<'_>,
     id: &str,
     sender: &str,
     ids: &[i64],
@@ -534,7 +531,7 @@ fn sip_call(
 /// A call of the event API or of an import, rebuilt from its events, with
 /// them in time order.
 fn event_call(
-    conn: &Connection,
+    conn: Db<'_>,
     id: &str,
     sender: &str,
     ids: &[i64],
@@ -553,7 +550,7 @@ fn event_call(
 /// A call of a source whose journaled records are its timeline, one event
 /// each (`event` says what each shows).
 fn journaled_call<G: FromJournal>(
-    conn: &Connection,
+    conn: Db<'_>,
     id: &str,
     sender: &str,
     ids: &[i64],
@@ -568,7 +565,7 @@ fn journaled_call<G: FromJournal>(
 
 /// The detail of a call rebuilt into `group`, with `timeline`.
 fn group_detail<G: Group>(
-    conn: &Connection,
+    conn: Db<'_>,
     id: &str,
     sender: &str,
     flags: &str,
@@ -623,7 +620,7 @@ fn radius_record_json(a: &cdrhub_protocols::radius::Accounting) -> Value {
 /// A call rebuilt from its records, with its flags as written, its source
 /// details, and its timeline with any end forced on it.
 fn rebuilt_detail(
-    conn: &Connection,
+    conn: Db<'_>,
     mut call: cdrhub_model::Call,
     legs: Vec<cdrhub_model::Leg>,
     details: Value,
@@ -650,79 +647,72 @@ fn rebuilt_detail(
     })
 }
 
-pub(crate) fn senders(conn: &Connection) -> Result<Vec<SenderStats>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT source, sender, first_seen, last_record_at, records, duplicates, rejected_documents, \
-         last_rejection, gaps, missing_records FROM senders ORDER BY source, sender",
-    )?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok(SenderStats {
-                source: r.get(0)?,
-                sender: r.get(1)?,
-                first_seen: ts(r.get(2)?),
-                last_record_at: ts(r.get::<_, Option<i64>>(3)?.filter(|t| *t > 0)),
-                records_last_minute: 0,
-                records_total: r.get::<_, i64>(4)? as u64,
-                duplicates: r.get::<_, i64>(5)? as u64,
-                rejected_documents: r.get::<_, i64>(6)? as u64,
-                last_rejection: r.get(7)?,
-                gaps: r.get::<_, i64>(8)? as u64,
-                missing_records: r.get::<_, i64>(9)? as u64,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+pub(crate) fn senders(conn: Db<'_>) -> Result<Vec<SenderStats>, StoreError> {
+    let stmt = "SELECT source, sender, first_seen, last_record_at, records, duplicates, rejected_documents, \
+         last_rejection, gaps, missing_records FROM senders ORDER BY source, sender";
+    let rows = conn.query_map(stmt, args![], |r| {
+        Ok(SenderStats {
+            source: r.get(0)?,
+            sender: r.get(1)?,
+            first_seen: ts(r.get(2)?),
+            last_record_at: ts(r.get::<Option<i64>>(3)?.filter(|t| *t > 0)),
+            records_last_minute: 0,
+            records_total: r.get::<i64>(4)? as u64,
+            duplicates: r.get::<i64>(5)? as u64,
+            rejected_documents: r.get::<i64>(6)? as u64,
+            last_rejection: r.get(7)?,
+            gaps: r.get::<i64>(8)? as u64,
+            missing_records: r.get::<i64>(9)? as u64,
+        })
+    })?;
     Ok(rows)
 }
 
-pub(crate) fn gaps(conn: &Connection, f: &GapFilter) -> Result<Vec<Gap>, StoreError> {
+pub(crate) fn gaps(conn: Db<'_>, f: &GapFilter) -> Result<Vec<Gap>, StoreError> {
     let limit = if f.limit == 0 {
         1000
     } else {
         f.limit.min(10_000)
     };
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, source, sender, receiver, session, kind, first_missing, last_missing, missing, filled, \
+    let stmt = "SELECT id, source, sender, receiver, session, kind, first_missing, last_missing, missing, filled, \
          detected_at, at_index FROM gaps \
          WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR sender = ?2) \
          AND (?3 = 0 OR kind = 'reported' OR filled < missing) \
-         ORDER BY id DESC LIMIT ?4",
+         ORDER BY id DESC LIMIT ?4";
+    let rows = conn.query_map(
+        stmt,
+        args![f.source, f.sender, f.open_only as i64, limit as i64],
+        |r| {
+            let kind: String = r.get(5)?;
+            let missing: i64 = r.get(8)?;
+            let filled: i64 = r.get(9)?;
+            Ok(Gap {
+                id: r.get(0)?,
+                source: r.get(1)?,
+                sender: r.get(2)?,
+                receiver: r.get(3)?,
+                session: r.get(4)?,
+                // Records CMS discarded never arrive: such a gap stays open.
+                open: kind == "reported" || filled < missing,
+                kind,
+                first_missing: r.get(6)?,
+                last_missing: r.get(7)?,
+                missing,
+                filled,
+                detected_at: Timestamp(r.get(10)?),
+                at_index: r.get(11)?,
+            })
+        },
     )?;
-    let rows = stmt
-        .query_map(
-            params![f.source, f.sender, f.open_only as i64, limit as i64],
-            |r| {
-                let kind: String = r.get(5)?;
-                let missing: i64 = r.get(8)?;
-                let filled: i64 = r.get(9)?;
-                Ok(Gap {
-                    id: r.get(0)?,
-                    source: r.get(1)?,
-                    sender: r.get(2)?,
-                    receiver: r.get(3)?,
-                    session: r.get(4)?,
-                    // Records CMS discarded never arrive: such a gap stays open.
-                    open: kind == "reported" || filled < missing,
-                    kind,
-                    first_missing: r.get(6)?,
-                    last_missing: r.get(7)?,
-                    missing,
-                    filled,
-                    detected_at: Timestamp(r.get(10)?),
-                    at_index: r.get(11)?,
-                })
-            },
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 
 /// Number of calls and of open gaps.
-pub(crate) fn counts(conn: &Connection) -> Result<(u64, u64), StoreError> {
-    let calls: i64 = conn.query_row("SELECT count(*) FROM calls", [], |r| r.get(0))?;
+pub(crate) fn counts(conn: Db<'_>) -> Result<(u64, u64), StoreError> {
+    let calls: i64 = conn.query_row("SELECT count(*) FROM calls", args![], |r| r.get(0))?;
     let open: i64 = conn.query_row(
         "SELECT count(*) FROM gaps WHERE kind = 'reported' OR filled < missing",
-        [],
+        args![],
         |r| r.get(0),
     )?;
     Ok((calls as u64, open as u64))

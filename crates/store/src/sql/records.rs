@@ -1,6 +1,8 @@
 //! Reading journaled records back: the calls and legs tables hold only what
 //! is searched and listed; a call's full picture is rebuilt from its records.
 
+#[allow(unused_imports)]
+use crate::db::{self, Db, OptionalExt, Result, args};
 use cdrhub_correlate::cms::CmsCallGroup;
 use cdrhub_correlate::cti::{CtiCallGroup, CtiEvent};
 use cdrhub_correlate::radius::{RadiusCallGroup, RadiusEvent};
@@ -8,7 +10,6 @@ use cdrhub_correlate::radius::{RadiusCallGroup, RadiusEvent};
 use super::group::{FromJournal, Group};
 use cdrhub_model::Timestamp;
 use cdrhub_protocols::cms::{self, CmsRecord};
-use rusqlite::{Connection, OptionalExtension};
 use tracing::warn;
 
 /// A journaled record, decoded, with what its stream says of it.
@@ -31,28 +32,31 @@ struct StoredRow {
 /// The journal rows with these ids, in journal order, each decoded by
 /// `decode`; a row that no longer decodes is left out, with a warning.
 fn load_rows<T, E: std::fmt::Display>(
-    conn: &Connection,
+    conn: Db<'_>,
     ids: &[i64],
     mut decode: impl FnMut(StoredRow) -> Result<T, E>,
-) -> rusqlite::Result<Vec<(i64, T)>> {
+) -> Result<Vec<(i64, T)>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let placeholders = vec!["?"; chunk.len()].join(",");
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT j.id, j.received_at, s.sender, s.call_bridge, j.payload FROM journal j \
-             JOIN streams s ON s.id = j.stream WHERE j.id IN ({placeholders})"
-        ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(chunk), |r| {
-            Ok(StoredRow {
-                id: r.get(0)?,
-                received_at: Timestamp(r.get(1)?),
-                sender: r.get(2)?,
-                call_bridge: r.get(3)?,
-                payload: r.get(4)?,
-            })
-        })?;
+        let args: Vec<&dyn db::Arg> = chunk.iter().map(|id| id as &dyn db::Arg).collect();
+        let rows = conn.query_map(
+            &format!(
+                "SELECT j.id, j.received_at, s.sender, s.call_bridge, j.payload FROM journal j \
+                 JOIN streams s ON s.id = j.stream WHERE j.id IN ({placeholders})"
+            ),
+            &args,
+            |r| {
+                Ok(StoredRow {
+                    id: r.get(0)?,
+                    received_at: Timestamp(r.get(1)?),
+                    sender: r.get(2)?,
+                    call_bridge: r.get(3)?,
+                    payload: r.get(4)?,
+                })
+            },
+        )?;
         for row in rows {
-            let row = row?;
             let id = row.id;
             match decode(row) {
                 Ok(decoded) => out.push((id, decoded)),
@@ -67,7 +71,7 @@ fn load_rows<T, E: std::fmt::Display>(
 }
 
 /// The CMS records with these journal ids, in journal order.
-pub(crate) fn load(conn: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<JournalRecord>> {
+pub(crate) fn load(conn: Db<'_>, ids: &[i64]) -> Result<Vec<JournalRecord>> {
     Ok(load_rows(conn, ids, |row| {
         cms::decode_record("", &row.payload).map(|record| JournalRecord {
             id: row.id,
@@ -83,10 +87,7 @@ pub(crate) fn load(conn: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Journ
 
 /// A call's correlation state, rebuilt by applying its records again, with
 /// the end an operator forced on it, if any. `conn` reads `cdrhub.db`.
-pub(crate) fn rebuild(
-    conn: &Connection,
-    records: &[JournalRecord],
-) -> rusqlite::Result<CmsCallGroup> {
+pub(crate) fn rebuild(conn: Db<'_>, records: &[JournalRecord]) -> Result<CmsCallGroup> {
     let mut group = CmsCallGroup::default();
     for r in records {
         group.apply(&r.record, r.call_bridge.as_deref(), r.id);
@@ -102,25 +103,19 @@ pub(crate) struct ForcedEnd {
 }
 
 /// The earliest end forced on any of the call's source ids.
-pub(crate) fn forced_end(
-    conn: &Connection,
-    group: &CmsCallGroup,
-) -> rusqlite::Result<Option<ForcedEnd>> {
+pub(crate) fn forced_end(conn: Db<'_>, group: &CmsCallGroup) -> Result<Option<ForcedEnd>> {
     forced_end_of_keys(conn, &group.keys().collect::<Vec<_>>())
 }
 
 /// The earliest end forced on any of these source keys.
-pub(crate) fn forced_end_of_keys(
-    conn: &Connection,
-    keys: &[i64],
-) -> rusqlite::Result<Option<ForcedEnd>> {
-    let mut stmt = conn.prepare_cached("SELECT at, actor FROM forced_ends WHERE key = ?1")?;
+pub(crate) fn forced_end_of_keys(conn: Db<'_>, keys: &[i64]) -> Result<Option<ForcedEnd>> {
     let mut found: Option<ForcedEnd> = None;
     for &key in keys {
-        if let Some((at, actor)) = stmt
-            .query_row([key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-            .optional()?
-            && found.as_ref().is_none_or(|f| at < f.at.0)
+        if let Some((at, actor)) = conn.query_opt(
+            "SELECT at, actor FROM forced_ends WHERE key = ?1",
+            args![key],
+            |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)),
+        )? && found.as_ref().is_none_or(|f| at < f.at.0)
         {
             found = Some(ForcedEnd {
                 at: Timestamp(at),
@@ -134,29 +129,28 @@ pub(crate) fn forced_end_of_keys(
 /// Keeps an operator's end of the call named by `keys` (the first end forced
 /// on a key stays). `conn` writes `cdrhub.db`.
 pub(crate) fn record_forced_end(
-    conn: &Connection,
+    conn: Db<'_>,
     keys: &[i64],
     at: Timestamp,
     actor: &str,
-) -> rusqlite::Result<()> {
-    let tx = conn.unchecked_transaction()?;
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT OR IGNORE INTO forced_ends (key, at, actor) VALUES (?1, ?2, ?3)",
-        )?;
+) -> Result<()> {
+    conn.transaction(|tx| {
         for key in keys {
-            stmt.execute(rusqlite::params![key, at.0, actor])?;
+            tx.execute(
+                "INSERT INTO forced_ends (key, at, actor) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                args![key, at.0, actor],
+            )?;
         }
-    }
-    tx.commit()
+        Ok(())
+    })
 }
 
 /// Every forced end, by key: the correlator applies them to calls it
 /// rebuilds from the journal.
-pub(crate) fn forced_ends(conn: &Connection) -> rusqlite::Result<Vec<(i64, Timestamp)>> {
-    conn.prepare("SELECT key, at FROM forced_ends")?
-        .query_map([], |r| Ok((r.get(0)?, Timestamp(r.get(1)?))))?
-        .collect()
+pub(crate) fn forced_ends(conn: Db<'_>) -> Result<Vec<(i64, Timestamp)>> {
+    conn.query_map("SELECT key, at FROM forced_ends", args![], |r| {
+        Ok((r.get(0)?, Timestamp(r.get(1)?)))
+    })
 }
 
 /// The journal ids a call row lists.
@@ -206,9 +200,9 @@ pub(crate) fn decode_cti(
 /// The records of a source's calls with these journal ids, in journal
 /// order, decoded, with the sender they came from.
 pub(crate) fn load_events<G: FromJournal>(
-    conn: &Connection,
+    conn: Db<'_>,
     ids: &[i64],
-) -> rusqlite::Result<Vec<(i64, String, G::Record)>> {
+) -> Result<Vec<(i64, String, G::Record)>> {
     Ok(load_rows(conn, ids, |row| {
         G::decode(&row.payload, row.received_at).map(|event| (row.sender, event))
     })?
@@ -220,9 +214,9 @@ pub(crate) fn load_events<G: FromJournal>(
 /// A call rebuilt from its journaled records, with the end an operator
 /// forced on it.
 pub(crate) fn rebuild_events<G: FromJournal>(
-    conn: &Connection,
+    conn: Db<'_>,
     events: &[(i64, String, G::Record)],
-) -> rusqlite::Result<G> {
+) -> Result<G> {
     let mut group = G::default();
     for (id, sender, event) in events {
         group.apply_journaled(sender, event, *id);
@@ -234,11 +228,7 @@ pub(crate) fn rebuild_events<G: FromJournal>(
 }
 
 /// The source keys of a call of `source` rebuilt from these records.
-pub(crate) fn keys_of_call(
-    conn: &Connection,
-    source: &str,
-    ids: &[i64],
-) -> rusqlite::Result<Vec<i64>> {
+pub(crate) fn keys_of_call(conn: Db<'_>, source: &str, ids: &[i64]) -> Result<Vec<i64>> {
     let mut keys = match source {
         cdrhub_model::SOURCE_CTI => CtiCallGroup::load(conn, ids)?.keys(),
         cdrhub_model::SOURCE_RADIUS => RadiusCallGroup::load(conn, ids)?.keys(),

@@ -4,12 +4,13 @@
 //! correlator's transaction; a replayed message that is already there
 //! changes nothing.
 
+#[allow(unused_imports)]
+use crate::db::{self, Db, OptionalExt, Result, args};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use cdrhub_correlate::sip::{Register, SignalKind, SipEvent};
 use cdrhub_model::Timestamp;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::{RegisterHour, SipRegistration};
 
@@ -45,12 +46,7 @@ impl SipRegistrations {
         self.pending.clear();
     }
 
-    pub(crate) fn apply(
-        &mut self,
-        tx: &Transaction,
-        sender: &str,
-        event: &SipEvent,
-    ) -> rusqlite::Result<()> {
+    pub(crate) fn apply(&mut self, tx: Db<'_>, sender: &str, event: &SipEvent) -> Result<()> {
         let Some(register) = &event.register else {
             return Ok(());
         };
@@ -88,12 +84,12 @@ impl SipRegistrations {
 
 /// A 2xx to a REGISTER: the bindings it removed and those it holds.
 fn accepted(
-    tx: &Transaction,
+    tx: Db<'_>,
     sender: &str,
     event: &SipEvent,
     response: &Register,
     request: Option<&Pending>,
-) -> rusqlite::Result<()> {
+) -> Result<()> {
     let s = &event.signal;
     let at = s.at.0;
     let extension = &response.extension;
@@ -159,10 +155,10 @@ fn accepted(
 /// A registration or unregistration of the event API: the same bindings
 /// as a SIP REGISTER makes.
 pub(crate) fn apply_event(
-    tx: &Transaction,
+    tx: Db<'_>,
     sender: &str,
     e: &cdrhub_protocols::events::CallEvent,
-) -> rusqlite::Result<()> {
+) -> Result<()> {
     use cdrhub_protocols::events::EventType;
     let Some(extension) = e.extension.as_deref() else {
         return Ok(());
@@ -187,7 +183,7 @@ pub(crate) fn apply_event(
 
 #[allow(clippy::too_many_arguments)]
 fn bind(
-    tx: &Transaction,
+    tx: Db<'_>,
     sender: &str,
     extension: &str,
     contact: &str,
@@ -195,40 +191,36 @@ fn bind(
     user_agent: Option<&str>,
     at: i64,
     expires_s: u32,
-) -> rusqlite::Result<()> {
+) -> Result<()> {
     let until = at + i64::from(expires_s) * 1000;
     let last: Option<(i64, i64, i64, bool)> = tx
-        .prepare_cached(
+        .query_row(
             "SELECT login_at, refreshed_at, expires_at, unregistered FROM sip_registrations \
              WHERE sender = ?1 AND extension = ?2 AND contact = ?3 \
              ORDER BY login_at DESC LIMIT 1",
-        )?
-        .query_row(params![sender, extension, contact], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
+            args![sender, extension, contact],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
         .optional()?;
     match last {
         // Already applied (a replay), or older than what is there.
         Some((_, refreshed, _, _)) if refreshed >= at => Ok(()),
         // Still bound: a refresh.
         Some((login, _, expires, false)) if expires >= at => {
-            tx.prepare_cached(
+            tx.execute(
                 "UPDATE sip_registrations SET refreshed_at = ?5, expires_at = ?6, source = ?7, \
                  user_agent = coalesce(?8, user_agent) \
                  WHERE sender = ?1 AND extension = ?2 AND contact = ?3 AND login_at = ?4",
-            )?
-            .execute(params![
-                sender, extension, contact, login, at, until, source, user_agent
-            ])?;
+                args![
+                    sender, extension, contact, login, at, until, source, user_agent
+                ],
+            )?;
             Ok(())
         }
         // Expired or removed, or never seen: a new login.
         _ => {
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO sip_registrations (sender, extension, contact, source, \
-                 user_agent, login_at, refreshed_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
-            )?
-            .execute(params![
+            tx.execute("INSERT INTO sip_registrations (sender, extension, contact, source, \
+                 user_agent, login_at, refreshed_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) ON CONFLICT DO NOTHING", args![
                 sender, extension, contact, source, user_agent, at, until
             ])?;
             Ok(())
@@ -238,22 +230,22 @@ fn bind(
 
 /// Ends the extension's bindings to `contact` (every one if None) at `at`.
 fn unregister(
-    tx: &Transaction,
+    tx: Db<'_>,
     sender: &str,
     extension: &str,
     contact: Option<&str>,
     at: i64,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+) -> Result<()> {
+    tx.execute(
         "UPDATE sip_registrations SET expires_at = ?4, refreshed_at = ?4, unregistered = 1 \
          WHERE sender = ?1 AND extension = ?2 AND (?3 IS NULL OR contact = ?3) \
          AND login_at <= ?4 AND expires_at > ?4",
-    )?
-    .execute(params![sender, extension, contact, at])?;
+        args![sender, extension, contact, at],
+    )?;
     Ok(())
 }
 
-fn registration(r: &rusqlite::Row<'_>) -> rusqlite::Result<SipRegistration> {
+fn registration(r: &db::Row<'_>) -> Result<SipRegistration> {
     Ok(SipRegistration {
         sender: r.get(0)?,
         extension: r.get(1)?,
@@ -268,17 +260,17 @@ fn registration(r: &rusqlite::Row<'_>) -> rusqlite::Result<SipRegistration> {
 
 /// The bindings in force at `now`, by extension.
 pub(crate) fn current(
-    conn: &Connection,
+    conn: Db<'_>,
     now: Timestamp,
     sender: Option<&str>,
-) -> rusqlite::Result<Vec<SipRegistration>> {
-    conn.prepare_cached(
+) -> Result<Vec<SipRegistration>> {
+    conn.query_map(
         "SELECT sender, extension, contact, source, user_agent, login_at, refreshed_at, expires_at \
          FROM sip_registrations WHERE expires_at > ?1 AND login_at <= ?1 \
          AND (?2 IS NULL OR sender = ?2) ORDER BY extension, contact, sender",
-    )?
-    .query_map(params![now.0, sender], registration)?
-    .collect()
+        args![now.0, sender],
+        registration,
+    )
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -286,18 +278,17 @@ const HOUR_MS: i64 = 3_600_000;
 /// Each hour of the UTC day starting at `day`: the most bindings in force
 /// at once (seed 002's "Peak Register") and the logins it saw.
 pub(crate) fn hours(
-    conn: &Connection,
+    conn: Db<'_>,
     day: Timestamp,
     sender: Option<&str>,
-) -> rusqlite::Result<Vec<RegisterHour>> {
+) -> Result<Vec<RegisterHour>> {
     let (start, end) = (day.0, day.0 + 24 * HOUR_MS);
-    let periods: Vec<(i64, i64)> = conn
-        .prepare_cached(
-            "SELECT login_at, expires_at FROM sip_registrations \
+    let periods: Vec<(i64, i64)> = conn.query_map(
+        "SELECT login_at, expires_at FROM sip_registrations \
              WHERE login_at < ?2 AND expires_at > ?1 AND (?3 IS NULL OR sender = ?3)",
-        )?
-        .query_map(params![start, end, sender], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
+        args![start, end, sender],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     Ok(peaks(start, &periods))
 }
 

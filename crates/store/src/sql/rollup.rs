@@ -18,10 +18,11 @@
 //! [start, end), so a call ending in the second another starts does not
 //! overlap it.
 
+#[allow(unused_imports)]
+use crate::db::{self, Db, OptionalExt, Result, args};
 use std::collections::HashMap;
 
 use cdrhub_model::{Call, Disposition};
-use rusqlite::{Transaction, params};
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
@@ -56,10 +57,9 @@ impl Contribution {
 
     /// The contribution of a call row as written (`source, sender,
     /// started_at, answered_at, ended_at, media, disposition, talk_s`).
-    pub(crate) fn from_row(r: &rusqlite::Row, first: usize) -> rusqlite::Result<Contribution> {
-        let ms = |i: usize| -> rusqlite::Result<Option<i64>> {
-            Ok(r.get::<_, Option<i64>>(first + i)?
-                .map(|t| t.div_euclid(1000)))
+    pub(crate) fn from_row(r: &db::Row<'_>, first: usize) -> Result<Contribution> {
+        let ms = |i: usize| -> Result<Option<i64>> {
+            Ok(r.get::<Option<i64>>(first + i)?.map(|t| t.div_euclid(1000)))
         };
         Ok(Contribution {
             source: r.get(first)?,
@@ -67,11 +67,11 @@ impl Contribution {
             started: ms(2)?.unwrap_or(0),
             answered: ms(3)?,
             ended: ms(4)?,
-            video: r.get::<_, Option<String>>(first + 5)?.as_deref() == Some("video"),
+            video: r.get::<Option<String>>(first + 5)?.as_deref() == Some("video"),
             disposition: r
-                .get::<_, Option<String>>(first + 6)?
+                .get::<Option<String>>(first + 6)?
                 .and_then(|d| d.parse().ok()),
-            talk_s: r.get::<_, Option<i64>>(first + 7)?.unwrap_or(0),
+            talk_s: r.get::<Option<i64>>(first + 7)?.unwrap_or(0),
         })
     }
 }
@@ -142,33 +142,33 @@ impl Rollup {
 
     /// Writes the changes: hourly counts, events, and the level at the end
     /// of every day from the first changed one on.
-    pub(crate) fn write(self, tx: &Transaction) -> rusqlite::Result<()> {
-        let mut hourly = tx.prepare_cached(
-            "INSERT INTO stats_hourly (source, sender, hour, attempts, answered, video_attempts, \
+    pub(crate) fn write(self, tx: Db<'_>) -> Result<()> {
+        let hourly = "INSERT INTO stats_hourly (source, sender, hour, attempts, answered, video_attempts, \
              video_answered, busy, no_answer, rejected, failed, cancelled, talk_s) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
              ON CONFLICT (source, sender, hour) DO UPDATE SET attempts = attempts + ?4, \
              answered = answered + ?5, video_attempts = video_attempts + ?6, \
              video_answered = video_answered + ?7, busy = busy + ?8, no_answer = no_answer + ?9, \
              rejected = rejected + ?10, failed = failed + ?11, cancelled = cancelled + ?12, \
-             talk_s = talk_s + ?13",
-        )?;
+             talk_s = talk_s + ?13";
         for ((source, sender, hour), h) in &self.hourly {
             if h.iter().all(|v| *v == 0) {
                 continue;
             }
-            hourly.execute(params![
-                source, sender, hour, h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9]
-            ])?;
+            tx.execute(
+                hourly,
+                args![
+                    source, sender, hour, h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8],
+                    h[9]
+                ],
+            )?;
         }
-        let mut events = tx.prepare_cached(
-            "INSERT INTO stats_events (source, sender, at, a_start, a_end, c_start, c_end, \
+        let events = "INSERT INTO stats_events (source, sender, at, a_start, a_end, c_start, c_end, \
              va_start, va_end, vc_start, vc_end) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
              ON CONFLICT (source, sender, at) DO UPDATE SET a_start = a_start + ?4, \
              a_end = a_end + ?5, c_start = c_start + ?6, c_end = c_end + ?7, \
              va_start = va_start + ?8, va_end = va_end + ?9, vc_start = vc_start + ?10, \
-             vc_end = vc_end + ?11",
-        )?;
+             vc_end = vc_end + ?11";
         // Net change of the levels (attempts, connected, video attempts,
         // video connected) per source, sender and day.
         let mut levels: HashMap<(String, String, i64), [i64; 4]> = HashMap::new();
@@ -176,9 +176,12 @@ impl Rollup {
             if e.iter().all(|v| *v == 0) {
                 continue;
             }
-            events.execute(params![
-                source, sender, at, e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]
-            ])?;
+            tx.execute(
+                events,
+                args![
+                    source, sender, at, e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]
+                ],
+            )?;
             let l = levels
                 .entry((source.clone(), sender.clone(), at.div_euclid(DAY) * DAY))
                 .or_default();
@@ -186,25 +189,21 @@ impl Rollup {
                 *level += e[2 * k] - e[2 * k + 1];
             }
         }
-        let mut create = tx.prepare_cached(
-            "INSERT OR IGNORE INTO stats_level (source, sender, day, attempts, connected, \
+        let create = "INSERT INTO stats_level (source, sender, day, attempts, connected, \
              video_attempts, video_connected) \
              SELECT ?1, ?2, ?3, coalesce(max(attempts), 0), coalesce(max(connected), 0), \
              coalesce(max(video_attempts), 0), coalesce(max(video_connected), 0) FROM \
              (SELECT * FROM stats_level WHERE source = ?1 AND sender = ?2 AND day < ?3 \
-              ORDER BY day DESC LIMIT 1)",
-        )?;
-        let mut update = tx.prepare_cached(
-            "UPDATE stats_level SET attempts = attempts + ?4, connected = connected + ?5, \
+              ORDER BY day DESC LIMIT 1) AS last WHERE true ON CONFLICT DO NOTHING";
+        let update = "UPDATE stats_level SET attempts = attempts + ?4, connected = connected + ?5, \
              video_attempts = video_attempts + ?6, video_connected = video_connected + ?7 \
-             WHERE source = ?1 AND sender = ?2 AND day >= ?3",
-        )?;
+             WHERE source = ?1 AND sender = ?2 AND day >= ?3";
         for ((source, sender, day), l) in levels {
             if l.iter().all(|v| *v == 0) {
                 continue;
             }
-            create.execute(params![source, sender, day])?;
-            update.execute(params![source, sender, day, l[0], l[1], l[2], l[3]])?;
+            tx.execute(create, args![source, sender, day])?;
+            tx.execute(update, args![source, sender, day, l[0], l[1], l[2], l[3]])?;
         }
         Ok(())
     }

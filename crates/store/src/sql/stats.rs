@@ -1,9 +1,9 @@
 //! A day's statistics from the rollups (`rollup.rs`): a few hundred rows
 //! however many calls the day had.
 
+#[allow(unused_imports)]
+use crate::db::{self, Db, OptionalExt, Result, args};
 use cdrhub_model::Timestamp;
-use rusqlite::Connection;
-use rusqlite::types::Value as SqlValue;
 
 use crate::{DayStats, HourStats, SenderDayStats, StoreError};
 
@@ -15,12 +15,12 @@ fn pair_filter(
     source: Option<&str>,
     sender: Option<&str>,
     first: usize,
-) -> (String, Vec<SqlValue>) {
+) -> (String, Vec<db::Value>) {
     let mut sql = String::new();
     let mut args = Vec::new();
     for (column, value) in [("source", source), ("sender", sender)] {
         if let Some(v) = value {
-            args.push(SqlValue::Text(v.to_owned()));
+            args.push(db::Value::Text(v.to_owned()));
             sql.push_str(&format!(" AND {column} = ?{}", first + args.len() - 1));
         }
     }
@@ -29,7 +29,7 @@ fn pair_filter(
 
 /// The day (UTC) that contains `day`, for one source and sender or all.
 pub(crate) fn day_stats(
-    conn: &Connection,
+    conn: Db<'_>,
     day: Timestamp,
     source: Option<&str>,
     sender: Option<&str>,
@@ -37,11 +37,9 @@ pub(crate) fn day_stats(
     let start = day.0.div_euclid(1000).div_euclid(DAY) * DAY;
     let end = start + DAY;
     let (filter, extra) = pair_filter(source, sender, 3);
-    let args = |extra: &[SqlValue]| {
-        let mut v = vec![SqlValue::Integer(start), SqlValue::Integer(end)];
-        v.extend_from_slice(extra);
-        v
-    };
+    let mut values = vec![db::Value::Int(start), db::Value::Int(end)];
+    values.extend(extra);
+    let bound = db::refs(&values);
 
     let mut hours: Vec<HourStats> = (0..24)
         .map(|h| HourStats {
@@ -49,59 +47,57 @@ pub(crate) fn day_stats(
             ..HourStats::default()
         })
         .collect();
-    let mut stmt = conn.prepare_cached(&format!(
+    let stmt = &format!(
         "SELECT hour, sum(attempts), sum(answered), sum(video_attempts), sum(video_answered) \
          FROM stats_hourly WHERE hour >= ?1 AND hour < ?2{filter} GROUP BY hour"
-    ))?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(args(&extra)))?;
-    while let Some(r) = rows.next()? {
+    );
+    conn.query_each(stmt, &bound, |r| {
         let hour: i64 = r.get(0)?;
         let h = &mut hours[((hour - start) / HOUR).clamp(0, 23) as usize];
         h.attempts = r.get(1)?;
         h.answered = r.get(2)?;
         h.video_attempts = r.get(3)?;
         h.video_answered = r.get(4)?;
-    }
+        Ok(())
+    })?;
 
-    let mut stmt = conn.prepare_cached(&format!(
+    let stmt = &format!(
         "SELECT source, sender, sum(attempts), sum(answered), sum(busy), sum(no_answer), \
          sum(rejected), sum(failed), sum(cancelled), sum(talk_s) \
          FROM stats_hourly WHERE hour >= ?1 AND hour < ?2{filter} \
          GROUP BY source, sender ORDER BY source, sender"
-    ))?;
-    let senders = stmt
-        .query_map(rusqlite::params_from_iter(args(&extra)), |r| {
-            Ok(SenderDayStats {
-                source: r.get(0)?,
-                sender: r.get(1)?,
-                attempts: r.get(2)?,
-                answered: r.get(3)?,
-                busy: r.get(4)?,
-                no_answer: r.get(5)?,
-                rejected: r.get(6)?,
-                failed: r.get(7)?,
-                cancelled: r.get(8)?,
-                talk_s: r.get(9)?,
-                ..SenderDayStats::default()
-            }
-            .with_ratios())
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    );
+    let senders = conn.query_map(stmt, &bound, |r| {
+        Ok(SenderDayStats {
+            source: r.get(0)?,
+            sender: r.get(1)?,
+            attempts: r.get(2)?,
+            answered: r.get(3)?,
+            busy: r.get(4)?,
+            no_answer: r.get(5)?,
+            rejected: r.get(6)?,
+            failed: r.get(7)?,
+            cancelled: r.get(8)?,
+            talk_s: r.get(9)?,
+            ..SenderDayStats::default()
+        }
+        .with_ratios())
+    })?;
 
     // In progress when the day began: the level at the end of each
     // source and sender's last day with changes before this one.
     let (filter_level, extra_level) = pair_filter(source, sender, 2);
     let mut level = [0i64; 4];
-    let mut stmt = conn.prepare_cached(&format!(
+    let stmt = &format!(
         "SELECT sum(attempts), sum(connected), sum(video_attempts), sum(video_connected) \
          FROM stats_level l WHERE day = (SELECT max(day) FROM stats_level m \
          WHERE m.source = l.source AND m.sender = l.sender AND m.day < ?1){filter_level}"
-    ))?;
-    let mut level_args = vec![SqlValue::Integer(start)];
+    );
+    let mut level_args = vec![db::Value::Int(start)];
     level_args.extend(extra_level);
-    stmt.query_row(rusqlite::params_from_iter(level_args), |r| {
+    conn.query_row(stmt, &db::refs(&level_args), |r| {
         for (i, l) in level.iter_mut().enumerate() {
-            *l = r.get::<_, Option<i64>>(i)?.unwrap_or(0);
+            *l = r.get::<Option<i64>>(i)?.unwrap_or(0);
         }
         Ok(())
     })?;
@@ -109,15 +105,14 @@ pub(crate) fn day_stats(
     // Sweep the day's second-by-second changes; each hour's peak starts at
     // the level the hour began with.
     let mut peaks = [[0i64; 4]; 24];
-    let mut stmt = conn.prepare_cached(&format!(
+    let stmt = &format!(
         "SELECT at, sum(a_start - a_end), sum(c_start - c_end), sum(va_start - va_end), \
          sum(vc_start - vc_end) FROM stats_events WHERE at >= ?1 AND at < ?2{filter} \
          GROUP BY at ORDER BY at"
-    ))?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(args(&extra)))?;
+    );
     let mut hour = 0usize;
     peaks[0] = level;
-    while let Some(r) = rows.next()? {
+    conn.query_each(stmt, &bound, |r| {
         let at: i64 = r.get(0)?;
         let this_hour = ((at - start) / HOUR).clamp(0, 23) as usize;
         while hour < this_hour {
@@ -125,10 +120,11 @@ pub(crate) fn day_stats(
             peaks[hour] = level;
         }
         for (i, l) in level.iter_mut().enumerate() {
-            *l += r.get::<_, i64>(i + 1)?;
+            *l += r.get::<i64>(i + 1)?;
             peaks[hour][i] = peaks[hour][i].max(*l);
         }
-    }
+        Ok(())
+    })?;
     while hour < 23 {
         hour += 1;
         peaks[hour] = level;
@@ -149,24 +145,25 @@ pub(crate) fn day_stats(
 /// Now: what is in progress, this hour's figures, and the newest calls in
 /// progress.
 pub(crate) fn live_status(
-    conn: &Connection,
+    conn: Db<'_>,
     now: Timestamp,
     active_limit: usize,
 ) -> Result<crate::LiveStatus, StoreError> {
     // The level at the end of each pair's last day with changes is the
     // level now (no change is later).
     let mut level = [0i64; 4];
-    conn.prepare_cached(
+    conn.query_row(
         "SELECT sum(attempts), sum(connected), sum(video_attempts), sum(video_connected) \
          FROM stats_level l WHERE day = (SELECT max(day) FROM stats_level m \
          WHERE m.source = l.source AND m.sender = l.sender)",
-    )?
-    .query_row([], |r| {
-        for (i, l) in level.iter_mut().enumerate() {
-            *l = r.get::<_, Option<i64>>(i)?.unwrap_or(0);
-        }
-        Ok(())
-    })?;
+        args![],
+        |r| {
+            for (i, l) in level.iter_mut().enumerate() {
+                *l = r.get::<Option<i64>>(i)?.unwrap_or(0);
+            }
+            Ok(())
+        },
+    )?;
     let today = day_stats(conn, now, None, None)?;
     let hour = ((now.0.div_euclid(1000) - today.day.0 / 1000) / HOUR).clamp(0, 23) as usize;
     let active_calls = super::read::active_calls(conn, active_limit)?;

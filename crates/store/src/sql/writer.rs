@@ -13,12 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cdrhub_model::Timestamp;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{trace, warn};
 
 use super::correlator::{CommittedBatch, CommittedRecords, CorrelatorHandle, Progress};
-use super::{RecentRates, SqliteOptions};
+use super::{EngineOptions, RecentRates};
+use crate::db::{Conn, Db, OptionalExt, Result, args};
 use crate::{
     CmsIngest, CtiIngest, EventsIngest, FeedIngest, GatewayLogKind, HepIngest, IngestBatch,
     IngestOutcome, IngestPayload, RadiusIngest, StoreError,
@@ -61,8 +61,8 @@ pub(crate) fn retry_soon(tries: i32) -> bool {
 }
 
 pub(crate) fn spawn_writer(
-    mut conn: Connection,
-    options: SqliteOptions,
+    mut conn: Conn,
+    options: EngineOptions,
     rates: Arc<Mutex<RecentRates>>,
     correlator: CorrelatorHandle,
     progress: Arc<Progress>,
@@ -71,20 +71,16 @@ pub(crate) fn spawn_writer(
     let handle = std::thread::Builder::new()
         .name("cdrhub-writer".into())
         .spawn(move || {
-            set_busy_wait_limit(options.busy_timeout);
-            if let Err(e) = conn.busy_handler(Some(retry_soon)) {
-                warn!(error = %e, "cannot set the busy handler; SQLite's own applies");
+            if let Conn::Sqlite(c) = &mut conn {
+                set_busy_wait_limit(options.busy_timeout);
+                if let Err(e) = c.busy_handler(Some(retry_soon)) {
+                    warn!(error = %e, "cannot set the busy handler; SQLite's own applies");
+                }
             }
-            Writer::new(options, rates, correlator, progress).run(&conn, rx)
+            Writer::new(options, rates, correlator, progress).run(conn.db(), rx)
         })
         .expect("spawning the writer thread");
     (tx, handle)
-}
-
-/// A write transaction that takes the write lock at once: waiting for it
-/// (busy timeout) is possible then, where upgrading a read would fail.
-pub(crate) fn begin(conn: &Connection) -> rusqlite::Result<Transaction<'_>> {
-    Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
 }
 
 /// A receiver URL and session, interned as an integer for the dedup index.
@@ -141,7 +137,7 @@ impl GapRow {
 }
 
 struct Writer {
-    options: SqliteOptions,
+    options: EngineOptions,
     rates: Arc<Mutex<RecentRates>>,
     correlator: CorrelatorHandle,
     progress: Arc<Progress>,
@@ -162,7 +158,7 @@ struct Writer {
 
 impl Writer {
     fn new(
-        options: SqliteOptions,
+        options: EngineOptions,
         rates: Arc<Mutex<RecentRates>>,
         correlator: CorrelatorHandle,
         progress: Arc<Progress>,
@@ -182,10 +178,10 @@ impl Writer {
         }
     }
 
-    fn run(mut self, conn: &Connection, mut rx: mpsc::Receiver<WriterMsg>) {
+    fn run(mut self, conn: Db<'_>, mut rx: mpsc::Receiver<WriterMsg>) {
         // A feed gateway's session lives in the server process that took its
         // login: none is online before this process has heard from it.
-        if let Err(e) = conn.execute("UPDATE gateways SET online = 0 WHERE online = 1", []) {
+        if let Err(e) = conn.execute("UPDATE gateways SET online = 0 WHERE online = 1", args![]) {
             warn!(error = %e, "cannot mark the feed gateways offline at start");
         }
         while let Some(first) = rx.blocking_recv() {
@@ -206,7 +202,7 @@ impl Writer {
 
     /// Journals every message in one transaction; after the commit hands the
     /// records to the correlator, then answers each sender.
-    fn commit_group(&mut self, conn: &Connection, msgs: Vec<WriterMsg>) {
+    fn commit_group(&mut self, conn: Db<'_>, msgs: Vec<WriterMsg>) {
         // Take every ack out first: whatever fails below, each sender hears why.
         let mut acks = Vec::with_capacity(msgs.len());
         let mut batches = Vec::with_capacity(msgs.len());
@@ -233,11 +229,11 @@ impl Writer {
         let mut last_id = self.journaled;
         let started = std::time::Instant::now();
         let result = (|| {
-            let tx = begin(conn)?;
+            let tx = conn.begin()?;
             for (i, batch) in batches.into_iter().enumerate() {
-                acks[i].1 = self.ingest(&tx, batch, &mut last_id)?;
+                acks[i].1 = self.ingest(tx.db(), batch, &mut last_id)?;
             }
-            self.write_counters(&tx)?;
+            self.write_counters(tx.db())?;
             tx.commit()
         })();
         match result {
@@ -311,10 +307,10 @@ impl Writer {
 
     fn ingest(
         &mut self,
-        tx: &Transaction,
+        tx: Db<'_>,
         batch: IngestBatch,
         last_id: &mut i64,
-    ) -> rusqlite::Result<IngestOutcome> {
+    ) -> Result<IngestOutcome> {
         match batch.payload {
             IngestPayload::Cms(cms) => {
                 self.ingest_cms(tx, &batch.sender, batch.received_at, cms, last_id)
@@ -330,21 +326,18 @@ impl Writer {
     /// The stream of a receiver URL and session, created at its first record.
     fn stream(
         &mut self,
-        tx: &Transaction,
+        tx: Db<'_>,
         key: (&'static str, &str, &str),
         sender: &str,
         call_bridge: Option<&str>,
-    ) -> rusqlite::Result<Stream> {
+    ) -> Result<Stream> {
         let (source, receiver, session) = key;
         let key = (source, receiver.to_owned(), session.to_owned());
         if let Some(s) = self.streams.get(&key) {
             return Ok(*s);
         }
         let found: Option<(i64, Option<i64>)> = tx
-            .prepare_cached(
-                "SELECT id, max_seq FROM streams WHERE source = ?1 AND receiver = ?2 AND session = ?3",
-            )?
-            .query_row(params![source, receiver, session], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT id, max_seq FROM streams WHERE source = ?1 AND receiver = ?2 AND session = ?3", args![source, receiver, session], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let stream = match found {
             Some((id, max_seq)) => Stream {
@@ -353,19 +346,13 @@ impl Writer {
                 dirty: false,
             },
             None => {
-                tx.prepare_cached(
+                let id = tx.query_value(
                     "INSERT INTO streams (source, receiver, session, sender, call_bridge) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![
-                    source,
-                    receiver,
-                    session,
-                    sender,
-                    call_bridge
-                ])?;
+                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                    args![source, receiver, session, sender, call_bridge],
+                )?;
                 Stream {
-                    id: tx.last_insert_rowid(),
+                    id,
                     max_seq: None,
                     dirty: false,
                 }
@@ -377,12 +364,12 @@ impl Writer {
 
     fn ingest_cms(
         &mut self,
-        tx: &Transaction,
+        tx: Db<'_>,
         sender: &str,
         received_at: Timestamp,
         cms: CmsIngest,
         last_id: &mut i64,
-    ) -> rusqlite::Result<IngestOutcome> {
+    ) -> Result<IngestOutcome> {
         let source = cdrhub_model::SOURCE_CMS;
         let mut outcome = IngestOutcome::default();
         let session = cms.batch.session.as_str();
@@ -402,13 +389,12 @@ impl Writer {
                 Some(c) => (session_stream, c as i64),
                 None => (receiver_stream, record.record_index as i64),
             };
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO journal (stream, seq, session_stream, alt_seq, \
-                     received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )?
-                .execute(params![
+            let inserted: Option<i64> = tx.query_opt(
+                "INSERT INTO journal (stream, seq, session_stream, alt_seq, \
+                 received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT DO NOTHING RETURNING id",
+                args![
                     receiver_stream,
                     record.record_index as i64,
                     session_stream,
@@ -420,14 +406,15 @@ impl Writer {
                     payload,
                     dedup_stream,
                     dedup_seq,
-                ])?;
+                ],
+                |r| r.get(0),
+            )?;
             let delta = self.senders.entry((source, sender.to_owned())).or_default();
-            if inserted == 0 {
+            let Some(id) = inserted else {
                 outcome.duplicates += 1;
                 delta.duplicates += 1;
                 continue;
-            }
-            let id = tx.last_insert_rowid();
+            };
             *last_id = id;
             outcome.stored += 1;
             delta.records += 1;
@@ -459,11 +446,11 @@ impl Writer {
     /// as read, after the protocol version that decides its layout.
     fn ingest_cti(
         &mut self,
-        tx: &Transaction,
+        tx: Db<'_>,
         sender: &str,
         cti: CtiIngest,
         last_id: &mut i64,
-    ) -> rusqlite::Result<IngestOutcome> {
+    ) -> Result<IngestOutcome> {
         let source = cdrhub_model::SOURCE_CTI;
         let mut outcome = IngestOutcome::default();
         let stream = self
@@ -507,34 +494,34 @@ impl Writer {
     /// already had it.
     fn journal_event(
         &mut self,
-        tx: &Transaction,
+        tx: Db<'_>,
         source: &'static str,
         sender: &str,
         row: EventRow<'_>,
         outcome: &mut IngestOutcome,
         last_id: &mut i64,
-    ) -> rusqlite::Result<Option<i64>> {
-        let inserted = tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO journal (stream, seq, session_stream, alt_seq, \
-                 received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
-                 VALUES (?1, ?2, ?1, NULL, ?3, ?3, ?4, ?5, ?6, ?1, ?2)",
-            )?
-            .execute(params![
+    ) -> Result<Option<i64>> {
+        let inserted: Option<i64> = tx.query_opt(
+            "INSERT INTO journal (stream, seq, session_stream, alt_seq, \
+             received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
+             VALUES (?1, ?2, ?1, NULL, ?3, ?3, ?4, ?5, ?6, ?1, ?2) \
+             ON CONFLICT DO NOTHING RETURNING id",
+            args![
                 row.stream,
                 row.seq,
                 row.received_at.0,
                 row.event_type,
                 row.subject,
                 row.payload,
-            ])?;
+            ],
+            |r| r.get(0),
+        )?;
         let delta = self.senders.entry((source, sender.to_owned())).or_default();
-        if inserted == 0 {
+        let Some(id) = inserted else {
             outcome.duplicates += 1;
             delta.duplicates += 1;
             return Ok(None);
-        }
-        let id = tx.last_insert_rowid();
+        };
         *last_id = id;
         outcome.stored += 1;
         delta.records += 1;
@@ -547,10 +534,10 @@ impl Writer {
     /// gateway is stored once, however often it is sent again.
     fn ingest_radius(
         &mut self,
-        tx: &Transaction,
+        tx: Db<'_>,
         radius: RadiusIngest,
         last_id: &mut i64,
-    ) -> rusqlite::Result<IngestOutcome> {
+    ) -> Result<IngestOutcome> {
         let source = cdrhub_model::SOURCE_RADIUS;
         let mut outcome = IngestOutcome::default();
         let mut committed: Vec<CommittedBatch> = Vec::new();
@@ -598,15 +585,15 @@ impl Writer {
     /// the gateway's registration, in one transaction.
     fn ingest_feed(
         &mut self,
-        tx: &Transaction,
+        tx: Db<'_>,
         sender: &str,
         feed: FeedIngest,
         last_id: &mut i64,
-    ) -> rusqlite::Result<IngestOutcome> {
+    ) -> Result<IngestOutcome> {
         let source = cdrhub_model::SOURCE_FEED;
         let mut outcome = IngestOutcome::default();
         if let Some(r) = &feed.registration {
-            tx.prepare_cached(
+            tx.execute(
                 "INSERT INTO gateways (name, gateway_id, mac, address, public_address, fxs, fxo, \
                  isdn, call_ref, clock, clock_offset_s, last_login, last_seen, online) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 1) \
@@ -615,34 +602,34 @@ impl Writer {
                  fxo = excluded.fxo, isdn = excluded.isdn, call_ref = excluded.call_ref, \
                  clock = excluded.clock, clock_offset_s = excluded.clock_offset_s, \
                  last_login = excluded.last_login, last_seen = excluded.last_seen, online = 1",
-            )?
-            .execute(params![
-                r.name,
-                r.gateway_id,
-                r.mac,
-                r.address,
-                r.public_address,
-                r.fxs,
-                r.fxo,
-                r.isdn,
-                r.call_ref,
-                r.clock,
-                r.clock_offset_s,
-                r.last_login.0,
-            ])?;
+                args![
+                    r.name,
+                    r.gateway_id,
+                    r.mac,
+                    r.address,
+                    r.public_address,
+                    r.fxs,
+                    r.fxo,
+                    r.isdn,
+                    r.call_ref,
+                    r.clock,
+                    r.clock_offset_s,
+                    r.last_login.0,
+                ],
+            )?;
         }
         for entry in &feed.log {
-            tx.prepare_cached(
+            tx.execute(
                 "INSERT INTO gateway_log (at, gateway, kind, address, text) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                entry.at.0,
-                entry.gateway,
-                entry.kind.as_str(),
-                entry.address,
-                entry.text
-            ])?;
+                args![
+                    entry.at.0,
+                    entry.gateway,
+                    entry.kind.as_str(),
+                    entry.address,
+                    entry.text
+                ],
+            )?;
             // The log says when a gateway comes and goes.
             let online = match entry.kind {
                 GatewayLogKind::Login => Some(true),
@@ -652,15 +639,16 @@ impl Writer {
                 GatewayLogKind::ReLogin | GatewayLogKind::BadPacket => None,
             };
             if let (Some(online), Some(gateway)) = (online, &entry.gateway) {
-                tx.prepare_cached("UPDATE gateways SET online = ?2 WHERE name = ?1")?
-                    .execute(params![gateway, online])?;
+                tx.execute(
+                    "UPDATE gateways SET online = ?2 WHERE name = ?1",
+                    args![gateway, online],
+                )?;
             }
         }
         let Some(seen) = feed.lines.iter().map(|l| l.received_at).max() else {
             return Ok(outcome);
         };
-        tx.prepare_cached("UPDATE gateways SET last_seen = max(last_seen, ?2) WHERE name = ?1")?
-            .execute(params![sender, seen.0])?;
+        tx.execute("UPDATE gateways SET last_seen = CASE WHEN last_seen < ?2 THEN ?2 ELSE last_seen END WHERE name = ?1", args![sender, seen.0])?;
         let stream = self
             .stream(tx, (source, sender, &feed.login), sender, None)?
             .id;
@@ -708,11 +696,11 @@ impl Writer {
     /// Every packet is kept; those that carry SIP go to the correlator.
     fn ingest_hep(
         &mut self,
-        tx: &Transaction,
+        tx: Db<'_>,
         sender: &str,
         hep: HepIngest,
         last_id: &mut i64,
-    ) -> rusqlite::Result<IngestOutcome> {
+    ) -> Result<IngestOutcome> {
         let source = cdrhub_model::SOURCE_SIP;
         let mut outcome = IngestOutcome::default();
         let stream = self
@@ -750,11 +738,11 @@ impl Writer {
     /// (its hash numbers it in the sender's stream).
     fn ingest_events(
         &mut self,
-        tx: &Transaction,
+        tx: Db<'_>,
         sender: &str,
         events: EventsIngest,
         last_id: &mut i64,
-    ) -> rusqlite::Result<IngestOutcome> {
+    ) -> Result<IngestOutcome> {
         let source = if events.imported {
             cdrhub_model::SOURCE_CSV
         } else {
@@ -797,13 +785,13 @@ impl Writer {
     /// Gaps in a receiver's recordIndex sequence, and those CMS reports itself.
     fn track_sequence(
         &mut self,
-        tx: &Transaction,
+        tx: Db<'_>,
         source: &'static str,
         sender: &str,
         (receiver, session): (&str, &str),
         index: i64,
         reported_missing: i64,
-    ) -> rusqlite::Result<usize> {
+    ) -> Result<usize> {
         let Some(stream) = self
             .streams
             .get_mut(&(source, receiver.to_owned(), session.to_owned()))
@@ -873,19 +861,16 @@ impl Writer {
     /// The open gaps of a receiver stream, loaded once from the database.
     fn open_gaps_of(
         &mut self,
-        tx: &Transaction,
+        tx: Db<'_>,
         stream_id: i64,
         source: &'static str,
         (receiver, session): (&str, &str),
-    ) -> rusqlite::Result<&mut Vec<GapRow>> {
+    ) -> Result<&mut Vec<GapRow>> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.open_gaps.entry(stream_id) {
             let rows = tx
-                .prepare_cached(
-                    "SELECT id, sender, kind, first_missing, last_missing, missing, filled, at_index FROM gaps \
+                .query_map("SELECT id, sender, kind, first_missing, last_missing, missing, filled, at_index FROM gaps \
                      WHERE source = ?1 AND receiver = ?2 AND session = ?3 \
-                     AND kind IN ('sequence', 'session_start') AND filled < missing",
-                )?
-                .query_map(params![source, receiver, session], |r| {
+                     AND kind IN ('sequence', 'session_start') AND filled < missing", args![source, receiver, session], |r| {
                     let kind: String = r.get(2)?;
                     Ok(GapRow {
                         id: Some(r.get(0)?),
@@ -901,18 +886,19 @@ impl Writer {
                         at_index: r.get(7)?,
                         dirty: false,
                     })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+                })?;
             slot.insert(rows);
         }
         Ok(self.open_gaps.get_mut(&stream_id).expect("inserted above"))
     }
 
     /// Stream positions, gaps and per-sender counters of this transaction.
-    fn write_counters(&mut self, tx: &Transaction) -> rusqlite::Result<()> {
+    fn write_counters(&mut self, tx: Db<'_>) -> Result<()> {
         for s in self.streams.values().filter(|s| s.dirty) {
-            tx.prepare_cached("UPDATE streams SET max_seq = ?2 WHERE id = ?1")?
-                .execute(params![s.id, s.max_seq])?;
+            tx.execute(
+                "UPDATE streams SET max_seq = ?2 WHERE id = ?1",
+                args![s.id, s.max_seq],
+            )?;
         }
         let now = Timestamp::now().0;
         let rows = self
@@ -924,16 +910,15 @@ impl Writer {
         for g in rows {
             match g.id {
                 Some(id) => {
-                    tx.prepare_cached("UPDATE gaps SET filled = ?2 WHERE id = ?1")?
-                        .execute(params![id, g.filled])?;
+                    tx.execute(
+                        "UPDATE gaps SET filled = ?2 WHERE id = ?1",
+                        args![id, g.filled],
+                    )?;
                 }
                 None => {
-                    tx.prepare_cached(
-                        "INSERT INTO gaps (source, sender, receiver, session, kind, first_missing, last_missing, \
+                    let id = tx.query_value("INSERT INTO gaps (source, sender, receiver, session, kind, first_missing, last_missing, \
                          missing, filled, detected_at, at_index) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                    )?
-                    .execute(params![
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id", args![
                         g.source,
                         g.sender,
                         g.receiver,
@@ -946,24 +931,24 @@ impl Writer {
                         now,
                         g.at_index
                     ])?;
-                    g.id = Some(tx.last_insert_rowid());
+                    g.id = Some(id);
                 }
             }
             g.dirty = false;
         }
         for ((source, sender), d) in &self.senders {
-            tx.prepare_cached(
-                "INSERT INTO senders (source, sender, first_seen, last_record_at, records, duplicates, \
+            tx.execute("INSERT INTO senders (source, sender, first_seen, last_record_at, records, duplicates, \
                  rejected_documents, last_rejection, gaps, missing_records) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
                  ON CONFLICT(source, sender) DO UPDATE SET \
-                   last_record_at = max(coalesce(last_record_at, 0), coalesce(excluded.last_record_at, 0)), \
-                   records = records + excluded.records, duplicates = duplicates + excluded.duplicates, \
-                   rejected_documents = rejected_documents + excluded.rejected_documents, \
-                   last_rejection = coalesce(excluded.last_rejection, last_rejection), \
-                   gaps = gaps + excluded.gaps, missing_records = missing_records + excluded.missing_records",
-            )?
-            .execute(params![
+                   last_record_at = CASE WHEN excluded.last_record_at > coalesce(senders.last_record_at, 0) \
+                     THEN excluded.last_record_at ELSE coalesce(senders.last_record_at, 0) END, \
+                   records = senders.records + excluded.records, \
+                   duplicates = senders.duplicates + excluded.duplicates, \
+                   rejected_documents = senders.rejected_documents + excluded.rejected_documents, \
+                   last_rejection = coalesce(excluded.last_rejection, senders.last_rejection), \
+                   gaps = senders.gaps + excluded.gaps, \
+                   missing_records = senders.missing_records + excluded.missing_records", args![
                 source,
                 sender,
                 now,

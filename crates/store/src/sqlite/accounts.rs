@@ -58,6 +58,14 @@ impl SqliteAccounts {
     ) -> Result<T, StoreError> {
         Ok(f(&*self.conn()?)?)
     }
+
+    /// The same connection through the common SQL handle.
+    pub(super) fn with_db<T>(
+        &self,
+        f: impl FnOnce(crate::db::Db<'_>) -> crate::db::Result<T>,
+    ) -> Result<T, StoreError> {
+        Ok(f(crate::db::Db::Sqlite(&*self.conn()?))?)
+    }
 }
 
 /// The role column as written by `Role::as_str`; an unknown one (written by a

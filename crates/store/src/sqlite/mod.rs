@@ -5,40 +5,21 @@
 //! Readers use a small pool of connections that see both files.
 
 mod accounts;
-mod agents;
 mod backup;
-mod cc;
-mod correlation;
-mod correlator;
-mod gateways;
-mod group;
-mod key_filter;
-mod prune;
-mod read;
-mod records;
-mod registrations;
-mod rollup;
-mod schema;
-mod stats;
-mod writer;
+pub(crate) mod schema;
 
 pub use accounts::SqliteAccounts;
 pub use backup::{BackupSummary, backup, pending_restore, restore, stage_restore};
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{mpsc, oneshot};
 
-use crate::{
-    Ack, CallDetail, CallFilter, CallPage, CallSearch, CallSort, Gap, GapFilter, IngestBatch,
-    SenderStats, Store, StoreError, StoreTotals,
-};
-use correlator::{CorrelatorHandle, Progress, spawn_correlator};
-use writer::{WriterMsg, spawn_writer};
+use crate::StoreError;
+use crate::db::{self, Conn, Db};
+use crate::sql::{Backend, Connections, EngineOptions, SqlStore};
 
 /// How hard a commit waits for the disk (SQLite `PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -86,60 +67,26 @@ impl Default for SqliteOptions {
     }
 }
 
-/// Records received per second over the last minute, per sender, for
-/// `records_last_minute` (not persisted: it is a rate, not a count).
-#[derive(Default)]
-pub(crate) struct RecentRates {
-    per_sender: HashMap<(String, String), [(i64, u64); 60]>,
-}
+/// The embedded store over the SQLite files of one data directory.
+pub type SqliteStore = SqlStore<SqliteBackend>;
 
-impl RecentRates {
-    pub(crate) fn add(&mut self, source: &str, sender: &str, now_s: i64, n: u64) {
-        let slots = self
-            .per_sender
-            .entry((source.to_owned(), sender.to_owned()))
-            .or_insert([(0, 0); 60]);
-        let slot = &mut slots[now_s.rem_euclid(60) as usize];
-        if slot.0 != now_s {
-            *slot = (now_s, 0);
-        }
-        slot.1 += n;
-    }
-
-    fn last_minute(&self, source: &str, sender: &str, now_s: i64) -> u64 {
-        self.per_sender
-            .get(&(source.to_owned(), sender.to_owned()))
-            .map(|slots| {
-                slots
-                    .iter()
-                    .filter(|(s, _)| now_s - s < 60)
-                    .map(|(_, n)| n)
-                    .sum()
-            })
-            .unwrap_or(0)
-    }
-}
-
-pub struct SqliteStore {
+/// The files of a data directory, their readers and their checkpoints.
+pub struct SqliteBackend {
     path: PathBuf,
     calls_path: PathBuf,
-    writer: Option<std::thread::JoinHandle<()>>,
-    correlator: Option<CorrelatorHandle>,
-    correlator_thread: Option<std::thread::JoinHandle<()>>,
+    readers: Mutex<Vec<Connection>>,
+    accounts: SqliteAccounts,
     checkpointer: Option<std::thread::JoinHandle<()>>,
-    /// Held for the store's life: one writing process per data directory.
-    _lock: std::fs::File,
     /// Dropping it stops the checkpoint thread.
     stop_checkpointer: Option<std::sync::mpsc::Sender<()>>,
-    tx: mpsc::Sender<WriterMsg>,
-    readers: Mutex<Vec<Connection>>,
-    rates: Arc<Mutex<RecentRates>>,
-    accounts: SqliteAccounts,
+    /// Held for the store's life: one writing process per data directory.
+    /// Declared last: released after the checkpointer has stopped.
+    _lock: std::fs::File,
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) `cdrhub.db` in `data_dir`, migrates it and
-    /// starts the writer thread.
+impl SqlStore<SqliteBackend> {
+    /// Opens (creating if needed) `cdrhub.db` and `calls.db` in `data_dir`,
+    /// migrates them and starts the writer and correlator threads.
     pub fn open(data_dir: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Open(format!(
@@ -175,79 +122,132 @@ impl SqliteStore {
         schema::migrate_calls(&mut calls)
             .map_err(|e| StoreError::Open(format!("{}: {e}", calls_path.display())))?;
         let journal_reader = open_reader(&path, None)?;
-
-        let progress = Arc::new(Progress::default());
-        let journaled: i64 = conn
-            .query_row("SELECT coalesce(max(id), 0) FROM journal", [], |r| r.get(0))
-            .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
-        progress
-            .journaled
-            .store(journaled, std::sync::atomic::Ordering::Release);
         let (stop_checkpointer, checkpointer) =
             spawn_checkpointer(&[path.as_path(), calls_path.as_path()])?;
-        let rates = Arc::new(Mutex::new(RecentRates::default()));
-        let (correlator, correlator_thread) = spawn_correlator(
-            calls,
-            journal_reader,
-            options.busy_timeout,
-            options.dialog_timeouts,
-            progress.clone(),
-        );
-        let (tx, writer) = spawn_writer(
-            conn,
-            options.clone(),
-            rates.clone(),
-            correlator.clone(),
-            progress,
-        );
-        let store = SqliteStore {
+        let backend = SqliteBackend {
             path,
             calls_path,
-            _lock: lock,
-            writer: Some(writer),
-            correlator: Some(correlator),
-            correlator_thread: Some(correlator_thread),
+            readers: Mutex::new(Vec::new()),
+            accounts: SqliteAccounts::open(data_dir)?,
             checkpointer: Some(checkpointer),
             stop_checkpointer: Some(stop_checkpointer),
-            tx,
-            readers: Mutex::new(Vec::new()),
-            rates,
-            accounts: SqliteAccounts::open(data_dir)?,
+            _lock: lock,
         };
-        // Fail now, not at the first query, if reads cannot work.
-        store.with_reader(|_| Ok(()))?;
-        Ok(store)
+        SqlStore::start(
+            backend,
+            Connections {
+                journal: Conn::Sqlite(conn),
+                calls: Conn::Sqlite(calls),
+                journal_reader: Conn::Sqlite(journal_reader),
+            },
+            options.engine(),
+        )
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.backend().path
     }
+}
 
-    /// Makes calls and legs reflect every record acknowledged so far. The
-    /// correlator writes them lazily; a reader of calls asks for them now,
-    /// and only when something is unwritten.
-    fn catch_up(&self) {
-        if let Some(c) = &self.correlator {
-            c.catch_up();
+impl SqliteOptions {
+    fn engine(&self) -> EngineOptions {
+        EngineOptions {
+            busy_timeout: self.busy_timeout,
+            max_batch_records: self.max_batch_records,
+            queue_depth: self.queue_depth,
+            dialog_timeouts: self.dialog_timeouts,
         }
     }
+}
 
-    fn with_reader<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+impl SqliteBackend {
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+impl Drop for SqliteBackend {
+    /// After the store's threads: the checkpointer leaves small WALs, and
+    /// only then is the data directory's lock released.
+    fn drop(&mut self) {
+        drop(self.stop_checkpointer.take());
+        if let Some(c) = self.checkpointer.take() {
+            let _ = c.join();
+        }
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn read<T>(&self, f: impl FnOnce(Db<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let pooled = self.readers.lock().map(|mut r| r.pop()).unwrap_or(None);
         let conn = match pooled {
             Some(c) => c,
             None => open_reader(&self.path, Some(&self.calls_path))?,
         };
-        let result = f(&conn);
+        let result = f(Db::Sqlite(&conn));
         if let Ok(mut pool) = self.readers.lock()
             && pool.len() < 8
         {
             pool.push(conn);
         }
         result
+    }
+
+    fn write<T>(&self, f: impl FnOnce(Db<'_>) -> db::Result<T>) -> Result<T, StoreError> {
+        self.accounts.with_db(f)
+    }
+
+    fn storage(&self) -> Result<crate::StorageStatus, StoreError> {
+        let size = |path: &Path| -> u64 {
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            [path, Path::new(&wal)]
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum()
+        };
+        let dir = self.dir();
+        let fs = rustix::fs::statvfs(dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot read the free space of {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Ok(crate::StorageStatus {
+            journal_bytes: size(&self.path),
+            calls_bytes: size(&self.calls_path),
+            disk_free_bytes: fs.f_bavail.saturating_mul(fs.f_frsize),
+            disk_total_bytes: fs.f_blocks.saturating_mul(fs.f_frsize),
+        })
+    }
+
+    fn accounts(&self) -> &dyn crate::Accounts {
+        &self.accounts
+    }
+
+    fn restore_upload_path(&self) -> PathBuf {
+        self.dir()
+            .join(format!(".restore-upload-{}.db", uuid::Uuid::new_v4()))
+    }
+
+    fn stage_restore(&self, upload: &Path, actor: &str) -> Result<BackupSummary, StoreError> {
+        backup::stage_restore(self.dir(), upload, actor)
+    }
+
+    fn restore_pending(&self) -> bool {
+        backup::pending_restore(self.dir()).is_some()
+    }
+
+    fn backup_file(&self) -> Result<(std::fs::File, BackupSummary), StoreError> {
+        // In the data directory: the disk sized for the database.
+        let dir = self.dir();
+        let dest = dir.join(format!(".backup-{}.db", uuid::Uuid::new_v4()));
+        let summary = backup::backup(dir, &dest, None)?;
+        let file = std::fs::File::open(&dest)
+            .map_err(|e| StoreError::Unavailable(format!("cannot read {}: {e}", dest.display())));
+        let _ = std::fs::remove_file(&dest);
+        Ok((file?, summary))
     }
 }
 
@@ -404,365 +404,5 @@ fn checkpoint(conn: &Connection) {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; will retry"),
-    }
-}
-
-impl Drop for SqliteStore {
-    /// Closes the store: the writer finishes what is queued, the correlator
-    /// writes the calls it holds, the checkpointer stops, and only then is
-    /// the data directory's lock released.
-    fn drop(&mut self) {
-        let (closed_tx, _) = mpsc::channel(1);
-        drop(std::mem::replace(&mut self.tx, closed_tx));
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
-        }
-        drop(self.correlator.take());
-        if let Some(c) = self.correlator_thread.take() {
-            let _ = c.join();
-        }
-        drop(self.stop_checkpointer.take());
-        if let Some(c) = self.checkpointer.take() {
-            let _ = c.join();
-        }
-    }
-}
-
-impl Store for SqliteStore {
-    fn submit(&self, batch: IngestBatch) -> Ack {
-        let tx = self.tx.clone();
-        Box::pin(async move {
-            let (ack_tx, ack_rx) = oneshot::channel();
-            tx.send(WriterMsg::Ingest { batch, ack: ack_tx })
-                .await
-                .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-            ack_rx.await.map_err(|_| {
-                StoreError::Unavailable("the writer stopped before committing".into())
-            })?
-        })
-    }
-
-    fn record_rejected(&self, source: &str, sender: &str, reason: &str) {
-        // Best effort: a full queue must not hold up the rejection answer.
-        let _ = self.tx.try_send(WriterMsg::Rejected {
-            source: source.to_owned(),
-            sender: sender.to_owned(),
-            reason: reason.to_owned(),
-        });
-    }
-
-    fn list_calls(&self, filter: &CallFilter) -> Result<CallPage, StoreError> {
-        self.catch_up();
-        self.with_reader(|c| read::list_calls(c, filter))
-    }
-
-    fn search_calls(
-        &self,
-        filter: &CallFilter,
-        sort: CallSort,
-        descending: bool,
-        offset: u64,
-    ) -> Result<CallSearch, StoreError> {
-        self.catch_up();
-        self.with_reader(|c| read::search_calls(c, filter, sort, descending, offset))
-    }
-
-    fn day_stats(
-        &self,
-        day: cdrhub_model::Timestamp,
-        source: Option<&str>,
-        sender: Option<&str>,
-    ) -> Result<crate::DayStats, StoreError> {
-        self.catch_up();
-        self.with_reader(|c| stats::day_stats(c, day, source, sender))
-    }
-
-    fn live_status(
-        &self,
-        now: cdrhub_model::Timestamp,
-        active_limit: usize,
-    ) -> Result<crate::LiveStatus, StoreError> {
-        self.catch_up();
-        self.with_reader(|c| stats::live_status(c, now, active_limit))
-    }
-
-    fn recent_records(
-        &self,
-        sender: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<crate::RecentRecord>, StoreError> {
-        // Straight from the journal: nothing to bring up to date first.
-        self.with_reader(|c| read::recent_records(c, sender, limit))
-    }
-
-    fn get_call(&self, id: &str) -> Result<Option<CallDetail>, StoreError> {
-        self.catch_up();
-        self.with_reader(|c| read::get_call(c, id))
-    }
-
-    fn force_end(
-        &self,
-        call_id: &str,
-        at: cdrhub_model::Timestamp,
-        actor: &str,
-    ) -> Result<crate::ForceEnd, StoreError> {
-        self.catch_up();
-        let keys = match self.with_reader(|c| read::keys_of_open_call(c, call_id))? {
-            None => return Ok(crate::ForceEnd::NotFound),
-            Some(None) => return Ok(crate::ForceEnd::AlreadyEnded),
-            Some(Some(keys)) => keys,
-        };
-        // Kept first: from then on every rebuild of the call ends it.
-        self.accounts
-            .with(|c| records::record_forced_end(c, &keys, at, actor))?;
-        let written = self
-            .correlator
-            .as_ref()
-            .is_some_and(|c| c.force_end(keys, at));
-        Ok(if written {
-            crate::ForceEnd::Ended
-        } else {
-            crate::ForceEnd::NotFound
-        })
-    }
-
-    fn prune(
-        &self,
-        request: &crate::PruneRequest,
-        progress: &mut dyn FnMut(&crate::PruneReport),
-    ) -> Result<crate::PruneReport, StoreError> {
-        use prune::CallsStep;
-        let mut report = crate::PruneReport::default();
-        let failed = |what: &str, e: rusqlite::Error| {
-            StoreError::Unavailable(format!("removing old {what} failed: {e}"))
-        };
-        if let Some(before) = request.calls_before {
-            let correlator = self
-                .correlator
-                .as_ref()
-                .ok_or_else(|| StoreError::Unavailable("the correlator has stopped".into()))?;
-            // Whole days, so each hour's statistics go with its calls.
-            const DAY_MS: i64 = 86_400_000;
-            let before_ms = before.0.div_euclid(DAY_MS) * DAY_MS;
-            // No catch-up first: it would write every call in progress at
-            // once, a stall for the senders; a call not written yet is in
-            // use, and the next run takes it if it is old.
-            let mut step = Some(CallsStep::Calls {
-                before_ms,
-                after: None,
-            });
-            while let Some(this) = step.take() {
-                let done = correlator
-                    .prune(this.clone())
-                    .map_err(|e| failed("calls", e))?;
-                step = done.next.or(match this {
-                    CallsStep::Calls { .. } => Some(CallsStep::Statistics {
-                        before_s: before_ms / 1000,
-                    }),
-                    CallsStep::Statistics { .. } => None,
-                });
-                match this {
-                    CallsStep::Calls { .. } => {
-                        report.calls += done.removed;
-                        report.legs += done.legs;
-                        report.records += self
-                            .accounts
-                            .with(|c| prune::remove_records(c, &done.records))
-                            .map_err(|e| {
-                                StoreError::Unavailable(format!(
-                                    "removing the records of old calls failed: {e}"
-                                ))
-                            })?;
-                    }
-                    CallsStep::Statistics { .. } => report.statistics_rows += done.removed,
-                }
-                progress(&report);
-            }
-            // Records of no call (or received long after their call) by age.
-            let correlated = correlator.correlated();
-            loop {
-                let (removed, more) = self
-                    .accounts
-                    .with(|c| prune::journal_step(c, before_ms, correlated))
-                    .map_err(|e| {
-                        StoreError::Unavailable(format!("removing old records failed: {e}"))
-                    })?;
-                report.records += removed;
-                progress(&report);
-                if !more {
-                    break;
-                }
-            }
-        }
-        if let Some(before) = request.audit_before {
-            loop {
-                let (removed, more) = self.accounts.with(|c| prune::audit_step(c, before.0))?;
-                report.audit_entries += removed;
-                progress(&report);
-                if !more {
-                    break;
-                }
-            }
-        }
-        if let Some(before) = request.gaps_before {
-            report.gaps += self.accounts.with(|c| prune::remove_gaps(c, before.0))?;
-            progress(&report);
-        }
-        let now = cdrhub_model::Timestamp::now().0;
-        self.accounts
-            .with(|c| prune::remove_housekeeping(c, request.calls_before.map(|t| t.0), now))?;
-        Ok(report)
-    }
-
-    fn storage(&self) -> Result<crate::StorageStatus, StoreError> {
-        let size = |path: &Path| -> u64 {
-            let mut wal = path.as_os_str().to_owned();
-            wal.push("-wal");
-            [path, Path::new(&wal)]
-                .iter()
-                .filter_map(|p| std::fs::metadata(p).ok())
-                .map(|m| m.len())
-                .sum()
-        };
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let fs = rustix::fs::statvfs(dir).map_err(|e| {
-            StoreError::Unavailable(format!(
-                "cannot read the free space of {}: {e}",
-                dir.display()
-            ))
-        })?;
-        Ok(crate::StorageStatus {
-            journal_bytes: size(&self.path),
-            calls_bytes: size(&self.calls_path),
-            disk_free_bytes: fs.f_bavail.saturating_mul(fs.f_frsize),
-            disk_total_bytes: fs.f_blocks.saturating_mul(fs.f_frsize),
-        })
-    }
-
-    fn contact_centre_day(
-        &self,
-        day: cdrhub_model::Timestamp,
-        sender: Option<&str>,
-    ) -> Result<crate::ContactCentreDay, StoreError> {
-        self.catch_up();
-        self.with_reader(|c| cc::day(c, day, sender, cdrhub_model::Timestamp::now()))
-    }
-
-    fn ended_calls(
-        &self,
-        query: &crate::EndedCallsQuery,
-    ) -> Result<Vec<(cdrhub_model::Timestamp, cdrhub_model::Call)>, StoreError> {
-        self.catch_up();
-        self.with_reader(|c| read::ended_calls(c, query))
-    }
-
-    fn sip_registrations(
-        &self,
-        now: cdrhub_model::Timestamp,
-        sender: Option<&str>,
-    ) -> Result<Vec<crate::SipRegistration>, StoreError> {
-        self.catch_up();
-        self.with_reader(|c| Ok(registrations::current(c, now, sender)?))
-    }
-
-    fn register_hours(
-        &self,
-        day: cdrhub_model::Timestamp,
-        sender: Option<&str>,
-    ) -> Result<Vec<crate::RegisterHour>, StoreError> {
-        self.catch_up();
-        self.with_reader(|c| Ok(registrations::hours(c, day, sender)?))
-    }
-
-    fn senders(&self) -> Result<Vec<SenderStats>, StoreError> {
-        let mut list = self.with_reader(read::senders)?;
-        let now_s = cdrhub_model::Timestamp::now().0.div_euclid(1000);
-        if let Ok(rates) = self.rates.lock() {
-            for s in &mut list {
-                s.records_last_minute = rates.last_minute(&s.source, &s.sender, now_s);
-            }
-        }
-        Ok(list)
-    }
-
-    fn gateways(&self) -> Result<Vec<crate::GatewayInfo>, StoreError> {
-        self.with_reader(gateways::gateways)
-    }
-
-    fn gateway_log(
-        &self,
-        filter: &crate::GatewayLogFilter,
-    ) -> Result<crate::GatewayLogPage, StoreError> {
-        self.with_reader(|c| gateways::log(c, filter))
-    }
-
-    fn gateway_events(
-        &self,
-        gateway: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<crate::GatewayEvent>, StoreError> {
-        // Straight from the journal: nothing to bring up to date first.
-        self.with_reader(|c| gateways::events(c, gateway, limit))
-    }
-
-    fn gateway_report(
-        &self,
-        query: &crate::GatewayReportQuery,
-    ) -> Result<crate::GatewayReport, StoreError> {
-        self.catch_up();
-        self.with_reader(|c| gateways::report(c, query))
-    }
-
-    fn gaps(&self, filter: &GapFilter) -> Result<Vec<Gap>, StoreError> {
-        self.with_reader(|c| read::gaps(c, filter))
-    }
-
-    fn totals(&self) -> Result<StoreTotals, StoreError> {
-        self.catch_up();
-        let per_sender = self.senders()?;
-        let (calls, open_gaps) = self.with_reader(read::counts)?;
-        Ok(StoreTotals {
-            per_sender,
-            calls,
-            open_gaps,
-        })
-    }
-
-    fn check_health(&self) -> Result<(), StoreError> {
-        if self.tx.is_closed() {
-            return Err(StoreError::Unavailable("the writer has stopped".into()));
-        }
-        self.with_reader(|c| {
-            c.query_row("SELECT 1", [], |_| Ok(()))?;
-            Ok(())
-        })
-    }
-
-    fn accounts(&self) -> &dyn crate::Accounts {
-        &self.accounts
-    }
-
-    fn restore_upload_path(&self) -> PathBuf {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        dir.join(format!(".restore-upload-{}.db", uuid::Uuid::new_v4()))
-    }
-
-    fn stage_restore(&self, upload: &Path, actor: &str) -> Result<BackupSummary, StoreError> {
-        backup::stage_restore(self.path.parent().unwrap_or(Path::new(".")), upload, actor)
-    }
-
-    fn restore_pending(&self) -> bool {
-        backup::pending_restore(self.path.parent().unwrap_or(Path::new("."))).is_some()
-    }
-
-    fn backup_file(&self) -> Result<(std::fs::File, BackupSummary), StoreError> {
-        // In the data directory: the disk sized for the database.
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let dest = dir.join(format!(".backup-{}.db", uuid::Uuid::new_v4()));
-        let summary = backup::backup(dir, &dest, None)?;
-        let file = std::fs::File::open(&dest)
-            .map_err(|e| StoreError::Unavailable(format!("cannot read {}: {e}", dest.display())));
-        let _ = std::fs::remove_file(&dest);
-        Ok((file?, summary))
     }
 }
