@@ -63,3 +63,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== tests"
 cargo test --workspace --locked
+
+# The server's tests again on the PostgreSQL store (issue 8): the same
+# requests must give the same answers as on SQLite. Same binaries, no build.
+echo "== server tests on PostgreSQL"
+CDRHUB_TEST_STORE=postgres cargo test -p cdrhub-server --locked

@@ -12,9 +12,7 @@ use hyper::StatusCode;
 fn token(server: &TestServer, name: &str, role: Role) -> String {
     let token = auth::new_secret();
     server
-        .store
-        .accounts()
-        .add_token(name, role, &auth::token_hash(&token))
+        .with_accounts(|a| a.add_token(name, role, &auth::token_hash(&token)))
         .unwrap();
     token
 }
@@ -62,7 +60,7 @@ async fn an_unknown_or_revoked_token_is_refused() {
     let secret = token(&server, "script", Role::Viewer);
     let mut client = Client::plain(server.http_addr).with_bearer(&secret);
     assert_eq!(client.get("/api/v1/calls").await.status, StatusCode::OK);
-    assert!(server.store.accounts().revoke_token("script").unwrap());
+    assert!(server.with_accounts(|a| a.revoke_token("script")).unwrap());
     assert_eq!(
         client.get("/api/v1/calls").await.status,
         StatusCode::UNAUTHORIZED

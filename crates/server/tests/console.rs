@@ -5,17 +5,25 @@
 mod common;
 
 use cdrhub_model::Role;
-use common::{Client, TestServer, add_user, csrf_of, log_in, signed_in};
+use common::{Client, Options, TestServer, add_user, csrf_of, log_in, signed_in};
 use hyper::StatusCode;
 
+/// Every audit entry's operation and actor, oldest first.
 fn audit_log(server: &TestServer) -> Vec<(String, String)> {
-    let db = rusqlite::Connection::open(server.db_path()).unwrap();
-    let mut stmt = db
-        .prepare("SELECT operation, actor FROM audit ORDER BY id")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
+    let filter = cdrhub_store::AuditFilter {
+        from: None,
+        to: None,
+        q: None,
+        offset: 0,
+        limit: 100_000,
+    };
+    let page = server
+        .with_accounts(|a| a.audit_log(&filter))
+        .expect("the audit log");
+    page.entries
+        .into_iter()
+        .rev()
+        .map(|e| (e.operation, e.actor))
         .collect()
 }
 
@@ -115,9 +123,7 @@ async fn failed_logins_are_audited_after_three_and_block_the_address_after_five(
 
     // The admin (from another address in real life) sees and lifts the block.
     server
-        .store
-        .accounts()
-        .clear_login_failures("127.0.0.1")
+        .with_accounts(|a| a.clear_login_failures("127.0.0.1"))
         .unwrap();
     let mut admin = signed_in(&server, "ann", "ann's long password").await;
     for _ in 0..5 {
@@ -215,9 +221,7 @@ async fn an_admin_changes_the_login_failure_settings_and_a_viewer_may_not() {
     );
 
     server
-        .store
-        .accounts()
-        .clear_login_failures("127.0.0.1")
+        .with_accounts(|a| a.clear_login_failures("127.0.0.1"))
         .unwrap();
     let mut viewer = signed_in(&server, "vic", "vic's long password").await;
     assert_eq!(
@@ -239,9 +243,7 @@ async fn the_audit_log_is_searchable_paged_and_exported() {
         log_in(&mut attacker, "=cmd|' /C calc'!A0", "guess").await;
     }
     server
-        .store
-        .accounts()
-        .clear_login_failures("127.0.0.1")
+        .with_accounts(|a| a.clear_login_failures("127.0.0.1"))
         .unwrap();
     let mut admin = signed_in(&server, "ann", "ann's long password").await;
     for i in 0..20 {
@@ -796,13 +798,13 @@ async fn a_supervisor_ends_a_stuck_call_by_hand_and_it_is_audited() {
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     let secret = cdrhub_server::auth::new_secret();
     server
-        .store
-        .accounts()
-        .add_token(
-            "script",
-            Role::Viewer,
-            &cdrhub_server::auth::token_hash(&secret),
-        )
+        .with_accounts(|a| {
+            a.add_token(
+                "script",
+                Role::Viewer,
+                &cdrhub_server::auth::token_hash(&secret),
+            )
+        })
         .unwrap();
     let mut script = Client::plain(server.http_addr).with_bearer(&secret);
     let refused = script.post(&format!("/api/v1/calls/{id}/end"), "").await;
@@ -850,7 +852,12 @@ async fn a_supervisor_ends_a_stuck_call_by_hand_and_it_is_audited() {
 
 #[tokio::test]
 async fn an_admin_downloads_a_backup_and_a_viewer_may_not() {
-    let mut server = TestServer::start().await;
+    // Backups in the console are SQLite's; PostgreSQL has pg_dump.
+    let mut server = TestServer::start_with(Options {
+        sqlite: true,
+        ..Options::default()
+    })
+    .await;
     twenty_calls(&mut server).await;
     add_user(&server, "ann", Role::Admin, "ann's long password");
     add_user(&server, "vic", Role::Viewer, "vic's long password");
@@ -974,7 +981,12 @@ async fn removal_finished(admin: &mut Client) -> String {
 /// refused.
 #[tokio::test]
 async fn an_admin_sets_keeping_days_clears_history_and_stages_a_restore() {
-    let mut server = TestServer::start().await;
+    // Restores in the console are SQLite's; PostgreSQL has pg_restore.
+    let mut server = TestServer::start_with(Options {
+        sqlite: true,
+        ..Options::default()
+    })
+    .await;
     for doc in common::seeds() {
         server.ingest(common::CMS, doc).await;
     }

@@ -161,13 +161,13 @@ async fn a_bad_batch_is_refused_whole_and_tokens_are_checked() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let viewer = cdrhub_server::auth::new_secret();
     server
-        .store
-        .accounts()
-        .add_token(
-            "reports",
-            Role::Viewer,
-            &cdrhub_server::auth::token_hash(&viewer),
-        )
+        .with_accounts(|a| {
+            a.add_token(
+                "reports",
+                Role::Viewer,
+                &cdrhub_server::auth::token_hash(&viewer),
+            )
+        })
         .unwrap();
     let mut viewer = Client::plain(server.http_addr).with_bearer(&viewer);
     let r = viewer.post("/api/v1/events", call("c-9").join("\n")).await;

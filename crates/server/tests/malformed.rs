@@ -248,6 +248,7 @@ async fn a_body_over_max_body_bytes_gets_413_and_one_at_the_limit_is_stored() {
 #[tokio::test]
 async fn a_locked_store_gets_503_with_retry_after_then_the_retry_is_stored_once() {
     let mut server = TestServer::start_with(Options {
+        sqlite: true,
         busy_timeout: Some(Duration::from_millis(200)),
         ..Options::default()
     })
@@ -292,6 +293,7 @@ async fn a_locked_store_gets_503_with_retry_after_then_the_retry_is_stored_once(
 #[tokio::test]
 async fn a_locked_store_is_named_in_the_503_answer() {
     let mut server = TestServer::start_with(Options {
+        sqlite: true,
         busy_timeout: Some(Duration::from_millis(200)),
         ..Options::default()
     })

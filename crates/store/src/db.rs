@@ -815,7 +815,8 @@ impl Conn {
 }
 
 /// The statement for PostgreSQL: `?N` becomes `$N`, and a bare `?` the
-/// next number after the highest so far (SQLite's rule). Quoted text,
+/// next number after the highest so far (SQLite's rule); `LIKE` becomes
+/// `ILIKE`, as SQLite's ignores the case of ASCII letters. Quoted text,
 /// quoted names and comments are left as they are.
 pub(crate) fn pg_sql(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
@@ -840,6 +841,22 @@ pub(crate) fn pg_sql(sql: &str) -> String {
                     if d == '\n' {
                         break;
                     }
+                }
+            }
+            c if c.is_ascii_alphabetic() || c == '_' => {
+                let mut word = String::from(c);
+                while let Some(d) = chars
+                    .peek()
+                    .filter(|d| d.is_ascii_alphanumeric() || **d == '_')
+                {
+                    word.push(*d);
+                    chars.next();
+                }
+                // SQLite's LIKE ignores the case of ASCII letters.
+                if word.eq_ignore_ascii_case("LIKE") {
+                    out.push_str("ILIKE");
+                } else {
+                    out.push_str(&word);
                 }
             }
             '?' => {
@@ -878,10 +895,14 @@ mod tests {
     #[test]
     fn quoted_text_and_comments_keep_their_question_marks() {
         assert_eq!(
-            pg_sql("SELECT '?1', \"a?\" -- why?\nFROM t WHERE x LIKE ?1 ESCAPE '\\'"),
-            "SELECT '?1', \"a?\" -- why?\nFROM t WHERE x LIKE $1 ESCAPE '\\'"
+            pg_sql("SELECT '?1', \"a?\" -- why?\nFROM t WHERE x = ?1"),
+            "SELECT '?1', \"a?\" -- why?\nFROM t WHERE x = $1"
         );
         assert_eq!(pg_sql("SELECT 'it''s ?' , ?"), "SELECT 'it''s ?' , $1");
+        assert_eq!(
+            pg_sql("SELECT likes FROM t WHERE parties LIKE ?1 ESCAPE '\\'"),
+            "SELECT likes FROM t WHERE parties ILIKE $1 ESCAPE '\\'"
+        );
     }
 
     fn numeric_bytes(ndigits: u16, weight: i16, sign: u16, dscale: u16, digits: &[u16]) -> Vec<u8> {

@@ -57,6 +57,9 @@ pub struct Options {
     /// `[[exports]]` and `[[webhooks]]`.
     pub exports: Vec<cdrhub_server::exports::ExportConfig>,
     pub webhooks: Vec<cdrhub_server::exports::WebhookConfig>,
+    /// The test is about SQLite's files (locks, backups): SQLite even in a
+    /// run on PostgreSQL.
+    pub sqlite: bool,
 }
 
 /// One HTTP answer: status, headers and the whole body.
@@ -424,16 +427,27 @@ impl TestServer {
         if let Some(t) = options.busy_timeout {
             store_options.busy_timeout = t;
         }
-        let (store, postgres) = open_store(dir.path(), store_options);
         let token = cdrhub_server::auth::new_secret();
-        store
-            .accounts()
-            .add_token(
-                "tests",
-                Role::Admin,
-                &cdrhub_server::auth::token_hash(&token),
-            )
-            .expect("a test token");
+        let token_hash = cdrhub_server::auth::token_hash(&token);
+        let store_dir = dir.path().to_owned();
+        let sqlite_only = options.sqlite;
+        // The PostgreSQL client blocks: off the async threads, as the
+        // server's own calls to the store are.
+        let (store, postgres) = tokio::task::spawn_blocking(move || {
+            let (store, postgres) = if sqlite_only {
+                let store = SqliteStore::open(&store_dir, store_options).expect("the store opens");
+                (Arc::new(store) as Arc<dyn Store>, None)
+            } else {
+                open_store(&store_dir, store_options)
+            };
+            store
+                .accounts()
+                .add_token("tests", Role::Admin, &token_hash)
+                .expect("a test token");
+            (store, postgres)
+        })
+        .await
+        .expect("the store opens");
         let state = AppState {
             store: store.clone(),
             config: Arc::new(config),
@@ -473,6 +487,17 @@ impl TestServer {
             stop: Some(stop),
             _postgres: postgres,
         }
+    }
+
+    /// Runs `f` on the store's accounts from a thread of its own: the
+    /// PostgreSQL client blocks, and must not on an async test's thread.
+    pub fn with_accounts<T: Send>(
+        &self,
+        f: impl FnOnce(&dyn cdrhub_store::Accounts) -> T + Send,
+    ) -> T {
+        let store = &self.store;
+        std::thread::scope(|s| s.spawn(|| f(store.accounts())).join())
+            .expect("the accounts call panicked")
     }
 
     /// `cdrhub.db` in the data directory.
@@ -870,7 +895,9 @@ pub fn leg_end(leg: &str, reason: &str, duration_s: u32) -> String {
 /// A console user with this password.
 pub fn add_user(server: &TestServer, name: &str, role: cdrhub_model::Role, password: &str) {
     let hash = cdrhub_server::auth::hash_password(password).unwrap();
-    server.store.accounts().add_user(name, role, &hash).unwrap();
+    server
+        .with_accounts(|a| a.add_user(name, role, &hash))
+        .unwrap();
 }
 
 /// The hidden CSRF field of the first form on a page.

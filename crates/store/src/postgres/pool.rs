@@ -256,10 +256,34 @@ impl Drop for PgConnection {
         };
         if client.is_closed() {
             self.pool.forget();
+            drop_clients(vec![client]);
         } else {
             self.pool.lock().idle.push((client, Instant::now()));
             self.pool.returned.notify_one();
         }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        drop_clients(state.idle.drain(..).map(|(c, _)| c).collect());
+    }
+}
+
+/// Closes clients. Closing one blocks on its own small runtime, which
+/// cannot run on a thread that drives an async runtime (the last user of a
+/// store may be one): there, they close on a thread of their own.
+fn drop_clients(clients: Vec<Client>) {
+    if clients.is_empty() {
+        return;
+    }
+    if tokio::runtime::Handle::try_current().is_ok() {
+        let _ = std::thread::Builder::new()
+            .name("cdrhub-pg-close".into())
+            .spawn(move || drop(clients));
+    } else {
+        drop(clients);
     }
 }
 

@@ -68,9 +68,8 @@ impl TestDb {
         let name = format!("cdrhub_test_{}", uuid::Uuid::new_v4().simple());
         // The name is ours and plain ASCII: an identifier cannot be a
         // parameter.
-        admin()
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create the test database");
+        let sql = format!("CREATE DATABASE {name}");
+        off_runtime(move || admin().batch_execute(&sql)).expect("create the test database");
         TestDb { name }
     }
 
@@ -93,12 +92,18 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         // FORCE ends connections a failed test left open (PostgreSQL 13+).
-        let dropped = admin().batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let dropped = off_runtime(move || admin().batch_execute(&sql));
         if let Err(e) = dropped {
             eprintln!("cannot drop {}: {e}", self.name);
         }
     }
+}
+
+/// Runs `f` on a thread of its own: the blocking PostgreSQL client cannot
+/// run on a thread that drives an async runtime (an async test's).
+fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(f)
+        .join()
+        .expect("the PostgreSQL call panicked")
 }

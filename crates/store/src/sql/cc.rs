@@ -31,7 +31,7 @@ pub(crate) fn day(
     {
         let stmt = "SELECT sender, agent, extension, state, reason_code, started_at, ended_at \
              FROM agent_states WHERE started_at < ?2 AND (ended_at IS NULL OR ended_at > ?1) \
-             AND (?3 IS NULL OR sender = ?3)";
+             AND (CAST(?3 AS TEXT) IS NULL OR sender = ?3)";
         let rows = conn.query_map(stmt, args![start, end, sender], |r| {
             Ok((
                 r.get::<String>(0)?,
@@ -79,7 +79,7 @@ pub(crate) fn day(
 
     let mut csqs: BTreeMap<(String, u32, i64), (CsqHour, f64)> = BTreeMap::new();
     let stmt = "SELECT sender, details, ended_at FROM calls WHERE started_at >= ?1 AND started_at < ?2 \
-         AND source = 'cti' AND (?3 IS NULL OR sender = ?3)";
+         AND source = 'cti' AND (CAST(?3 AS TEXT) IS NULL OR sender = ?3)";
     let rows = conn.query_map(stmt, args![start, end, sender], |r| {
         Ok((
             r.get::<String>(0)?,

@@ -76,9 +76,9 @@ pub(crate) fn gateways(conn: Db<'_>) -> Result<Vec<GatewayInfo>, StoreError> {
 pub(crate) fn log(conn: Db<'_>, f: &GatewayLogFilter) -> Result<GatewayLogPage, StoreError> {
     let limit = if f.limit == 0 { 100 } else { f.limit.min(1000) };
     let text = f.text.as_deref().map(|t| format!("%{t}%"));
-    let filter = "(?1 IS NULL OR gateway = ?1) AND (?2 IS NULL OR kind = ?2) \
-                  AND (?3 IS NULL OR text LIKE ?3 OR address LIKE ?3) \
-                  AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5)";
+    let filter = "(CAST(?1 AS TEXT) IS NULL OR gateway = ?1) AND (CAST(?2 AS TEXT) IS NULL OR kind = ?2) \
+                  AND (CAST(?3 AS TEXT) IS NULL OR text LIKE ?3 OR address LIKE ?3) \
+                  AND (CAST(?4 AS BIGINT) IS NULL OR at >= ?4) AND (CAST(?5 AS BIGINT) IS NULL OR at < ?5)";
     let args = args![
         f.gateway,
         f.kind.map(GatewayLogKind::as_str),
@@ -138,7 +138,7 @@ pub(crate) fn events(
 ) -> Result<Vec<GatewayEvent>, StoreError> {
     let limit = limit.clamp(1, 1000);
     let streams: Vec<(i64, String)> = conn.query_map(
-        "SELECT id, sender FROM streams WHERE source = ?1 AND (?2 IS NULL OR sender = ?2) \
+        "SELECT id, sender FROM streams WHERE source = ?1 AND (CAST(?2 AS TEXT) IS NULL OR sender = ?2) \
              ORDER BY id DESC LIMIT ?3",
         args![cdrhub_model::SOURCE_FEED, gateway, EVENT_LOGINS],
         |r| Ok((r.get(0)?, r.get(1)?)),

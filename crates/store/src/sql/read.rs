@@ -170,7 +170,7 @@ pub(crate) fn recent_records(
     let stmt = "SELECT j.id, j.received_at, s.source, s.sender, j.payload FROM journal j \
          JOIN streams s ON s.id = j.stream \
          WHERE j.id > (SELECT coalesce(max(id), 0) FROM journal) - ?1 \
-         AND (?2 IS NULL OR s.sender = ?2) ORDER BY j.id DESC LIMIT ?3";
+         AND (CAST(?2 AS TEXT) IS NULL OR s.sender = ?2) ORDER BY j.id DESC LIMIT ?3";
     let rows = conn.query_map(
         stmt,
         args![RECENT_WINDOW, sender, limit.min(1000) as i64],
@@ -269,7 +269,7 @@ pub(crate) fn ended_calls(
     };
     let sql = format!(
         "SELECT {CALL_COLUMNS}, {by} FROM calls \
-         WHERE ended_at IS NOT NULL AND {by} >= ?1 AND {by} < ?2 AND (?3 IS NULL OR source = ?3) \
+         WHERE ended_at IS NOT NULL AND {by} >= ?1 AND {by} < ?2 AND (CAST(?3 AS TEXT) IS NULL OR source = ?3) \
          AND ({by}, id) > (?4, ?5) ORDER BY {by}, id LIMIT ?6"
     );
     Ok(conn.query_map(
@@ -676,7 +676,7 @@ pub(crate) fn gaps(conn: Db<'_>, f: &GapFilter) -> Result<Vec<Gap>, StoreError> 
     };
     let stmt = "SELECT id, source, sender, receiver, session, kind, first_missing, last_missing, missing, filled, \
          detected_at, at_index FROM gaps \
-         WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR sender = ?2) \
+         WHERE (CAST(?1 AS TEXT) IS NULL OR source = ?1) AND (CAST(?2 AS TEXT) IS NULL OR sender = ?2) \
          AND (?3 = 0 OR kind = 'reported' OR filled < missing) \
          ORDER BY id DESC LIMIT ?4";
     let rows = conn.query_map(

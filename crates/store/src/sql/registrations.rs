@@ -238,7 +238,7 @@ fn unregister(
 ) -> Result<()> {
     tx.execute(
         "UPDATE sip_registrations SET expires_at = ?4, refreshed_at = ?4, unregistered = 1 \
-         WHERE sender = ?1 AND extension = ?2 AND (?3 IS NULL OR contact = ?3) \
+         WHERE sender = ?1 AND extension = ?2 AND (CAST(?3 AS TEXT) IS NULL OR contact = ?3) \
          AND login_at <= ?4 AND expires_at > ?4",
         args![sender, extension, contact, at],
     )?;
@@ -267,7 +267,7 @@ pub(crate) fn current(
     conn.query_map(
         "SELECT sender, extension, contact, source, user_agent, login_at, refreshed_at, expires_at \
          FROM sip_registrations WHERE expires_at > ?1 AND login_at <= ?1 \
-         AND (?2 IS NULL OR sender = ?2) ORDER BY extension, contact, sender",
+         AND (CAST(?2 AS TEXT) IS NULL OR sender = ?2) ORDER BY extension, contact, sender",
         args![now.0, sender],
         registration,
     )
@@ -285,7 +285,7 @@ pub(crate) fn hours(
     let (start, end) = (day.0, day.0 + 24 * HOUR_MS);
     let periods: Vec<(i64, i64)> = conn.query_map(
         "SELECT login_at, expires_at FROM sip_registrations \
-             WHERE login_at < ?2 AND expires_at > ?1 AND (?3 IS NULL OR sender = ?3)",
+             WHERE login_at < ?2 AND expires_at > ?1 AND (CAST(?3 AS TEXT) IS NULL OR sender = ?3)",
         args![start, end, sender],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;

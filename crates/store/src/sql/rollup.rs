@@ -146,11 +146,11 @@ impl Rollup {
         let hourly = "INSERT INTO stats_hourly (source, sender, hour, attempts, answered, video_attempts, \
              video_answered, busy, no_answer, rejected, failed, cancelled, talk_s) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-             ON CONFLICT (source, sender, hour) DO UPDATE SET attempts = attempts + ?4, \
-             answered = answered + ?5, video_attempts = video_attempts + ?6, \
-             video_answered = video_answered + ?7, busy = busy + ?8, no_answer = no_answer + ?9, \
-             rejected = rejected + ?10, failed = failed + ?11, cancelled = cancelled + ?12, \
-             talk_s = talk_s + ?13";
+             ON CONFLICT (source, sender, hour) DO UPDATE SET attempts = stats_hourly.attempts + ?4, \
+             answered = stats_hourly.answered + ?5, video_attempts = stats_hourly.video_attempts + ?6, \
+             video_answered = stats_hourly.video_answered + ?7, busy = stats_hourly.busy + ?8, no_answer = stats_hourly.no_answer + ?9, \
+             rejected = stats_hourly.rejected + ?10, failed = stats_hourly.failed + ?11, cancelled = stats_hourly.cancelled + ?12, \
+             talk_s = stats_hourly.talk_s + ?13";
         for ((source, sender, hour), h) in &self.hourly {
             if h.iter().all(|v| *v == 0) {
                 continue;
@@ -165,10 +165,10 @@ impl Rollup {
         }
         let events = "INSERT INTO stats_events (source, sender, at, a_start, a_end, c_start, c_end, \
              va_start, va_end, vc_start, vc_end) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-             ON CONFLICT (source, sender, at) DO UPDATE SET a_start = a_start + ?4, \
-             a_end = a_end + ?5, c_start = c_start + ?6, c_end = c_end + ?7, \
-             va_start = va_start + ?8, va_end = va_end + ?9, vc_start = vc_start + ?10, \
-             vc_end = vc_end + ?11";
+             ON CONFLICT (source, sender, at) DO UPDATE SET a_start = stats_events.a_start + ?4, \
+             a_end = stats_events.a_end + ?5, c_start = stats_events.c_start + ?6, c_end = stats_events.c_end + ?7, \
+             va_start = stats_events.va_start + ?8, va_end = stats_events.va_end + ?9, vc_start = stats_events.vc_start + ?10, \
+             vc_end = stats_events.vc_end + ?11";
         // Net change of the levels (attempts, connected, video attempts,
         // video connected) per source, sender and day.
         let mut levels: HashMap<(String, String, i64), [i64; 4]> = HashMap::new();
