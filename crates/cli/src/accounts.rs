@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use cdrhub_model::Role;
 use cdrhub_server::auth;
+use cdrhub_store::postgres::PgAccounts;
 use cdrhub_store::{Accounts, AuditEntry, SqliteAccounts};
 use clap::Subcommand;
 
@@ -44,12 +45,18 @@ fn parse_role(s: &str) -> Result<Role, String> {
     s.parse()
 }
 
-fn open(dir: &Path) -> anyhow::Result<SqliteAccounts> {
-    SqliteAccounts::open(dir)
-        .with_context(|| format!("cannot open the accounts in {}", dir.display()))
+/// The accounts of the data directory, or of the PostgreSQL store at `url`.
+fn open(dir: &Path, url: Option<&str>) -> anyhow::Result<Box<dyn Accounts>> {
+    Ok(match url {
+        Some(url) => Box::new(PgAccounts::open(url).context("cannot open the accounts")?),
+        None => Box::new(
+            SqliteAccounts::open(dir)
+                .with_context(|| format!("cannot open the accounts in {}", dir.display()))?,
+        ),
+    })
 }
 
-fn audit(accounts: &SqliteAccounts, operation: &str, target: &str) -> anyhow::Result<()> {
+fn audit(accounts: &dyn Accounts, operation: &str, target: &str) -> anyhow::Result<()> {
     accounts.audit(&AuditEntry {
         actor: "cli".into(),
         role: None,
@@ -60,14 +67,14 @@ fn audit(accounts: &SqliteAccounts, operation: &str, target: &str) -> anyhow::Re
     Ok(())
 }
 
-pub fn user(dir: &Path, command: &UserCommand) -> anyhow::Result<()> {
+pub fn user(dir: &Path, url: Option<&str>, command: &UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Add {
             name,
             role,
             password_stdin,
         } => {
-            let accounts = open(dir)?;
+            let accounts = open(dir, url)?;
             let (password, generated) = if *password_stdin {
                 let mut line = String::new();
                 std::io::stdin()
@@ -85,7 +92,7 @@ pub fn user(dir: &Path, command: &UserCommand) -> anyhow::Result<()> {
             };
             let hash = auth::hash_password(&password).map_err(anyhow::Error::msg)?;
             accounts.add_user(name, *role, &hash)?;
-            audit(&accounts, "user add", name)?;
+            audit(&*accounts, "user add", name)?;
             if generated {
                 println!("user {name} ({role}) added; password (shown once): {password}");
             } else {
@@ -96,13 +103,13 @@ pub fn user(dir: &Path, command: &UserCommand) -> anyhow::Result<()> {
     }
 }
 
-pub fn token(dir: &Path, command: &TokenCommand) -> anyhow::Result<()> {
-    let accounts = open(dir)?;
+pub fn token(dir: &Path, url: Option<&str>, command: &TokenCommand) -> anyhow::Result<()> {
+    let accounts = open(dir, url)?;
     match command {
         TokenCommand::Create { name, role } => {
             let token = auth::new_secret();
             accounts.add_token(name, *role, &auth::token_hash(&token))?;
-            audit(&accounts, "token create", name)?;
+            audit(&*accounts, "token create", name)?;
             // The token alone on stdout, so scripts can capture it.
             println!("{token}");
             eprintln!("token {name} ({role}) created; it is shown only now");
@@ -113,7 +120,7 @@ pub fn token(dir: &Path, command: &TokenCommand) -> anyhow::Result<()> {
                 accounts.revoke_token(name)?,
                 "there is no token named {name:?}"
             );
-            audit(&accounts, "token revoke", name)?;
+            audit(&*accounts, "token revoke", name)?;
             eprintln!("token {name} revoked");
             Ok(())
         }

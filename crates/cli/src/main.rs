@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cdrhub_server::{AppState, BoundServer, Config, Metrics};
+use cdrhub_store::postgres::{PgOptions, PgStore};
 use cdrhub_store::{SqliteOptions, SqliteStore, Store};
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,17 @@ struct Cli {
     /// Default ./cdrhub-data
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Keep everything in this PostgreSQL database instead of the data
+    /// directory: postgres://user:password@host:port/database (add
+    /// ?sslmode=require for TLS). Overrides `[store] url`.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "CDRHUB_STORE",
+        hide_env_values = true
+    )]
+    store: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -135,16 +147,48 @@ fn data_dir(cli: &Cli, config: &Config) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("cdrhub-data"))
 }
 
-fn open_store(dir: &std::path::Path, config: &Config) -> anyhow::Result<SqliteStore> {
+/// The PostgreSQL database named by `--store` or `[store] url`, if any.
+fn store_url(cli: &Cli, config: &Config) -> Option<String> {
+    cli.store.clone().or_else(|| config.store.url.clone())
+}
+
+fn open_store(
+    dir: &std::path::Path,
+    url: Option<&str>,
+    config: &Config,
+) -> anyhow::Result<Arc<dyn Store>> {
     // The journal is read again with the same correlation header.
     config.sources.hep.install_correlation_header();
+    if let Some(url) = url {
+        let options = PgOptions {
+            max_connections: config.store.max_connections,
+            dialog_timeouts: config.sources.hep.dialog_timeouts(),
+            ..PgOptions::default()
+        };
+        let store = PgStore::open(url, options)?;
+        tracing::info!(server = store.server(), "store open on PostgreSQL");
+        return Ok(Arc::new(store));
+    }
     let options = SqliteOptions {
         synchronous: config.store.synchronous,
         busy_timeout: Duration::from_millis(config.store.busy_timeout_ms),
         dialog_timeouts: config.sources.hep.dialog_timeouts(),
         ..SqliteOptions::default()
     };
-    Ok(SqliteStore::open(dir, options)?)
+    let store = SqliteStore::open(dir, options)?;
+    tracing::info!(data_dir = %dir.display(), "store open");
+    Ok(Arc::new(store))
+}
+
+/// Backups of a PostgreSQL store are PostgreSQL's own.
+fn sqlite_only(url: Option<&str>, what: &str) -> anyhow::Result<()> {
+    if url.is_some() {
+        anyhow::bail!(
+            "{what} works on the SQLite data directory; the store is PostgreSQL, \
+             so use pg_dump and pg_restore (docs/deployment.md)"
+        );
+    }
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -159,13 +203,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = load_config(&cli)?;
     let dir = data_dir(&cli, &config);
+    let url = store_url(&cli, &config);
     match &cli.command {
         Command::Serve { listen } => {
             if let Some(addr) = listen {
                 config.http.listen = *addr;
             }
-            let store = open_store(&dir, &config)?;
-            tracing::info!(data_dir = %dir.display(), "store open");
+            let store = open_store(&dir, url.as_deref(), &config)?;
             if let Some(password) = cdrhub_server::auth::ensure_first_admin(store.accounts())? {
                 tracing::warn!(
                     "created the first user, admin, with the password {password} \
@@ -173,7 +217,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             let state = AppState {
-                store: Arc::new(store) as Arc<dyn Store>,
+                store,
                 config: Arc::new(config),
                 metrics: Arc::new(Metrics::default()),
                 retention: Default::default(),
@@ -186,10 +230,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Import { kind } => {
-            let store = open_store(&dir, &config)?;
-            runtime()?.block_on(import::run(kind, &store, &config))
+            let store = open_store(&dir, url.as_deref(), &config)?;
+            runtime()?.block_on(import::run(kind, &*store, &config))
         }
         Command::Backup { file } => {
+            sqlite_only(url.as_deref(), "cdrhub backup")?;
             let bar = indicatif::ProgressBar::new(0);
             let mut progress = |p: rusqlite::backup::Progress| {
                 bar.set_length(p.pagecount.max(0) as u64);
@@ -206,6 +251,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Restore { file } => {
+            sqlite_only(url.as_deref(), "cdrhub restore")?;
             let summary = cdrhub_store::restore(&dir, file)?;
             println!(
                 "restored {} records from {} into {}; calls are rebuilt at the next start",
@@ -215,8 +261,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::User { command } => accounts::user(&dir, command),
-        Command::Token { command } => accounts::token(&dir, command),
+        Command::User { command } => accounts::user(&dir, url.as_deref(), command),
+        Command::Token { command } => accounts::token(&dir, url.as_deref(), command),
         Command::Sim { command } => sim::run(command),
     }
 }

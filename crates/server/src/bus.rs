@@ -42,11 +42,14 @@ pub struct BusConfig {
     /// Partitions of the subjects. Default 16.
     #[serde(default = "default_partitions")]
     pub partitions: u32,
-    /// The durable consumer workers share. Default `cdrhub-workers`.
+    /// The durable consumers' names: `CONSUMER-N` for partition N.
+    /// Default `cdrhub-workers`.
     #[serde(default = "default_consumer")]
     pub consumer: String,
     /// What this process does: `collector` (its sources publish to the
-    /// bus), `worker` (it stores what the bus holds). Default both.
+    /// bus), `worker` (it stores what the bus holds), `web` (only the
+    /// console and the API, on a shared PostgreSQL store). Default
+    /// collector and worker. Every process serves the console and the API.
     #[serde(default = "default_roles")]
     pub roles: Vec<BusRole>,
 }
@@ -56,6 +59,7 @@ pub struct BusConfig {
 pub enum BusRole {
     Collector,
     Worker,
+    Web,
 }
 
 fn default_stream() -> String {
@@ -87,7 +91,9 @@ impl BusConfig {
             return Err("bus.partitions must be from 1 to 1024".into());
         }
         if self.roles.is_empty() {
-            return Err("bus.roles names no role: give collector, worker or both".into());
+            return Err(
+                "bus.roles names no role: give one or more of collector, worker and web".into(),
+            );
         }
         Ok(())
     }
@@ -201,7 +207,14 @@ const RETRY_AFTER: Duration = Duration::from_secs(2);
 /// How long before a batch this build cannot read comes back.
 const UNREADABLE_RETRY: Duration = Duration::from_secs(60);
 
-/// A worker: takes the bus's batches into this process's store until `stop`.
+/// A worker: takes the bus's batches into this process's store until
+/// `stop`. Each partition has a durable consumer of its own (`CONSUMER-N`,
+/// filtered on `PREFIX.N`) and is taken by one worker at a time, so the
+/// batches of one sender are stored in the order they were published.
+/// Workers sharing a database (PostgreSQL) divide the partitions among
+/// them with the store's claims: each takes its share of the workers that
+/// hold a presence claim, a worker that stops gives its partitions up, and
+/// one that dies loses them with its connection; the others take them.
 pub async fn run_worker(app: AppState, config: BusConfig, mut stop: watch::Receiver<bool>) {
     loop {
         match work(&app, &config, &mut stop).await {
@@ -217,6 +230,45 @@ pub async fn run_worker(app: AppState, config: BusConfig, mut stop: watch::Recei
     }
 }
 
+/// Claims of workers on a shared database: a presence claim per live
+/// worker (one of `MAX_WORKERS` slots) and one per partition taken.
+const WORKER_CLAIMS: i64 = 0x6364_7268_7562_1000;
+const MAX_WORKERS: i64 = 256;
+const PARTITION_CLAIMS: i64 = 0x6364_7268_7562_2000;
+/// How often a worker looks at its share of the partitions.
+const REBALANCE_EVERY: Duration = Duration::from_secs(1);
+
+type SharedClaims = Arc<std::sync::Mutex<Box<dyn cdrhub_store::Claims>>>;
+
+/// Runs a blocking claims call off the async threads.
+async fn with_claims<T: Send + 'static>(
+    claims: &SharedClaims,
+    f: impl FnOnce(&mut dyn cdrhub_store::Claims) -> Result<T, StoreError> + Send + 'static,
+) -> anyhow::Result<T> {
+    let claims = claims.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
+        f(c.as_mut())
+    })
+    .await?;
+    Ok(out?)
+}
+
+/// A partition this worker consumes: its task and what stops it.
+struct Taken {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Taken {
+    /// Stops after the batch in hand is stored and acknowledged, so the
+    /// next owner starts where this one ended.
+    async fn give_up(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
 async fn work(
     app: &AppState,
     config: &BusConfig,
@@ -224,11 +276,114 @@ async fn work(
 ) -> anyhow::Result<()> {
     let js = connect(config).await?;
     let stream = js.get_stream(&config.stream).await?;
+    let store = app.store.clone();
+    let claims: Option<SharedClaims> = tokio::task::spawn_blocking(move || store.claims())
+        .await??
+        .map(|c| Arc::new(std::sync::Mutex::new(c)));
+    let partitions = config.partitions;
+    info!(nats = %config.nats, stream = %config.stream, partitions, shared = claims.is_some(), "worker: taking batches from the bus");
+    let mut taken: std::collections::BTreeMap<u32, Taken> = Default::default();
+    let result = async {
+        let Some(claims) = &claims else {
+            // The store is this process's alone: every partition is ours.
+            for n in 0..partitions {
+                taken.insert(n, take(app, config, &stream, n).await?);
+            }
+            let _ = stop.wait_for(|s| *s).await;
+            return Ok(());
+        };
+        let slot = with_claims(claims, |c| {
+            for slot in 0..MAX_WORKERS {
+                if c.try_take(WORKER_CLAIMS + slot)? {
+                    return Ok(Some(slot));
+                }
+            }
+            Ok(None)
+        })
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{MAX_WORKERS} workers already share this database"))?;
+        info!(
+            slot,
+            "worker: present among the workers of the shared store"
+        );
+        loop {
+            let (alive, workers) = with_claims(claims, |c| {
+                let alive = c.alive();
+                let workers = if alive {
+                    c.held(WORKER_CLAIMS, WORKER_CLAIMS + MAX_WORKERS - 1)?
+                } else {
+                    0
+                };
+                Ok((alive, workers))
+            })
+            .await?;
+            if !alive {
+                anyhow::bail!("lost the database connection that held this worker's partitions");
+            }
+            let share = partitions.div_ceil(workers.max(1)) as usize;
+            while taken.len() > share {
+                let (n, t) = taken.pop_last().expect("more than the share");
+                t.give_up().await;
+                with_claims(claims, move |c| c.release(PARTITION_CLAIMS + i64::from(n))).await?;
+                info!(
+                    partition = n,
+                    "worker: gave up a partition to another worker"
+                );
+            }
+            for n in 0..partitions {
+                if taken.len() >= share {
+                    break;
+                }
+                if taken.contains_key(&n) {
+                    continue;
+                }
+                if with_claims(claims, move |c| c.try_take(PARTITION_CLAIMS + i64::from(n))).await?
+                {
+                    match take(app, config, &stream, n).await {
+                        Ok(t) => {
+                            taken.insert(n, t);
+                        }
+                        Err(e) => {
+                            let _ = with_claims(claims, move |c| {
+                                c.release(PARTITION_CLAIMS + i64::from(n))
+                            })
+                            .await;
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+                _ = tokio::time::sleep(REBALANCE_EVERY) => {}
+            }
+        }
+    }
+    .await;
+    for (_, t) in std::mem::take(&mut taken) {
+        t.give_up().await;
+    }
+    // Released on a blocking thread: dropping the claims is a query.
+    if let Some(claims) = claims {
+        let _ = tokio::task::spawn_blocking(move || drop(claims)).await;
+    }
+    result
+}
+
+/// Starts consuming partition `n` on its durable consumer.
+async fn take(
+    app: &AppState,
+    config: &BusConfig,
+    stream: &stream::Stream,
+    n: u32,
+) -> anyhow::Result<Taken> {
+    let name = format!("{}-{n}", config.consumer);
     let consumer: consumer::PullConsumer = stream
         .get_or_create_consumer(
-            &config.consumer,
+            &name,
             consumer::pull::Config {
-                durable_name: Some(config.consumer.clone()),
+                durable_name: Some(name.clone()),
+                filter_subject: format!("{}.{n}", config.subject_prefix),
                 ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: Duration::from_secs(30),
                 max_ack_pending: 10_000,
@@ -236,70 +391,79 @@ async fn work(
             },
         )
         .await?;
-    info!(nats = %config.nats, stream = %config.stream, consumer = %config.consumer, "worker: taking batches from the bus");
-    let store = app.store.clone();
-    let status = app.metrics.bus.clone();
-    loop {
-        if *stop.borrow() {
-            return Ok(());
-        }
-        let mut batch = consumer
-            .fetch()
-            .max_messages(1_000)
-            .expires(Duration::from_millis(500))
-            .messages()
-            .await?;
-        // Every batch fetched is submitted at once, in order (the store's
-        // writer commits them in that order, many in one transaction),
-        // then each is acknowledged after its own commit.
-        let mut submitted = Vec::new();
-        while let Some(message) = batch.next().await {
-            let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
-            match cdrhub_store::wire::decode(&message.payload) {
-                Ok(submission) => {
-                    if message.info().is_ok_and(|i| i.delivered > 1) {
-                        count(&status.redelivered);
-                    }
-                    let commit = store.submit(submission);
-                    submitted.push((message, commit));
-                }
-                Err(e) => {
-                    // A collector acknowledged it, so it must not be lost:
-                    // it stays on the bus for a worker that reads it (one
-                    // of a newer build, after an upgrade), and this one
-                    // says so each time it comes back.
-                    count(&status.unreadable);
-                    error!(error = %e, subject = %message.subject, "worker: a batch on the bus does not read with this build; it stays there (upgrade this worker to the collectors' version)");
-                    let _ = message
-                        .ack_with(jetstream::AckKind::Nak(Some(UNREADABLE_RETRY)))
-                        .await;
-                }
+    let (stop, stopped) = watch::channel(false);
+    let app = app.clone();
+    let task = tokio::spawn(async move {
+        while !*stopped.borrow() {
+            if let Err(e) = consume(&app, &consumer).await {
+                warn!(error = %e, partition = n, "worker: reading a partition failed; again in 2 s");
+                tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
-        // Polled together, in order: the writer receives them in order.
-        let (messages, commits): (Vec<_>, Vec<_>) = submitted.into_iter().unzip();
-        let results = futures_util::future::join_all(commits).await;
-        for (message, result) in messages.into_iter().zip(results) {
-            match result {
-                Ok(_) => {
-                    count(&status.stored);
-                    // Not waiting for JetStream to confirm the ack (a round
-                    // trip per batch): an ack lost on the way only brings
-                    // the batch again, and the journal stores it once.
-                    if let Err(e) = message.ack().await {
-                        warn!(error = %e, "worker: an ack did not reach the bus; the batch will come again (stored once)");
-                    }
+    });
+    Ok(Taken { stop, task })
+}
+
+/// Takes one fetch of batches from `consumer` into the store: every batch
+/// is submitted at once, in order (the store's writer commits them in that
+/// order, many in one transaction), then each is acknowledged after its
+/// own commit.
+async fn consume(app: &AppState, consumer: &consumer::PullConsumer) -> anyhow::Result<()> {
+    let status = &app.metrics.bus;
+    let mut batch = consumer
+        .fetch()
+        .max_messages(1_000)
+        .expires(Duration::from_millis(500))
+        .messages()
+        .await?;
+    let mut submitted = Vec::new();
+    while let Some(message) = batch.next().await {
+        let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
+        match cdrhub_store::wire::decode(&message.payload) {
+            Ok(submission) => {
+                if message.info().is_ok_and(|i| i.delivered > 1) {
+                    count(&status.redelivered);
                 }
-                Err(e) => {
-                    count(&status.commit_failures);
-                    warn!(error = %e, "worker: the store could not commit a batch; the bus delivers it again");
-                    let _ = message
-                        .ack_with(jetstream::AckKind::Nak(Some(RETRY_AFTER)))
-                        .await;
-                }
+                let commit = app.store.submit(submission);
+                submitted.push((message, commit));
+            }
+            Err(e) => {
+                // A collector acknowledged it, so it must not be lost: it
+                // stays on the bus for a worker that reads it (one of a
+                // newer build, after an upgrade), and this one says so
+                // each time it comes back.
+                count(&status.unreadable);
+                error!(error = %e, subject = %message.subject, "worker: a batch on the bus does not read with this build; it stays there (upgrade this worker to the collectors' version)");
+                let _ = message
+                    .ack_with(jetstream::AckKind::Nak(Some(UNREADABLE_RETRY)))
+                    .await;
             }
         }
     }
+    // Polled together, in order: the writer receives them in order.
+    let (messages, commits): (Vec<_>, Vec<_>) = submitted.into_iter().unzip();
+    let results = futures_util::future::join_all(commits).await;
+    for (message, result) in messages.into_iter().zip(results) {
+        match result {
+            Ok(_) => {
+                count(&status.stored);
+                // Not waiting for JetStream to confirm the ack (a round
+                // trip per batch): an ack lost on the way only brings the
+                // batch again, and the journal stores it once.
+                if let Err(e) = message.ack().await {
+                    warn!(error = %e, "worker: an ack did not reach the bus; the batch will come again (stored once)");
+                }
+            }
+            Err(e) => {
+                count(&status.commit_failures);
+                warn!(error = %e, "worker: the store could not commit a batch; the bus delivers it again");
+                let _ = message
+                    .ack_with(jetstream::AckKind::Nak(Some(RETRY_AFTER)))
+                    .await;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sends `batch` where this process's ingest goes: the bus for a collector,

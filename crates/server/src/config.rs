@@ -71,10 +71,19 @@ pub struct HttpsConfig {
     pub key: PathBuf,
 }
 
-/// The embedded SQLite store.
+/// The store: the embedded SQLite files of the data directory, or a
+/// PostgreSQL database shared by several processes (issue 8).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
+    /// `postgres://user:password@host:port/database` (with
+    /// `?sslmode=require` for TLS): keep everything in PostgreSQL instead of
+    /// the data directory. `--store` or `CDRHUB_STORE` override it.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Most connections to PostgreSQL this process opens. Default 16.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// `full` (default): a commit survives a power cut before the sender is
     /// acknowledged. `normal`: survives a crash of cdrhub, not of the machine.
     #[serde(default = "default_synchronous")]
@@ -88,6 +97,8 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
+            url: None,
+            max_connections: default_max_connections(),
             synchronous: default_synchronous(),
             busy_timeout_ms: default_busy_timeout_ms(),
         }
@@ -145,6 +156,9 @@ fn default_listen() -> SocketAddr {
 }
 fn default_synchronous() -> cdrhub_store::Synchronous {
     cdrhub_store::Synchronous::Full
+}
+fn default_max_connections() -> usize {
+    16
 }
 fn default_busy_timeout_ms() -> u64 {
     5000

@@ -517,6 +517,9 @@ struct PgInner {
     client: crate::postgres::PgConnection,
     statements: HashMap<String, ::postgres::Statement>,
     in_transaction: bool,
+    /// Counts the connections this session has had: session state (such
+    /// as an advisory lock) lives only as long as one.
+    generation: u64,
 }
 
 /// Statements built at run time (filters) are cached too; past this many
@@ -531,6 +534,7 @@ impl PgSession {
                 client: pool.get()?,
                 statements: HashMap::new(),
                 in_transaction: false,
+                generation: 0,
             }),
         })
     }
@@ -552,6 +556,7 @@ impl PgInner {
             }
             self.client = self.pool.get().map_err(|e| Error::Other(e.to_string()))?;
             self.statements.clear();
+            self.generation += 1;
         }
         Ok(&mut self.client)
     }
@@ -611,6 +616,15 @@ fn pg_params<'b>(args: &'b [ArgRef<'b>]) -> Vec<&'b (dyn ToSql + Sync)> {
 }
 
 impl<'a> Db<'a> {
+    /// Which connection of its session the handle is on: it changes when a
+    /// PostgreSQL session replaced a closed connection (always 0 on SQLite).
+    pub(crate) fn generation(self) -> u64 {
+        match self {
+            Db::Sqlite(_) => 0,
+            Db::Pg(s) => s.inner.borrow().generation,
+        }
+    }
+
     /// Runs a statement; the number of rows it changed.
     pub(crate) fn execute(self, sql: &str, args: &[&dyn Arg]) -> Result<usize> {
         match self {

@@ -147,6 +147,26 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<BackupSummary, StoreError>;
     /// Whether a backup waits to be restored at the next start.
     fn restore_pending(&self) -> bool;
+    /// Locks the processes sharing this store's database take to divide
+    /// work (issue 8: bus partitions among workers), on a connection of
+    /// their own. `None`: the database is this process's alone, and so is
+    /// all the work.
+    fn claims(&self) -> Result<Option<Box<dyn Claims>>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// Named locks shared by the processes of one database, held until
+/// released or until the process (its connection) ends. Blocking calls.
+pub trait Claims: Send {
+    /// Takes `key` unless another process holds it; whether it is ours.
+    fn try_take(&mut self, key: i64) -> Result<bool, StoreError>;
+    fn release(&mut self, key: i64) -> Result<(), StoreError>;
+    /// How many keys of `first..=last` some process holds.
+    fn held(&mut self, first: i64, last: i64) -> Result<u32, StoreError>;
+    /// False once the connection that held the locks was lost: they are
+    /// all gone then, and these claims are of no more use.
+    fn alive(&mut self) -> bool;
 }
 
 /// Console and API accounts. Blocking calls, like the reads of [`Store`].

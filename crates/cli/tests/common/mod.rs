@@ -29,6 +29,7 @@ pub struct Server {
     /// What the server says after "listening for the gateway feed on ".
     feed: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
     hep: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
+    radius: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
 }
 
 impl Server {
@@ -43,7 +44,11 @@ impl Server {
             "tests-{}",
             STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
-        let out = cdrhub()
+        let mut create = cdrhub();
+        if let Some(config) = config {
+            create.arg("--config").arg(config);
+        }
+        let out = create
             .arg("--data-dir")
             .arg(data_dir)
             .args(["token", "create", &name, "--role", "admin"])
@@ -72,6 +77,7 @@ impl Server {
         let (password_tx, password_rx) = std::sync::mpsc::channel();
         let (feed_tx, feed_rx) = std::sync::mpsc::channel();
         let (hep_tx, hep_rx) = std::sync::mpsc::channel();
+        let (radius_tx, radius_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -84,6 +90,9 @@ impl Server {
                 }
                 if let Some(rest) = line.split("listening for HEP on ").nth(1) {
                     let _ = hep_tx.send(rest.trim().to_owned());
+                }
+                if let Some(rest) = line.split("listening for RADIUS accounting on udp ").nth(1) {
+                    let _ = radius_tx.send(rest.trim().to_owned());
                 }
                 if !sent && let Some(rest) = line.split("listening on http://").nth(1) {
                     let _ = tx.send(rest.trim().to_owned());
@@ -105,6 +114,7 @@ impl Server {
             admin_password,
             feed: std::sync::Mutex::new(feed_rx),
             hep: std::sync::Mutex::new(hep_rx),
+            radius: std::sync::Mutex::new(radius_rx),
         }
     }
 
@@ -132,6 +142,17 @@ impl Server {
         // "udp 127.0.0.1:41234 and tcp 127.0.0.1:52345"
         let words: Vec<&str> = said.split_whitespace().collect();
         (words[1].parse().unwrap(), words[4].parse().unwrap())
+    }
+
+    /// Where RADIUS accounting is received, once the server says so.
+    pub fn radius_addr(&self) -> SocketAddr {
+        self.radius
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(60))
+            .expect("cdrhub did not say where it listens for RADIUS")
+            .parse()
+            .unwrap()
     }
 
     /// SIGKILL: no chance to flush or say goodbye.

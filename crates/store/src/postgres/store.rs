@@ -78,6 +78,7 @@ impl SqlStore<PgBackend> {
                 max_batch_records: options.max_batch_records,
                 queue_depth: options.queue_depth,
                 dialog_timeouts: options.dialog_timeouts,
+                shared: true,
             },
         )
     }
@@ -183,5 +184,79 @@ impl Backend for PgBackend {
 
     fn restore_pending(&self) -> bool {
         false
+    }
+
+    fn claims(&self) -> Result<Option<Box<dyn crate::Claims>>, StoreError> {
+        let session = PgSession::new(&self.pool)?;
+        let generation = Db::Pg(&session).generation();
+        Ok(Some(Box::new(PgClaims {
+            session,
+            generation,
+        })))
+    }
+}
+
+/// Advisory locks of one session (`pg_try_advisory_lock`): the server
+/// releases them when the session ends, so a process that dies gives up
+/// its claims at once.
+struct PgClaims {
+    session: PgSession,
+    /// The connection the locks were taken on.
+    generation: u64,
+}
+
+impl PgClaims {
+    fn db(&self) -> Db<'_> {
+        Db::Pg(&self.session)
+    }
+}
+
+impl Drop for PgClaims {
+    /// The connection goes back to the pool: without its locks.
+    fn drop(&mut self) {
+        if let Err(e) = self
+            .db()
+            .query_value::<i64>("SELECT count(pg_advisory_unlock_all())", db::args![])
+        {
+            tracing::warn!(error = %e, "cannot release the claims; their connection keeps them until it closes");
+        }
+    }
+}
+
+impl crate::Claims for PgClaims {
+    fn try_take(&mut self, key: i64) -> Result<bool, StoreError> {
+        if !self.alive() {
+            return Ok(false);
+        }
+        Ok(self
+            .db()
+            .query_value("SELECT pg_try_advisory_lock(?1)", db::args![key])?)
+    }
+
+    fn release(&mut self, key: i64) -> Result<(), StoreError> {
+        if self.alive() {
+            self.db()
+                .query_value::<bool>("SELECT pg_advisory_unlock(?1)", db::args![key])?;
+        }
+        Ok(())
+    }
+
+    fn held(&mut self, first: i64, last: i64) -> Result<u32, StoreError> {
+        // A bigint key shows as its high and low halves (objsubid 1).
+        let n: i64 = self.db().query_value(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND objsubid = 1 AND database = (SELECT oid FROM pg_database \
+             WHERE datname = current_database()) \
+             AND ((classid::bigint << 32) | objid::bigint) BETWEEN ?1 AND ?2",
+            db::args![first, last],
+        )?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    fn alive(&mut self) -> bool {
+        // A query notices a closed connection; the session then opens a
+        // new one, on which none of the locks are.
+        let _ = self.db().query_value::<i64>("SELECT 1", db::args![]);
+        !self.session.is_closed() && self.db().generation() == self.generation
     }
 }

@@ -233,6 +233,13 @@ const REPLAY_CHUNK: i64 = 5_000;
 /// Records waiting for the correlator before the writer waits for it (about
 /// two commits of the 50-record load, a second of single-record POSTs).
 const MAX_QUEUED_RECORDS: usize = 4_000;
+/// The advisory lock of the process that correlates a shared database
+/// ("cdrhub" and a 2; migrations take the 1).
+const CORRELATOR_LOCK: i64 = 0x6364_7268_7562_0002;
+/// How often a process that does not correlate asks to.
+const LEADER_TRY_EVERY: Duration = Duration::from_secs(1);
+/// How often the correlating process reads what others journaled.
+const POLL_EVERY: Duration = Duration::from_millis(250);
 /// Most records applied in one transaction.
 const MAX_ROUND_RECORDS: usize = 20_000;
 
@@ -241,6 +248,7 @@ pub(crate) fn spawn_correlator(
     journal: Conn,
     busy_timeout: Duration,
     dialog_timeouts: DialogTimeouts,
+    shared: bool,
     progress: Arc<Progress>,
 ) -> (CorrelatorHandle, std::thread::JoinHandle<()>) {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -273,6 +281,9 @@ pub(crate) fn spawn_correlator(
                 correlation,
                 applied: 0,
                 needs_replay: true,
+                shared,
+                leader: None,
+                last_leader_try: None,
                 last_flush: Instant::now(),
                 dialog_timeouts,
                 last_timeout_sweep: None,
@@ -295,6 +306,12 @@ struct Correlator {
     /// SIP dialogs that see no message for this long are closed.
     dialog_timeouts: DialogTimeouts,
     last_timeout_sweep: Option<Instant>,
+    /// Several processes share the database (PostgreSQL): one of them
+    /// correlates, the one holding `CORRELATOR_LOCK`.
+    shared: bool,
+    /// Holding the lock, on the session of this generation.
+    leader: Option<u64>,
+    last_leader_try: Option<Instant>,
     progress: Arc<Progress>,
     queued: Arc<Queued>,
 }
@@ -308,12 +325,35 @@ impl Drop for Correlator {
 
 impl Correlator {
     fn run(mut self, calls: Db<'_>, journal: Db<'_>, rx: Receiver<CorrelatorMsg>) {
-        self.replay_or_warn(calls, journal);
-        if let Err(e) = self.reapply_forced(calls, journal) {
-            warn!(error = %e, "cannot end again the calls ended by hand; they stay as written");
+        if !self.shared {
+            self.start_correlating(calls, journal);
         }
         self.progress.ready.store(true, Ordering::Release);
         loop {
+            if !self.is_leader(calls, journal) {
+                match rx.recv_timeout(LEADER_TRY_EVERY) {
+                    Ok(msg) => {
+                        self.queued.take(msg.records());
+                        msg.decline();
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+                continue;
+            }
+            if self.shared {
+                // Other processes journal too: read what they committed.
+                match rx.recv_timeout(POLL_EVERY) {
+                    Ok(msg) => {
+                        let n = msg.records();
+                        self.queued.take(n);
+                        self.round(calls, journal, vec![msg]);
+                    }
+                    Err(RecvTimeoutError::Timeout) => self.poll(calls, journal),
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                continue;
+            }
             let first = if self.correlation.dirty_groups() > 0 {
                 match rx.recv_timeout(FLUSH_EVERY) {
                     Ok(msg) => msg,
@@ -352,9 +392,88 @@ impl Correlator {
             self.round(calls, journal, msgs);
         }
         // Shutting down: leave calls and legs up to date.
-        let upto = self.progress.journaled.load(Ordering::Acquire);
+        if self.shared && self.leader.is_none() {
+            return;
+        }
+        let upto = match self.shared {
+            false => self.progress.journaled.load(Ordering::Acquire),
+            true => journal_end(journal).unwrap_or(0),
+        };
         let (done, _) = oneshot::channel();
         self.round(calls, journal, vec![CorrelatorMsg::Flush { upto, done }]);
+    }
+
+    /// Brings calls up to date with the journal and ends again the calls
+    /// ended by hand: at start, or on taking over from another process.
+    fn start_correlating(&mut self, calls: Db<'_>, journal: Db<'_>) {
+        self.correlation.reset();
+        self.needs_replay = true;
+        self.replay_or_warn(calls, journal);
+        if let Err(e) = self.reapply_forced(calls, journal) {
+            warn!(error = %e, "cannot end again the calls ended by hand; they stay as written");
+        }
+    }
+
+    /// Whether this process correlates: always on its own database; on a
+    /// shared one while it holds the lock, tried for every second.
+    fn is_leader(&mut self, calls: Db<'_>, journal: Db<'_>) -> bool {
+        if !self.shared {
+            return true;
+        }
+        if let Some(generation) = self.leader {
+            if calls.generation() == generation {
+                return true;
+            }
+            // The session that held the lock is gone, and the lock with it.
+            warn!("lost the database connection that held correlation; trying to take it again");
+            self.leader = None;
+            self.correlation.reset();
+        }
+        if self
+            .last_leader_try
+            .is_some_and(|t| t.elapsed() < LEADER_TRY_EVERY)
+        {
+            return false;
+        }
+        self.last_leader_try = Some(Instant::now());
+        let generation = calls.generation();
+        match calls.query_value::<bool>("SELECT pg_try_advisory_lock(?1)", args![CORRELATOR_LOCK]) {
+            Ok(true) => {
+                info!("this process correlates the shared journal now");
+                self.leader = Some(generation);
+                self.start_correlating(calls, journal);
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                warn!(error = %e, "cannot ask which process correlates; will retry");
+                false
+            }
+        }
+    }
+
+    /// Applies what other processes journaled since the last round.
+    fn poll(&mut self, calls: Db<'_>, journal: Db<'_>) {
+        match journal_end(journal) {
+            Ok(end) if end > self.applied => self.round(
+                calls,
+                journal,
+                vec![CorrelatorMsg::Records {
+                    after: end,
+                    batches: Vec::new(),
+                }],
+            ),
+            Ok(_) => {
+                if self.correlation.dirty_groups() > 0
+                    || self
+                        .last_timeout_sweep
+                        .is_none_or(|t| t.elapsed() >= TIMEOUT_SWEEP_EVERY)
+                {
+                    self.round(calls, journal, Vec::new());
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot read the journal's end; will retry"),
+        }
     }
 
     /// One step of removing old rows, in a transaction of its own.
@@ -676,10 +795,7 @@ impl Correlator {
         )?;
         let mut replayed = 0;
         loop {
-            let end: i64 =
-                journal.query_row("SELECT coalesce(max(id), 0) FROM journal", args![], |r| {
-                    r.get(0)
-                })?;
+            let end = journal_end(journal)?;
             if self.applied >= end {
                 break;
             }
@@ -700,6 +816,22 @@ impl Correlator {
 }
 
 impl CorrelatorMsg {
+    /// Answers without doing anything: another process correlates.
+    fn decline(self) {
+        match self {
+            CorrelatorMsg::Records { .. } => {}
+            CorrelatorMsg::Flush { done, .. } => {
+                let _ = done.send(());
+            }
+            CorrelatorMsg::ForceEnd { done, .. } => {
+                let _ = done.send(false);
+            }
+            CorrelatorMsg::Prune { done, .. } => {
+                let _ = done.send(Ok(StepDone::default()));
+            }
+        }
+    }
+
     fn records(&self) -> usize {
         match self {
             CorrelatorMsg::Records { batches, .. } => batches.iter().map(|b| b.records.len()).sum(),
@@ -738,6 +870,11 @@ fn read_journal(journal: Db<'_>, after: i64, upto: i64) -> Result<Vec<JournalRow
             })
         },
     )
+}
+
+/// The highest journal id committed.
+fn journal_end(journal: Db<'_>) -> Result<i64> {
+    journal.query_value("SELECT coalesce(max(id), 0) FROM journal", args![])
 }
 
 fn set_correlated_upto(tx: Db<'_>, id: i64) -> Result<()> {

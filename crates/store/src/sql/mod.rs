@@ -47,6 +47,9 @@ pub trait Backend: Send + Sync + 'static {
     fn restore_upload_path(&self) -> PathBuf;
     fn stage_restore(&self, upload: &Path, actor: &str) -> Result<BackupSummary, StoreError>;
     fn restore_pending(&self) -> bool;
+    fn claims(&self) -> Result<Option<Box<dyn crate::Claims>>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// How the writer and the correlator work, whatever the database.
@@ -59,6 +62,9 @@ pub(crate) struct EngineOptions {
     /// Submissions waiting for the writer before senders are slowed down.
     pub queue_depth: usize,
     pub dialog_timeouts: cdrhub_correlate::sip::DialogTimeouts,
+    /// Other processes write the same database (PostgreSQL): their journal
+    /// commits are serialized with this one's, and one process correlates.
+    pub shared: bool,
 }
 
 /// The connections the store's threads own.
@@ -104,6 +110,7 @@ impl<B: Backend> SqlStore<B> {
             conns.journal_reader,
             options.busy_timeout,
             options.dialog_timeouts,
+            options.shared,
             progress.clone(),
         );
         let (tx, writer) = spawn_writer(
@@ -500,6 +507,10 @@ impl<B: Backend> Store for SqlStore<B> {
 
     fn restore_pending(&self) -> bool {
         self.backend.restore_pending()
+    }
+
+    fn claims(&self) -> Result<Option<Box<dyn crate::Claims>>, StoreError> {
+        self.backend.claims()
     }
 
     fn backup_file(&self) -> Result<(std::fs::File, BackupSummary), StoreError> {

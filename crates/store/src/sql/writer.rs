@@ -83,6 +83,10 @@ pub(crate) fn spawn_writer(
     (tx, handle)
 }
 
+/// The advisory lock journal commits take on a shared database ("cdrhub"
+/// and a 3).
+const JOURNAL_LOCK: i64 = 0x6364_7268_7562_0003;
+
 /// A receiver URL and session, interned as an integer for the dedup index.
 #[derive(Clone, Copy)]
 struct Stream {
@@ -230,6 +234,19 @@ impl Writer {
         let started = std::time::Instant::now();
         let result = (|| {
             let tx = conn.begin()?;
+            if self.options.shared {
+                // Processes sharing the database commit the journal one at
+                // a time, so its ids grow in the order of the commits and
+                // the correlator reading after an id misses none.
+                tx.db().query_value::<i64>(
+                    "SELECT 1 FROM (SELECT pg_advisory_xact_lock(?1)) AS l",
+                    args![JOURNAL_LOCK],
+                )?;
+                // What another process committed since may have moved the
+                // streams' positions and gaps: read them again.
+                self.streams.clear();
+                self.open_gaps.clear();
+            }
             for (i, batch) in batches.into_iter().enumerate() {
                 acks[i].1 = self.ingest(tx.db(), batch, &mut last_id)?;
             }

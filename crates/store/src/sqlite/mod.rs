@@ -156,6 +156,7 @@ impl SqliteOptions {
             max_batch_records: self.max_batch_records,
             queue_depth: self.queue_depth,
             dialog_timeouts: self.dialog_timeouts,
+            shared: false,
         }
     }
 }
