@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
-# The ingest bus benchmark (issue 8, point 4): the same CMS load against one
-# cdrhub (SQLite, single node) and against a collector + worker pair on the
-# machine's NATS JetStream (each a cdrhub process with its own data
-# directory; the worker stores in SQLite). Prints records/s and the p99 of
-# the sender's acknowledgement for each, then how long the worker took to
-# store what the collector had acknowledged.
+# The scale-out benchmark (issue 8, point 4): the same CMS load against
+#   1. one cdrhub on SQLite (single node),
+#   2. one cdrhub on PostgreSQL (single node, --store),
+#   3. two collectors and two workers on the machine's NATS JetStream,
+#      sharing one PostgreSQL database (four cdrhub processes).
+# Prints records/s and the p99 of the sender's acknowledgement for each,
+# and for the bus how long the workers took to store what the collectors
+# had acknowledged.
 #
 # Usage:  scripts/bench-bus.sh
-# Environment: BENCH_SECONDS=15, BENCH_CONNECTIONS=32, BENCH_BATCH=50,
-#              BENCH_RATE=5000 (records/s of the open-loop run)
+# Environment: BENCH_SECONDS=15, BENCH_CONNECTIONS=32 (split between the
+#              two collectors), BENCH_BATCH=50, BENCH_RATE=5000 (records/s
+#              of the open-loop run, split likewise),
+#              BENCH_PG=postgres://postgres@127.0.0.1:5432 (a server where
+#              the benchmark may create and drop its databases)
 #
-# The load generator, the server processes and NATS share the machine's
-# cores. The PostgreSQL rows of the issue's table come with the
-# PostgreSQL store.
+# The load generators, the server processes, NATS and PostgreSQL share the
+# machine's cores.
 set -euo pipefail
 BENCH_SECONDS=${BENCH_SECONDS:-15}
 BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-32}
 BENCH_BATCH=${BENCH_BATCH:-50}
 BENCH_RATE=${BENCH_RATE:-5000}
+BENCH_PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -40,6 +45,24 @@ PY
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+DATABASES=()
+drop_databases() {
+    for d in "${DATABASES[@]}"; do
+        psql "$BENCH_PG/postgres" -qtAc "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+}
+trap 'cleanup; drop_databases' EXIT
+# new_database NAME: a fresh database; its URL is left in DB_URL.
+new_database() {
+    local name="cdrhub_bench_$1_$$"
+    psql "$BENCH_PG/postgres" -qtAc "CREATE DATABASE $name" >/dev/null
+    DATABASES+=("$name")
+    DB_URL="$BENCH_PG/$name"
+}
+
+if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && [ -d /etc/postgresql ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+fi
 
 if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
     start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" -- \
@@ -64,12 +87,8 @@ start() {
     done
 }
 
-journal_count() {
-    python3 - "$1" <<'PY'
-import sqlite3, sys
-c = sqlite3.connect(f"file:{sys.argv[1]}/cdrhub.db?mode=ro", uri=True)
-print(c.execute("select count(*) from journal").fetchone()[0])
-PY
+pg_journal_count() {
+    psql "$1" -qtAc "select count(*) from journal"
 }
 
 run() {
@@ -81,14 +100,57 @@ run() {
         echo "$label: the load generator failed"
 }
 
+# run_pair LABEL PORT1 PORT2 ARGS...: half the load to each collector at
+# once; records/s added, the worse p99 of the two.
+run_pair() {
+    local label=$1 p1=$2 p2=$3
+    shift 3
+    local half=$((BENCH_CONNECTIONS / 2))
+    local args=("$@")
+    for i in "${!args[@]}"; do
+        if [ "${args[$i]}" = "--rate" ]; then args[$((i + 1))]=$((args[$((i + 1))] / 2)); fi
+    done
+    "$LOADGEN" --url "http://127.0.0.1:$p1/ingest/cms" --duration "${BENCH_SECONDS}s" \
+        --connections "$half" --json "${args[@]}" >"$WORK/load1.json" 2>/dev/null &
+    local l1=$!
+    "$LOADGEN" --url "http://127.0.0.1:$p2/ingest/cms" --duration "${BENCH_SECONDS}s" \
+        --connections "$half" --json "${args[@]}" >"$WORK/load2.json" 2>/dev/null &
+    local l2=$!
+    wait "$l1" "$l2" || true
+    python3 - "$label" "$WORK/load1.json" "$WORK/load2.json" <<'PY' || echo "$label: the load generator failed"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[2:4])
+print(f"{sys.argv[1]}: {a['records_per_s'] + b['records_per_s']:,.0f} records/s, "
+      f"p99 {max(a['p99_ms'], b['p99_ms']):.1f} ms, {a['records'] + b['records']:,} records acknowledged, "
+      f"{a['non_200'] + a['errors'] + b['non_200'] + b['errors']} refused or failed")
+PY
+}
+
 echo "== single node (SQLite)"
 start single ""
 single=$PORT
-run "single, batch $BENCH_BATCH" "$single" --mode batch --batch-size "$BENCH_BATCH"
-run "single, $BENCH_RATE/s one record a POST" "$single" --rate "$BENCH_RATE"
+run "single SQLite, batch $BENCH_BATCH" "$single" --mode batch --batch-size "$BENCH_BATCH"
+run "single SQLite, $BENCH_RATE/s one record a POST" "$single" --rate "$BENCH_RATE"
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
+echo "== single node (PostgreSQL)"
+new_database single
+cat >"$WORK/pg-single.toml" <<TOML
+[store]
+url = "$DB_URL"
+TOML
+start pg-single "$WORK/pg-single.toml"
+pg_single=$PORT
+run "single PostgreSQL, batch $BENCH_BATCH" "$pg_single" --mode batch --batch-size "$BENCH_BATCH"
+run "single PostgreSQL, $BENCH_RATE/s one record a POST" "$pg_single" --rate "$BENCH_RATE"
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+
+new_database bus
 for role in collector worker; do
     cat >"$WORK/$role.toml" <<TOML
+[store]
+url = "$DB_URL"
+
 [bus]
 nats = "nats://127.0.0.1:4222"
 stream = "$stream"
@@ -96,21 +158,25 @@ subject_prefix = "cdrhub-bench.$$"
 roles = ["$role"]
 TOML
 done
-echo "== collector + worker on NATS JetStream (worker on SQLite)"
-start worker "$WORK/worker.toml"
-start collector "$WORK/collector.toml"
-collector=$PORT
-start_ns=$(date +%s%N)
-run "bus, batch $BENCH_BATCH" "$collector" --mode batch --batch-size "$BENCH_BATCH"
-run "bus, $BENCH_RATE/s one record a POST" "$collector" --rate "$BENCH_RATE"
+echo "== two collectors + two workers on NATS JetStream and PostgreSQL"
+start worker-1 "$WORK/worker.toml"
+start worker-2 "$WORK/worker.toml"
+start collector-1 "$WORK/collector.toml"
+c1=$PORT
+start collector-2 "$WORK/collector.toml"
+c2=$PORT
+# The workers divide the partitions between them within a few seconds.
+sleep 3
+run_pair "bus, batch $BENCH_BATCH" "$c1" "$c2" --mode batch --batch-size "$BENCH_BATCH"
+run_pair "bus, $BENCH_RATE/s one record a POST" "$c1" "$c2" --rate "$BENCH_RATE"
 sent_ns=$(date +%s%N)
-# The worker catches up: wait until its journal stops growing.
+# The workers catch up: wait until the journal stops growing.
 last=-1
 while :; do
-    n=$(journal_count "$WORK/worker")
+    n=$(pg_journal_count "$DB_URL")
     [ "$n" = "$last" ] && break
     last=$n
     sleep 2
 done
 done_ns=$(date +%s%N)
-echo "worker stored $last records; it finished $(( (done_ns - sent_ns) / 1000000 - 2000 )) ms after the load ended (to within 2 s)"
+echo "the workers stored $last records; they finished $(( (done_ns - sent_ns) / 1000000 - 2000 )) ms after the load ended (to within 2 s)"

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use cdrhub_server::{AppState, BoundServer, Config, Metrics};
 use cdrhub_store::postgres::{PgOptions, PgStore};
-use cdrhub_store::{SqliteOptions, SqliteStore, Store};
+use cdrhub_store::{SqliteOptions, SqliteStore, Store, StoreError};
 use clap::{Parser, Subcommand};
 
 /// cdrhub: a call detail record server. It receives CDRs and call events from
@@ -82,6 +82,16 @@ enum Command {
     Restore {
         #[arg(value_name = "FILE")]
         file: PathBuf,
+    },
+    /// Move the SQLite data directory's journal, accounts and settings to
+    /// an empty PostgreSQL database. The server must be stopped; calls are
+    /// not copied: cdrhub rebuilds them from the journal at its first start
+    /// on PostgreSQL.
+    Migrate {
+        /// The PostgreSQL database to fill:
+        /// postgres://user:password@host:port/database
+        #[arg(long, value_name = "URL")]
+        to: String,
     },
     /// Simulated telephony systems to point cdrhub at.
     Sim {
@@ -261,10 +271,95 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Migrate { to } => migrate(&dir, to),
         Command::User { command } => accounts::user(&dir, url.as_deref(), command),
         Command::Token { command } => accounts::token(&dir, url.as_deref(), command),
         Command::Sim { command } => sim::run(command),
     }
+}
+
+/// `cdrhub migrate`: copies the data directory into PostgreSQL with a
+/// progress bar, then says what was copied and how to start on it.
+fn migrate(dir: &std::path::Path, url: &str) -> anyhow::Result<()> {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "[{elapsed_precise}] [{bar:40}] {human_pos}/{human_len} rows {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let mut progress = |p: &cdrhub_store::postgres::MigrateProgress| {
+        bar.set_length(p.total);
+        bar.set_position(p.copied);
+        bar.set_message(p.table);
+    };
+    let summary = cdrhub_store::postgres::migrate_sqlite_to_postgres(dir, url, &mut progress);
+    bar.finish_and_clear();
+    let summary = summary
+        .map_err(|e| {
+            // The messages say what is wrong by themselves; the kind would
+            // only add "cannot open store" or "store unavailable".
+            let (StoreError::Open(why)
+            | StoreError::Unavailable(why)
+            | StoreError::Conflict(why)
+            | StoreError::InvalidQuery(why)) = e;
+            anyhow::anyhow!(why)
+        })
+        .with_context(|| format!("cannot migrate {} to PostgreSQL", dir.display()))?;
+    let counted = [
+        ("journal", "record", "records"),
+        ("users", "user", "users"),
+        ("api_tokens", "API token", "API tokens"),
+        ("audit", "audit entry", "audit entries"),
+    ];
+    let mut parts: Vec<String> = counted
+        .iter()
+        .map(|(table, one, many)| count(summary.rows(table), one, many))
+        .collect();
+    let others: u64 = summary
+        .tables
+        .iter()
+        .filter(|(table, _)| !counted.iter().any(|(t, _, _)| t == table))
+        .map(|(_, n)| n)
+        .sum();
+    parts.push(count(others, "other row", "other rows"));
+    let last = parts.pop().unwrap_or_default();
+    println!(
+        "copied {} and {last} from {} to the PostgreSQL server at {}",
+        parts.join(", "),
+        dir.display(),
+        summary.server
+    );
+    if !summary.skipped_columns.is_empty() {
+        println!(
+            "not copied, as the PostgreSQL tables have no such columns: {}",
+            summary.skipped_columns.join(", ")
+        );
+    }
+    println!(
+        "calls are not copied: start cdrhub with --store URL (or [store] url) \
+         and it rebuilds them from the journal"
+    );
+    Ok(())
+}
+
+/// "1 user", "1,234 users".
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// 1234567 as 1,234,567.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
 }
 
 /// Ctrl-C or SIGTERM.

@@ -342,7 +342,7 @@ pub struct TestServer {
     pub store: Arc<dyn Store>,
     stop: Option<oneshot::Sender<()>>,
     /// The database of a run on PostgreSQL, dropped with the server.
-    _postgres: Option<TestDb>,
+    postgres: Option<TestDb>,
 }
 
 /// The store of a test server: SQLite in `dir`, or with
@@ -485,7 +485,7 @@ impl TestServer {
             token,
             store,
             stop: Some(stop),
-            _postgres: postgres,
+            postgres,
         }
     }
 
@@ -498,6 +498,11 @@ impl TestServer {
         let store = &self.store;
         std::thread::scope(|s| s.spawn(|| f(store.accounts())).join())
             .expect("the accounts call panicked")
+    }
+
+    /// Whether this run's store is PostgreSQL (`CDRHUB_TEST_STORE`).
+    pub fn on_postgres(&self) -> bool {
+        self.postgres.is_some()
     }
 
     /// `cdrhub.db` in the data directory.

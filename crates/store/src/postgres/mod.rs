@@ -8,6 +8,7 @@
 //! the PEM file named by `&sslrootcert=FILE`.
 
 mod accounts;
+mod migrate;
 mod pool;
 mod schema;
 mod store;
@@ -15,5 +16,6 @@ mod store;
 pub mod testing;
 
 pub use accounts::PgAccounts;
+pub use migrate::{MigrateProgress, MigrateSummary, migrate_sqlite_to_postgres};
 pub use pool::{PgConnection, PgPool};
 pub use store::{PgBackend, PgOptions, PgStore};
