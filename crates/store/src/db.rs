@@ -74,13 +74,24 @@ impl<T> OptionalExt<T> for Result<T> {
 }
 
 /// A value bound to a statement, borrowed from the caller.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum ArgRef<'a> {
     Null,
     Int(i64),
     Real(f64),
     Text(&'a str),
     Blob(&'a [u8]),
+    /// A value only PostgreSQL takes as it is (an array for `unnest`).
+    Pg(&'a (dyn ToSql + Sync)),
+}
+
+/// A PostgreSQL-only parameter: statements that bind one run only there.
+pub(crate) struct PgOnly<'a>(pub &'a (dyn ToSql + Sync));
+
+impl Arg for PgOnly<'_> {
+    fn arg(&self) -> ArgRef<'_> {
+        ArgRef::Pg(self.0)
+    }
 }
 
 /// An owned value: a bound parameter built at run time, or a column read
@@ -229,6 +240,11 @@ impl rusqlite::ToSql for ArgRef<'_> {
             ArgRef::Real(f) => V::Real(f),
             ArgRef::Text(s) => V::Text(s.as_bytes()),
             ArgRef::Blob(b) => V::Blob(b),
+            ArgRef::Pg(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "a PostgreSQL-only value was bound on SQLite".into(),
+                ));
+            }
         }))
     }
 }
@@ -266,6 +282,7 @@ impl ToSql for ArgRef<'_> {
                 Type::BYTEA => b.to_sql(ty, out),
                 _ => Err(format!("bytes cannot be bound to a {ty} parameter").into()),
             },
+            ArgRef::Pg(v) => v.to_sql_checked(ty, out),
         }
     }
 
@@ -517,6 +534,8 @@ struct PgInner {
     client: crate::postgres::PgConnection,
     statements: HashMap<String, ::postgres::Statement>,
     in_transaction: bool,
+    /// Run on every connection the session opens (session settings).
+    setup: Option<&'static str>,
     /// Counts the connections this session has had: session state (such
     /// as an advisory lock) lives only as long as one.
     generation: u64,
@@ -528,12 +547,25 @@ const MAX_CACHED_STATEMENTS: usize = 512;
 
 impl PgSession {
     pub(crate) fn new(pool: &crate::postgres::PgPool) -> Result<Self, StoreError> {
+        Self::with_setup(pool, None)
+    }
+
+    /// A session that runs `setup` on each of its connections.
+    pub(crate) fn with_setup(
+        pool: &crate::postgres::PgPool,
+        setup: Option<&'static str>,
+    ) -> Result<Self, StoreError> {
+        let mut client = pool.get()?;
+        if let Some(sql) = setup {
+            client.batch_execute(sql).map_err(|e| pool.error(e))?;
+        }
         Ok(PgSession {
             inner: RefCell::new(PgInner {
                 pool: pool.clone(),
-                client: pool.get()?,
+                client,
                 statements: HashMap::new(),
                 in_transaction: false,
+                setup,
                 generation: 0,
             }),
         })
@@ -556,6 +588,9 @@ impl PgInner {
             }
             self.client = self.pool.get().map_err(|e| Error::Other(e.to_string()))?;
             self.statements.clear();
+            if let Some(sql) = self.setup {
+                self.client.batch_execute(sql)?;
+            }
             self.generation += 1;
         }
         Ok(&mut self.client)

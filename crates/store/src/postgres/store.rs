@@ -59,9 +59,13 @@ impl SqlStore<PgBackend> {
         let accounts = PgAccounts::with_pool(pool.clone())?;
         let session =
             || -> Result<Conn, StoreError> { Ok(Conn::Pg(Box::new(PgSession::new(&pool)?))) };
+        // Calls are rebuilt from the journal after a crash (the position
+        // they reflect is committed with them): their commits need not wait
+        // for the disk, as SQLite's calls.db. The journal's do.
+        let calls = PgSession::with_setup(&pool, Some("SET synchronous_commit TO off"))?;
         let conns = Connections {
             journal: session()?,
-            calls: session()?,
+            calls: Conn::Pg(Box::new(calls)),
             journal_reader: session()?,
         };
         let backend = PgBackend {

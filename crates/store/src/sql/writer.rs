@@ -18,7 +18,7 @@ use tracing::{trace, warn};
 
 use super::correlator::{CommittedBatch, CommittedRecords, CorrelatorHandle, Progress};
 use super::{EngineOptions, RecentRates};
-use crate::db::{Conn, Db, OptionalExt, Result, args};
+use crate::db::{Conn, Db, OptionalExt, PgOnly, Result, args};
 use crate::{
     CmsIngest, CtiIngest, EventsIngest, FeedIngest, GatewayLogKind, HepIngest, IngestBatch,
     IngestOutcome, IngestPayload, RadiusIngest, StoreError,
@@ -397,35 +397,37 @@ impl Writer {
         let session_stream = self
             .stream(tx, (source, "", session), sender, call_bridge)?
             .id;
-        let mut committed = Vec::with_capacity(cms.batch.records.len());
-        for record in cms.batch.records {
-            let payload = cms.body.get(record.raw.clone()).unwrap_or_default();
-            // A re-sent record has the same correlatorIndex in its session,
-            // whichever receiver URL it was sent to (reference/cms-cdr.md A.1).
-            let (dedup_stream, dedup_seq) = match record.correlator_index {
-                Some(c) => (session_stream, c as i64),
-                None => (receiver_stream, record.record_index as i64),
-            };
-            let inserted: Option<i64> = tx.query_opt(
-                "INSERT INTO journal (stream, seq, session_stream, alt_seq, \
-                 received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                 ON CONFLICT DO NOTHING RETURNING id",
-                args![
-                    receiver_stream,
-                    record.record_index as i64,
+        let rows: Vec<JournalRow<'_>> = cms
+            .batch
+            .records
+            .iter()
+            .map(|record| {
+                // A re-sent record has the same correlatorIndex in its
+                // session, whichever receiver URL it was sent to
+                // (reference/cms-cdr.md A.1).
+                let (dedup_stream, dedup_seq) = match record.correlator_index {
+                    Some(c) => (session_stream, c as i64),
+                    None => (receiver_stream, record.record_index as i64),
+                };
+                JournalRow {
+                    stream: receiver_stream,
+                    seq: record.record_index as i64,
                     session_stream,
-                    record.correlator_index.map(|c| c as i64),
-                    received_at.0,
-                    record.time.0,
-                    record.record_type,
-                    record.subject_id(),
-                    payload,
+                    alt_seq: record.correlator_index.map(|c| c as i64),
+                    received_at: received_at.0,
+                    event_time: record.time.0,
+                    event_type: record.record_type.as_str(),
+                    subject: record.subject_id(),
+                    payload: cms.body.get(record.raw.clone()).unwrap_or_default(),
                     dedup_stream,
                     dedup_seq,
-                ],
-                |r| r.get(0),
-            )?;
+                }
+            })
+            .collect();
+        let ids = insert_journal(tx, &rows)?;
+        drop(rows);
+        let mut committed = Vec::with_capacity(cms.batch.records.len());
+        for (record, inserted) in cms.batch.records.into_iter().zip(ids) {
             let delta = self.senders.entry((source, sender.to_owned())).or_default();
             let Some(id) = inserted else {
                 outcome.duplicates += 1;
@@ -980,6 +982,98 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// A journal row to insert.
+struct JournalRow<'a> {
+    stream: i64,
+    seq: i64,
+    session_stream: i64,
+    alt_seq: Option<i64>,
+    received_at: i64,
+    event_time: i64,
+    event_type: &'a str,
+    subject: Option<&'a str>,
+    payload: &'a [u8],
+    dedup_stream: i64,
+    dedup_seq: i64,
+}
+
+/// Inserts the rows in order; each one's journal id, or `None` for a
+/// duplicate (of a row already there or earlier in `rows`). SQLite takes
+/// them one prepared insert at a time (no round trips); PostgreSQL in one
+/// statement of arrays, as a round trip per row would cost more than the
+/// insert.
+fn insert_journal(tx: Db<'_>, rows: &[JournalRow<'_>]) -> Result<Vec<Option<i64>>> {
+    if let Db::Sqlite(_) = tx {
+        return rows
+            .iter()
+            .map(|r| {
+                tx.query_opt(
+                    "INSERT INTO journal (stream, seq, session_stream, alt_seq, \
+                     received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                     ON CONFLICT DO NOTHING RETURNING id",
+                    args![
+                        r.stream,
+                        r.seq,
+                        r.session_stream,
+                        r.alt_seq,
+                        r.received_at,
+                        r.event_time,
+                        r.event_type,
+                        r.subject,
+                        r.payload,
+                        r.dedup_stream,
+                        r.dedup_seq,
+                    ],
+                    |row| row.get(0),
+                )
+            })
+            .collect();
+    }
+    let column = |f: &dyn Fn(&JournalRow<'_>) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+    let (stream, seq, session_stream) = (
+        column(&|r| r.stream),
+        column(&|r| r.seq),
+        column(&|r| r.session_stream),
+    );
+    let alt_seq: Vec<Option<i64>> = rows.iter().map(|r| r.alt_seq).collect();
+    let (received_at, event_time) = (column(&|r| r.received_at), column(&|r| r.event_time));
+    let event_type: Vec<&str> = rows.iter().map(|r| r.event_type).collect();
+    let subject: Vec<Option<&str>> = rows.iter().map(|r| r.subject).collect();
+    let payload: Vec<&[u8]> = rows.iter().map(|r| r.payload).collect();
+    let (dedup_stream, dedup_seq) = (column(&|r| r.dedup_stream), column(&|r| r.dedup_seq));
+    let mut inserted: HashMap<(i64, i64), i64> = HashMap::with_capacity(rows.len());
+    tx.query_each(
+        "INSERT INTO journal (stream, seq, session_stream, alt_seq, \
+         received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
+         SELECT * FROM unnest(?1::bigint[], ?2::bigint[], ?3::bigint[], ?4::bigint[], \
+         ?5::bigint[], ?6::bigint[], ?7::text[], ?8::text[], ?9::bytea[], ?10::bigint[], \
+         ?11::bigint[]) ON CONFLICT DO NOTHING RETURNING id, dedup_stream, dedup_seq",
+        args![
+            PgOnly(&stream),
+            PgOnly(&seq),
+            PgOnly(&session_stream),
+            PgOnly(&alt_seq),
+            PgOnly(&received_at),
+            PgOnly(&event_time),
+            PgOnly(&event_type),
+            PgOnly(&subject),
+            PgOnly(&payload),
+            PgOnly(&dedup_stream),
+            PgOnly(&dedup_seq),
+        ],
+        |row| {
+            inserted.insert((row.get(1)?, row.get(2)?), row.get(0)?);
+            Ok(())
+        },
+    )?;
+    // A key twice in `rows`: the first is the one inserted.
+    Ok(rows
+        .iter()
+        .map(|r| inserted.remove(&(r.dedup_stream, r.dedup_seq)))
+        .collect())
 }
 
 impl WriterMsg {
