@@ -520,21 +520,23 @@ impl Writer {
         outcome: &mut IngestOutcome,
         last_id: &mut i64,
     ) -> Result<Option<i64>> {
-        let inserted: Option<i64> = tx.query_opt(
-            "INSERT INTO journal (stream, seq, session_stream, alt_seq, \
-             received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
-             VALUES (?1, ?2, ?1, NULL, ?3, ?3, ?4, ?5, ?6, ?1, ?2) \
-             ON CONFLICT DO NOTHING RETURNING id",
-            args![
-                row.stream,
-                row.seq,
-                row.received_at.0,
-                row.event_type,
-                row.subject,
-                row.payload,
-            ],
-            |r| r.get(0),
-        )?;
+        let row = JournalRow {
+            stream: row.stream,
+            seq: row.seq,
+            session_stream: row.stream,
+            alt_seq: None,
+            received_at: row.received_at.0,
+            event_time: row.received_at.0,
+            event_type: row.event_type,
+            subject: row.subject,
+            payload: row.payload,
+            dedup_stream: row.stream,
+            dedup_seq: row.seq,
+        };
+        let received_at = row.received_at;
+        let inserted = insert_journal(tx, std::slice::from_ref(&row))?
+            .pop()
+            .flatten();
         let delta = self.senders.entry((source, sender.to_owned())).or_default();
         let Some(id) = inserted else {
             outcome.duplicates += 1;
@@ -544,7 +546,7 @@ impl Writer {
         *last_id = id;
         outcome.stored += 1;
         delta.records += 1;
-        delta.last_record_at = Some(delta.last_record_at.unwrap_or(0).max(row.received_at.0));
+        delta.last_record_at = Some(delta.last_record_at.unwrap_or(0).max(received_at));
         Ok(Some(id))
     }
 
@@ -1005,15 +1007,17 @@ struct JournalRow<'a> {
 /// statement of arrays, as a round trip per row would cost more than the
 /// insert.
 fn insert_journal(tx: Db<'_>, rows: &[JournalRow<'_>]) -> Result<Vec<Option<i64>>> {
-    if let Db::Sqlite(_) = tx {
+    if let Db::Sqlite(conn) = tx {
+        // A plain insert and the connection's last row id: cheaper in
+        // SQLite than RETURNING, and nothing else writes in between.
         return rows
             .iter()
             .map(|r| {
-                tx.query_opt(
+                let inserted = tx.execute(
                     "INSERT INTO journal (stream, seq, session_stream, alt_seq, \
                      received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                     ON CONFLICT DO NOTHING RETURNING id",
+                     ON CONFLICT DO NOTHING",
                     args![
                         r.stream,
                         r.seq,
@@ -1027,8 +1031,8 @@ fn insert_journal(tx: Db<'_>, rows: &[JournalRow<'_>]) -> Result<Vec<Option<i64>
                         r.dedup_stream,
                         r.dedup_seq,
                     ],
-                    |row| row.get(0),
-                )
+                )?;
+                Ok((inserted > 0).then(|| conn.last_insert_rowid()))
             })
             .collect();
     }

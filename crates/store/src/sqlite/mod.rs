@@ -278,6 +278,12 @@ const JOURNAL_CACHE_KIB: i64 = 8 * 1024;
 /// their index that is not cached costs a read.
 const CALLS_CACHE_KIB: i64 = 8 * 1024;
 
+/// Prepared statements each connection keeps. Statements are prepared
+/// once and found again by their text (`db.rs`); a writer or correlator
+/// round uses a few dozen, and a cache smaller than that would prepare
+/// them again every time (rusqlite's default holds 16).
+const STATEMENT_CACHE: usize = 256;
+
 /// Opens a database file for writing in WAL mode.
 fn open_wal(
     path: &Path,
@@ -287,6 +293,7 @@ fn open_wal(
 ) -> Result<Connection, StoreError> {
     let open_err = |e: rusqlite::Error| StoreError::Open(format!("{}: {e}", path.display()));
     let conn = Connection::open(path).map_err(open_err)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.busy_timeout(busy_timeout).map_err(open_err)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -321,6 +328,7 @@ fn open_reader(path: &Path, calls: Option<&Path>) -> Result<Connection, StoreErr
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(open_err)?;
+    c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     c.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
     if let Some(calls) = calls {
         c.execute(
