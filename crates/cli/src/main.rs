@@ -114,7 +114,11 @@ fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // The PostgreSQL driver logs the server's notices (such as "already
+        // exists, skipping" of every start's migration check) at info.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,postgres=warn,tokio_postgres=warn")
+        });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
