@@ -237,7 +237,9 @@ fn comparable(call: &Value) -> Value {
             o.remove(k);
         }
         for leg in o["details"]["legs"].as_array_mut().unwrap() {
-            for k in ["started_at", "stopped_at", "updated_at"] {
+            // "records" are journal ids: the partitions' batches are
+            // journaled side by side, so their ids interleave differently.
+            for k in ["started_at", "stopped_at", "updated_at", "records"] {
                 leg.as_object_mut().unwrap().remove(k);
             }
         }
@@ -406,8 +408,10 @@ async fn two_collectors_and_a_worker_make_what_one_server_makes() {
         ["cms", "events", "radius", "sip"],
         "{direct:#?}"
     );
-    let strip = |calls: &[Value]| calls.iter().map(comparable).collect::<Vec<_>>();
-    assert_eq!(strip(&through_bus), strip(&direct));
+    assert_eq!(through_bus.len(), direct.len(), "{through_bus:#?}");
+    for (a, b) in through_bus.iter().zip(&direct) {
+        assert_eq!(comparable(a), comparable(b), "a call (bus, single)");
+    }
     for (a, b) in direct.iter().zip(&through_bus) {
         assert_eq!(
             legs_of(&mut worker, b).await,
