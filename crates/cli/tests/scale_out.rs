@@ -295,6 +295,27 @@ async fn legs_of(server: &Server, call: &Value) -> Vec<Value> {
     legs
 }
 
+/// Deletes the test's JetStream stream when dropped, whether the test
+/// passed or not (declared before the servers: dropped after them).
+struct StreamGuard(String);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                if let Ok(client) = async_nats::connect("nats://127.0.0.1:4222").await {
+                    let _ = async_nats::jetstream::new(client)
+                        .delete_stream(&name)
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
 fn ensure_nats() {
     let up = || std::net::TcpStream::connect("127.0.0.1:4222").is_ok();
     if !up() {
@@ -331,6 +352,7 @@ fn two_collectors_two_workers_and_a_web_process_match_one_sqlite_server_through_
         stream: format!("CDRHUB_SCALE_{}", uuid::Uuid::new_v4().simple()),
         url: db.url(),
     };
+    let _stream = StreamGuard(setup.stream.clone());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (sim_single, sim_bus) = rt.block_on(async { (cti_simulator(), cti_simulator()) });
 
@@ -454,11 +476,5 @@ fn two_collectors_two_workers_and_a_web_process_match_one_sqlite_server_through_
     });
 
     drop((worker_1, worker_2, collector_1, collector_2, web, single));
-    rt.block_on(async {
-        let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
-        let _ = async_nats::jetstream::new(client)
-            .delete_stream(&setup.stream)
-            .await;
-        drop((sim_single, sim_bus));
-    });
+    rt.block_on(async { drop((sim_single, sim_bus)) });
 }
