@@ -316,6 +316,64 @@ impl Drop for StreamGuard {
     }
 }
 
+/// The call ids of the webhooks received (`{"event": "call_ended", "call": ...}`).
+type Hooks = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A webhook receiver: answers 200 to every POST and keeps each body's
+/// call id.
+async fn hook_receiver() -> (SocketAddr, Hooks) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hooks: Hooks = Default::default();
+    let seen = hooks.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    // One request: headers, then Content-Length bytes.
+                    let end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        let mut chunk = [0u8; 8192];
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < end + length {
+                        let mut chunk = [0u8; 8192];
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let body: Value =
+                        serde_json::from_slice(&buf[end..end + length]).unwrap_or(Value::Null);
+                    if let Some(id) = body["call"]["id"].as_str() {
+                        seen.lock().unwrap().push(id.to_owned());
+                    }
+                    buf.drain(..end + length);
+                    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                    if conn.write_all(ok).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, hooks)
+}
+
 fn ensure_nats() {
     let up = || std::net::TcpStream::connect("127.0.0.1:4222").is_ok();
     if !up() {
@@ -355,6 +413,7 @@ fn two_collectors_two_workers_and_a_web_process_match_one_sqlite_server_through_
     let _stream = StreamGuard(setup.stream.clone());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (sim_single, sim_bus) = rt.block_on(async { (cti_simulator(), cti_simulator()) });
+    let (hook_at, hooks) = rt.block_on(hook_receiver());
 
     // The single SQLite server, with every source.
     let single_config = tmp.path().join("single.toml");
@@ -362,7 +421,12 @@ fn two_collectors_two_workers_and_a_web_process_match_one_sqlite_server_through_
     let single = Server::start_with_config(&tmp.path().join("single"), Some(&single_config));
 
     // Workers first: the bus holds the batches until one takes them.
-    let worker_config = setup.config("worker", &["worker"], "");
+    // Both workers could send the webhooks; one of them does.
+    let worker_config = setup.config(
+        "worker",
+        &["worker"],
+        &format!("[[webhooks]]\nname = \"crm\"\nurl = \"http://{hook_at}/hook\"\n"),
+    );
     let worker_1 = setup.start("worker-1", &worker_config);
     let worker_2 = setup.start("worker-2", &worker_config);
     let web = setup.start("web", &setup.config("web", &["web"], ""));
@@ -454,6 +518,24 @@ fn two_collectors_two_workers_and_a_web_process_match_one_sqlite_server_through_
                 );
             }
         }
+        // Every call that ended went to the webhook once, from one worker.
+        let ended: std::collections::BTreeSet<String> = shared
+            .iter()
+            .filter(|c| !c["ended_at"].is_null())
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while hooks.lock().unwrap().len() < ended.len() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut delivered = hooks.lock().unwrap().clone();
+        delivered.sort();
+        assert_eq!(
+            delivered,
+            ended.iter().cloned().collect::<Vec<_>>(),
+            "each ended call's webhook once"
+        );
         let mut days: Vec<String> = direct
             .iter()
             .map(|c| c["started_at"].as_str().unwrap()[..10].to_owned())

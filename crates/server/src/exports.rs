@@ -343,6 +343,52 @@ fn webhook_target(name: &str) -> String {
 }
 
 /// Runs the exports and webhooks until `stop`.
+/// The claim of the process that sends a shared store's exports and
+/// webhooks ("cdrhub" and 0x3000).
+const EXPORTS_CLAIM: i64 = 0x6364_7268_7562_3000;
+
+/// Runs the exports and webhooks (see [`run`]). On a store several
+/// processes share (PostgreSQL), one of them sends them, the holder of a
+/// claim; the others wait and take over when it ends, from the positions
+/// kept in the shared settings. Two senders would deliver everything twice.
+pub async fn run_when_ours(app: AppState, mut stop: watch::Receiver<bool>) {
+    let store = app.store.clone();
+    let claims = match tokio::task::spawn_blocking(move || store.claims()).await {
+        Ok(Ok(claims)) => claims,
+        Ok(Err(e)) => {
+            warn!(error = %e, "cannot ask the store who sends the exports; this process does not");
+            return;
+        }
+        Err(_) => return,
+    };
+    let Some(claims) = claims else {
+        return run(app, stop).await;
+    };
+    let claims = Arc::new(Mutex::new(claims));
+    loop {
+        let c = claims.clone();
+        let ours = tokio::task::spawn_blocking(move || {
+            c.lock()
+                .map_err(|_| cdrhub_store::StoreError::Unavailable("claims poisoned".into()))?
+                .try_take(EXPORTS_CLAIM)
+        })
+        .await;
+        match ours {
+            Ok(Ok(true)) => break,
+            Ok(Err(e)) => warn!(error = %e, "cannot ask who sends the exports; asking again"),
+            _ => {}
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+    info!("this process sends the exports and webhooks of the shared store");
+    run(app, stop).await;
+    // Released on a blocking thread: dropping the claims is a query.
+    let _ = tokio::task::spawn_blocking(move || drop(claims)).await;
+}
+
 pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
     let Some(dir) = app.exports.spool_dir.clone() else {
         return;

@@ -189,7 +189,7 @@ impl BoundServer {
 
         tokio::spawn(retention::run_daily(self.state.clone(), stop_rx.clone()));
         if bus::stores(&self.state) {
-            tokio::spawn(exports::run(self.state.clone(), stop_rx.clone()));
+            tokio::spawn(exports::run_when_ours(self.state.clone(), stop_rx.clone()));
         } else if !self.state.config.exports.is_empty() || !self.state.config.webhooks.is_empty() {
             warn!(
                 "exports and webhooks run where the calls are stored: this collector-only process ignores them"
