@@ -29,35 +29,9 @@ fn config(dir: &Path, stream: &str, role: &str) -> std::path::PathBuf {
     path
 }
 
-fn ensure_nats() {
-    let up = || std::net::TcpStream::connect("127.0.0.1:4222").is_ok();
-    if !up() {
-        let _ = std::process::Command::new("start-stop-daemon")
-            .args([
-                "--start",
-                "--oknodo",
-                "--background",
-                "--exec",
-                "/usr/sbin/nats-server",
-                "--",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                "4222",
-                "-js",
-                "-sd",
-                "/var/lib/nats-server",
-                "-l",
-                "/var/log/nats-server.log",
-            ])
-            .status();
-        common::wait_until("NATS answers", up);
-    }
-}
-
 #[test]
 fn records_acknowledged_by_a_collector_survive_sigkill_of_worker_and_collector() {
-    ensure_nats();
+    common::ensure_nats();
     let dir = tempfile::tempdir().unwrap();
     let stream = format!("CDRHUB_CRASH_{}", std::process::id());
     let (collector_dir, worker_dir) = (dir.path().join("collector"), dir.path().join("worker"));

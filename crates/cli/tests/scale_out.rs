@@ -374,35 +374,9 @@ async fn hook_receiver() -> (SocketAddr, Hooks) {
     (addr, hooks)
 }
 
-fn ensure_nats() {
-    let up = || std::net::TcpStream::connect("127.0.0.1:4222").is_ok();
-    if !up() {
-        let _ = std::process::Command::new("start-stop-daemon")
-            .args([
-                "--start",
-                "--oknodo",
-                "--background",
-                "--exec",
-                "/usr/sbin/nats-server",
-                "--",
-            ])
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                "4222",
-                "-js",
-                "-sd",
-                "/var/lib/nats-server",
-            ])
-            .status();
-        common::wait_until("NATS answers", up);
-    }
-}
-
 #[test]
 fn two_collectors_two_workers_and_a_web_process_match_one_sqlite_server_through_sigkills() {
-    ensure_nats();
+    common::ensure_nats();
     let db = TestDb::new();
     let tmp = tempfile::tempdir().unwrap();
     let setup = Setup {

@@ -238,10 +238,26 @@ const PARTITION_CLAIMS: i64 = 0x6364_7268_7562_2000;
 /// How often a worker looks at its share of the partitions.
 const REBALANCE_EVERY: Duration = Duration::from_secs(1);
 
-type SharedClaims = Arc<std::sync::Mutex<Box<dyn cdrhub_store::Claims>>>;
+/// The store's claims, shared by the tasks that take and release them.
+pub(crate) type SharedClaims = Arc<std::sync::Mutex<Box<dyn cdrhub_store::Claims>>>;
+
+/// The claims of this process's store (`None`: the store is the process's
+/// alone), asked for off the async threads (it opens a connection).
+pub(crate) async fn claims_of(app: &AppState) -> anyhow::Result<Option<SharedClaims>> {
+    let store = app.store.clone();
+    Ok(tokio::task::spawn_blocking(move || store.claims())
+        .await??
+        .map(|c| Arc::new(std::sync::Mutex::new(c))))
+}
+
+/// Gives the claims up (their locks go with them) off the async threads:
+/// dropping them is a query.
+pub(crate) async fn release_claims(claims: SharedClaims) {
+    let _ = tokio::task::spawn_blocking(move || drop(claims)).await;
+}
 
 /// Runs a blocking claims call off the async threads.
-async fn with_claims<T: Send + 'static>(
+pub(crate) async fn with_claims<T: Send + 'static>(
     claims: &SharedClaims,
     f: impl FnOnce(&mut dyn cdrhub_store::Claims) -> Result<T, StoreError> + Send + 'static,
 ) -> anyhow::Result<T> {
@@ -276,10 +292,7 @@ async fn work(
 ) -> anyhow::Result<()> {
     let js = connect(config).await?;
     let stream = js.get_stream(&config.stream).await?;
-    let store = app.store.clone();
-    let claims: Option<SharedClaims> = tokio::task::spawn_blocking(move || store.claims())
-        .await??
-        .map(|c| Arc::new(std::sync::Mutex::new(c)));
+    let claims = claims_of(app).await?;
     let partitions = config.partitions;
     info!(nats = %config.nats, stream = %config.stream, partitions, shared = claims.is_some(), "worker: taking batches from the bus");
     let mut taken: std::collections::BTreeMap<u32, Taken> = Default::default();
@@ -363,9 +376,8 @@ async fn work(
     for (_, t) in std::mem::take(&mut taken) {
         t.give_up().await;
     }
-    // Released on a blocking thread: dropping the claims is a query.
     if let Some(claims) = claims {
-        let _ = tokio::task::spawn_blocking(move || drop(claims)).await;
+        release_claims(claims).await;
     }
     result
 }

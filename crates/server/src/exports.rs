@@ -352,31 +352,21 @@ const EXPORTS_CLAIM: i64 = 0x6364_7268_7562_3000;
 /// claim; the others wait and take over when it ends, from the positions
 /// kept in the shared settings. Two senders would deliver everything twice.
 pub async fn run_when_ours(app: AppState, mut stop: watch::Receiver<bool>) {
-    let store = app.store.clone();
-    let claims = match tokio::task::spawn_blocking(move || store.claims()).await {
-        Ok(Ok(claims)) => claims,
-        Ok(Err(e)) => {
+    let claims = match crate::bus::claims_of(&app).await {
+        Ok(claims) => claims,
+        Err(e) => {
             warn!(error = %e, "cannot ask the store who sends the exports; this process does not");
             return;
         }
-        Err(_) => return,
     };
     let Some(claims) = claims else {
         return run(app, stop).await;
     };
-    let claims = Arc::new(Mutex::new(claims));
     loop {
-        let c = claims.clone();
-        let ours = tokio::task::spawn_blocking(move || {
-            c.lock()
-                .map_err(|_| cdrhub_store::StoreError::Unavailable("claims poisoned".into()))?
-                .try_take(EXPORTS_CLAIM)
-        })
-        .await;
-        match ours {
-            Ok(Ok(true)) => break,
-            Ok(Err(e)) => warn!(error = %e, "cannot ask who sends the exports; asking again"),
-            _ => {}
+        match crate::bus::with_claims(&claims, |c| c.try_take(EXPORTS_CLAIM)).await {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "cannot ask who sends the exports; asking again"),
         }
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
@@ -385,8 +375,7 @@ pub async fn run_when_ours(app: AppState, mut stop: watch::Receiver<bool>) {
     }
     info!("this process sends the exports and webhooks of the shared store");
     run(app, stop).await;
-    // Released on a blocking thread: dropping the claims is a query.
-    let _ = tokio::task::spawn_blocking(move || drop(claims)).await;
+    crate::bus::release_claims(claims).await;
 }
 
 pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {

@@ -366,3 +366,31 @@ pub fn send_again(
     });
     sent.iter().map(|(_, _, n)| n).sum()
 }
+
+/// Starts the machine's NATS JetStream on 127.0.0.1:4222 when nothing
+/// answers there (real-peers.md), for the bus tests.
+pub fn ensure_nats() {
+    let up = || std::net::TcpStream::connect("127.0.0.1:4222").is_ok();
+    if !up() {
+        let _ = std::process::Command::new("start-stop-daemon")
+            .args([
+                "--start",
+                "--oknodo",
+                "--background",
+                "--exec",
+                "/usr/sbin/nats-server",
+                "--",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                "4222",
+                "-js",
+                "-sd",
+                "/var/lib/nats-server",
+                "-l",
+                "/var/log/nats-server.log",
+            ])
+            .status();
+        wait_until("NATS answers", up);
+    }
+}
