@@ -47,6 +47,22 @@ pub struct HttpConfig {
     /// Set to false to serve HTTPS only.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Connections open at once, per listener (HTTP and HTTPS each); one
+    /// more is answered 503 and closed. Default 1024.
+    #[serde(default = "default_http_connections")]
+    pub max_connections: usize,
+    /// Seconds a request's head (and a TLS handshake) may take to arrive; a
+    /// keep-alive connection idle this long is closed. Default 10.
+    #[serde(default = "default_header_timeout_s")]
+    pub header_timeout_s: u64,
+    /// Seconds a request's body may take to arrive, plus one for each 64 KiB
+    /// it declares; a later body fails its request. Default 30.
+    #[serde(default = "default_body_timeout_s")]
+    pub body_timeout_s: u64,
+    /// The addresses or subnets the web listeners take connections from
+    /// (both listeners, console, API and ingest paths); empty: all.
+    #[serde(default)]
+    pub allow: crate::sources::guard::AllowList,
 }
 
 impl Default for HttpConfig {
@@ -54,6 +70,10 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: default_listen(),
             enabled: true,
+            max_connections: default_http_connections(),
+            header_timeout_s: default_header_timeout_s(),
+            body_timeout_s: default_body_timeout_s(),
+            allow: Default::default(),
         }
     }
 }
@@ -154,6 +174,15 @@ pub struct SourcesConfig {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8200))
 }
+fn default_http_connections() -> usize {
+    1024
+}
+fn default_header_timeout_s() -> u64 {
+    10
+}
+fn default_body_timeout_s() -> u64 {
+    30
+}
 fn default_synchronous() -> cdrhub_store::Synchronous {
     cdrhub_store::Synchronous::Full
 }
@@ -229,6 +258,28 @@ impl Config {
         }
         if let Some(bus) = &self.bus {
             bus.check()?;
+        }
+        for (key, set) in [
+            (
+                "sources.feed.tls_listen",
+                self.sources.feed.tls_listen.is_some(),
+            ),
+            (
+                "sources.hep.tls_listen",
+                self.sources.hep.tls_listen.is_some(),
+            ),
+        ] {
+            if set && self.https.is_none() {
+                return Err(format!(
+                    "{key} needs the [https] section: its certificate and key are used"
+                ));
+            }
+        }
+        if self.http.max_connections == 0 {
+            return Err("http.max_connections must be at least 1".into());
+        }
+        if self.http.header_timeout_s == 0 || self.http.body_timeout_s == 0 {
+            return Err("http.header_timeout_s and http.body_timeout_s must be at least 1".into());
         }
         if !self.http.enabled && self.https.is_none() {
             return Err(

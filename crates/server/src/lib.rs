@@ -8,6 +8,7 @@ pub mod config;
 mod console;
 pub mod delivery;
 pub mod exports;
+mod listener;
 mod metrics;
 pub mod retention;
 pub mod sources;
@@ -81,7 +82,7 @@ pub fn router(state: AppState) -> Router {
 pub struct BoundServer {
     state: AppState,
     http: Option<TcpListener>,
-    https: Option<(std::net::TcpListener, axum_server::tls_rustls::RustlsConfig)>,
+    https: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
     radius: Option<tokio::net::UdpSocket>,
     feed: Option<sources::feed::FeedSockets>,
     hep: Option<sources::hep::HepSockets>,
@@ -118,25 +119,30 @@ impl BoundServer {
                                 tls.key.display()
                             )
                         })?;
-                let listener = std::net::TcpListener::bind(tls.listen)
+                let listener = TcpListener::bind(tls.listen)
+                    .await
                     .with_context(|| format!("cannot listen on {}", tls.listen))?;
-                listener.set_nonblocking(true)?;
-                Some((listener, rustls))
+                Some((
+                    listener,
+                    tokio_rustls::TlsAcceptor::from(rustls.get_inner()),
+                ))
             }
             None => None,
         };
+        // The TCP sources' TLS listeners use the same certificate.
+        let tls = https.as_ref().map(|(_, acceptor)| acceptor);
         let radius = if collects && config.sources.radius.enabled {
             Some(sources::radius::bind(&config.sources.radius).await?)
         } else {
             None
         };
         let feed = if collects && config.sources.feed.enabled {
-            Some(sources::feed::bind(&config.sources.feed).await?)
+            Some(sources::feed::bind(&config.sources.feed, tls).await?)
         } else {
             None
         };
         let hep = if collects && config.sources.hep.enabled {
-            Some(sources::hep::bind(&config.sources.hep).await?)
+            Some(sources::hep::bind(&config.sources.hep, tls).await?)
         } else {
             None
         };
@@ -169,6 +175,18 @@ impl BoundServer {
     pub fn hep_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
         let h = self.hep.as_ref()?;
         Some((h.udp.local_addr().ok()?, h.tcp.local_addr().ok()?))
+    }
+
+    /// Where the gateway feed takes TLS, when `tls_listen` is set.
+    pub fn feed_tls_addr(&self) -> Option<SocketAddr> {
+        let tls = self.feed.as_ref()?.tls.as_ref()?;
+        tls.listener.local_addr().ok()
+    }
+
+    /// Where HEP is taken over TLS, when `tls_listen` is set.
+    pub fn hep_tls_addr(&self) -> Option<SocketAddr> {
+        let tls = self.hep.as_ref()?.tls.as_ref()?;
+        tls.listener.local_addr().ok()
     }
 
     pub fn https_addr(&self) -> Option<SocketAddr> {
@@ -238,6 +256,8 @@ impl BoundServer {
             ));
         }
         let mut tasks = tokio::task::JoinSet::new();
+        let limits = listener::HttpLimits::of(&self.state.config.http);
+        let http_status = self.state.metrics.http.clone();
         if let Some(listener) = self.http {
             let addr = listener.local_addr()?;
             if !addr.ip().is_loopback() {
@@ -248,35 +268,21 @@ impl BoundServer {
             }
             info!("listening on http://{addr}");
             let app = app.clone();
-            let mut stop = stop_rx.clone();
+            let (limits, status, stop) = (limits.clone(), http_status.clone(), stop_rx.clone());
             tasks.spawn(async move {
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-                .context("HTTP listener failed")
+                listener::serve(listener, None, app, limits, status, stop)
+                    .await
+                    .context("HTTP listener failed")
             });
         }
-        if let Some((listener, tls)) = self.https {
+        if let Some((listener, acceptor)) = self.https {
             let addr = listener.local_addr()?;
             info!("listening on https://{addr}");
-            let handle = axum_server::Handle::new();
-            let h = handle.clone();
-            let mut stop = stop_rx.clone();
-            tokio::spawn(async move {
-                let _ = stop.wait_for(|s| *s).await;
-                h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-            });
             // Cookies set over HTTPS are marked Secure.
             let app = app.layer(axum::Extension(console::OverHttps));
+            let (limits, status, stop) = (limits.clone(), http_status.clone(), stop_rx.clone());
             tasks.spawn(async move {
-                axum_server::from_tcp_rustls(listener, tls)?
-                    .handle(handle)
-                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                listener::serve(listener, Some(acceptor), app, limits, status, stop)
                     .await
                     .context("HTTPS listener failed")
             });

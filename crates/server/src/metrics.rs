@@ -25,6 +25,8 @@ pub struct Metrics {
     pub hep: std::sync::Arc<crate::sources::hep::HepStatus>,
     /// The ingest bus's counters (collector and worker).
     pub bus: std::sync::Arc<crate::bus::BusStatus>,
+    /// What the web listeners turned away.
+    pub http: std::sync::Arc<crate::listener::HttpStatus>,
     /// The kernel inodes of the UDP sources' sockets, by source: their
     /// drops are read from `/proc/net/udp` when asked.
     pub udp_inodes: Mutex<HashMap<&'static str, u64>>,
@@ -40,6 +42,7 @@ impl Default for Metrics {
             feed: Default::default(),
             hep: Default::default(),
             bus: Default::default(),
+            http: Default::default(),
             udp_inodes: Mutex::default(),
         }
     }
@@ -164,6 +167,23 @@ pub(crate) async fn render(State(app): State<AppState>) -> Response {
                 "cdrhub_ingest_responses_total{{source=\"{source}\",status=\"{status}\"}} {n}"
             );
         }
+    }
+    let h = &app.metrics.http;
+    let _ = writeln!(
+        out,
+        "# HELP cdrhub_http_refused_total Web connections and requests turned away, per reason.\n# TYPE cdrhub_http_refused_total counter"
+    );
+    for (reason, n) in [
+        ("max_connections", &h.refused_at_cap),
+        ("not_allowed", &h.refused_not_allowed),
+        ("tls_handshake", &h.tls_failed),
+        ("body_timeout", &h.body_timeouts),
+    ] {
+        let _ = writeln!(
+            out,
+            "cdrhub_http_refused_total{{reason=\"{reason}\"}} {}",
+            n.load(std::sync::atomic::Ordering::Relaxed)
+        );
     }
     let job = app.retention.view();
     if let Some(s) = job.storage {

@@ -16,7 +16,7 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{FromRequest, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cdrhub_model::{Role, SOURCE_EVENTS, Timestamp};
@@ -28,6 +28,7 @@ use tracing::{debug, warn};
 use crate::AppState;
 use crate::api::ApiError;
 use crate::auth::Principal;
+use crate::sources::guard::Peer;
 
 /// `[sources.events]`: the call-event API.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +45,10 @@ pub struct EventsSourceConfig {
     /// Most events in one body or message. Default 10000.
     #[serde(default = "default_max_events")]
     pub max_events: usize,
+    /// The addresses or subnets senders POST and connect from; others get
+    /// 403 before their body is read. Empty: all.
+    #[serde(default)]
+    pub allow: super::guard::AllowList,
 }
 
 impl Default for EventsSourceConfig {
@@ -52,6 +57,7 @@ impl Default for EventsSourceConfig {
             enabled: true,
             max_body_bytes: default_max_body(),
             max_events: default_max_events(),
+            allow: Default::default(),
         }
     }
 }
@@ -144,12 +150,14 @@ pub(crate) async fn post(
     State(app): State<AppState>,
     Extension(principal): Extension<Principal>,
     Query(query): Query<HashMap<String, String>>,
-    body: Result<Bytes, BytesRejection>,
+    peer: Peer,
+    request: axum::extract::Request,
 ) -> Response {
     let result = async {
+        allowed(&app, peer)?;
         permitted(&app, &principal)?;
         let sender = sender_of(&principal, &query)?;
-        let body = body.map_err(|rejection| {
+        let body = Bytes::from_request(request, &()).await.map_err(|rejection: BytesRejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::TooLarge(format!(
                     "the body is larger than the {}-byte limit (sources.events.max_body_bytes)",
@@ -201,14 +209,25 @@ struct WsAnswer {
     error: Option<String>,
 }
 
+/// 403 for a sender outside `sources.events.allow`, before its body is read.
+fn allowed(app: &AppState, peer: Peer) -> Result<(), ApiError> {
+    app.config.sources.events.allow.check(peer).map_err(|ip| {
+        ApiError::Forbidden(format!(
+            "the address {ip} may not send call events (sources.events.allow)"
+        ))
+    })
+}
+
 /// `GET /api/v1/events/ws[?system=NAME]`: a long-lived feed.
 pub(crate) async fn websocket(
     State(app): State<AppState>,
     Extension(principal): Extension<Principal>,
     Query(query): Query<HashMap<String, String>>,
     headers: axum::http::HeaderMap,
+    peer: Peer,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    allowed(&app, peer)?;
     // A feed is a system's, never a console session's: a page elsewhere
     // must not be able to open one with a signed-in operator's cookie.
     let bearer = headers

@@ -10,7 +10,7 @@
 //! every 10 seconds; it never ends a connection or a session.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,11 +27,12 @@ use cdrhub_store::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 use crate::AppState;
+use crate::sources::guard::Limiter;
 
 /// `[sources.feed]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,9 +47,18 @@ pub struct FeedSourceConfig {
     /// UDP address and port. Default `0.0.0.0:6090`.
     #[serde(default = "default_listen")]
     pub udp_listen: SocketAddr,
-    /// TCP connections open at once at most; more are closed at once.
+    /// TLS address and port, beside the plain TCP one, with the
+    /// certificate and key of `[https]`. Default none.
+    #[serde(default)]
+    pub tls_listen: Option<SocketAddr>,
+    /// TCP connections open at once at most (plain and TLS together); more
+    /// are closed at once.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// The addresses or subnets gateways send from (TCP and UDP); empty:
+    /// all. Lines from elsewhere are dropped unanswered.
+    #[serde(default)]
+    pub allow: super::guard::AllowList,
     /// Seconds without a line after which a session ends with "Gateway
     /// Disconnect" (and its TCP connection is closed). Default 90: three
     /// of the gateways' 30-second keep-alive intervals.
@@ -62,7 +72,9 @@ impl Default for FeedSourceConfig {
             enabled: false,
             tcp_listen: default_listen(),
             udp_listen: default_listen(),
+            tls_listen: None,
             max_connections: default_max_connections(),
+            allow: Default::default(),
             session_timeout_s: default_session_timeout_s(),
         }
     }
@@ -93,16 +105,24 @@ pub struct FeedStatus {
     /// Gateways with a session now.
     pub online: AtomicU64,
     pub connections: AtomicU64,
+    /// TCP connections and datagrams from an address outside `allow`.
+    pub not_allowed: AtomicU64,
+    /// TCP connections closed at once because `max_connections` were open.
+    pub refused_connections: AtomicU64,
 }
 
 /// The feed's sockets, bound before the server starts.
 pub struct FeedSockets {
     pub tcp: TcpListener,
     pub udp: UdpSocket,
+    pub tls: Option<super::tls::TlsListener>,
 }
 
 /// Binds both sockets (so a busy port fails the start).
-pub async fn bind(config: &FeedSourceConfig) -> anyhow::Result<FeedSockets> {
+pub async fn bind(
+    config: &FeedSourceConfig,
+    tls: Option<&tokio_rustls::TlsAcceptor>,
+) -> anyhow::Result<FeedSockets> {
     use anyhow::Context;
     let tcp = TcpListener::bind(config.tcp_listen)
         .await
@@ -118,7 +138,11 @@ pub async fn bind(config: &FeedSourceConfig) -> anyhow::Result<FeedSockets> {
             config.udp_listen
         )
     })?;
-    Ok(FeedSockets { tcp, udp })
+    let tls = match config.tls_listen {
+        Some(addr) => Some(super::tls::bind(addr, tls, "the gateway feed").await?),
+        None => None,
+    };
+    Ok(FeedSockets { tcp, udp, tls })
 }
 
 /// How often sessions are checked for silence at most.
@@ -127,8 +151,6 @@ const REAP_EVERY: Duration = Duration::from_secs(5);
 const BAD_LOG_EVERY: Duration = Duration::from_secs(10);
 /// At most one `ERR` answer to a bad UDP line per source address this often.
 const UDP_ERR_EVERY: Duration = Duration::from_secs(1);
-/// Source addresses a limiter remembers at most.
-const LIMITER_SIZE: usize = 4096;
 /// UDP workers: sources answered at once at most.
 const UDP_WORKERS: usize = 64;
 /// Datagrams waiting for one worker at most; then reading waits.
@@ -145,6 +167,8 @@ pub async fn run(app: AppState, sockets: FeedSockets, stop: watch::Receiver<bool
         sessions: Mutex::default(),
         bad_log: Mutex::new(Limiter::new(BAD_LOG_EVERY)),
         udp_err: Mutex::new(Limiter::new(UDP_ERR_EVERY)),
+        refusals: Mutex::new(Limiter::new(BAD_LOG_EVERY)),
+        allow: app.config.sources.feed.allow.clone(),
         next_id: AtomicU64::new(1),
         status: app.metrics.feed.clone(),
         timeout: Duration::from_secs(app.config.sources.feed.session_timeout_s.max(1)),
@@ -154,8 +178,19 @@ pub async fn run(app: AppState, sockets: FeedSockets, stop: watch::Receiver<bool
     if let (Ok(t), Ok(u)) = (sockets.tcp.local_addr(), sockets.udp.local_addr()) {
         info!("listening for the gateway feed on tcp {t} and udp {u}");
     }
-    let max = app.config.sources.feed.max_connections;
-    tokio::spawn(feed.clone().accept(sockets.tcp, max, stop.clone()));
+    let slots = Arc::new(Semaphore::new(app.config.sources.feed.max_connections));
+    if let Some(tls) = sockets.tls {
+        if let Ok(a) = tls.listener.local_addr() {
+            info!("listening for the gateway feed on tls {a}");
+        }
+        tokio::spawn(feed.clone().accept(
+            tls.listener,
+            Some(tls.acceptor),
+            slots.clone(),
+            stop.clone(),
+        ));
+    }
+    tokio::spawn(feed.clone().accept(sockets.tcp, None, slots, stop.clone()));
     tokio::spawn(feed.clone().serve_udp(Arc::new(sockets.udp), stop.clone()));
     feed.reap(stop).await;
 }
@@ -180,6 +215,9 @@ struct Feed {
     sessions: Mutex<HashMap<String, Session>>,
     bad_log: Mutex<Limiter>,
     udp_err: Mutex<Limiter>,
+    /// Refused TCP connections, logged within this rate.
+    refusals: Mutex<Limiter>,
+    allow: super::guard::AllowList,
     next_id: AtomicU64,
     status: Arc<FeedStatus>,
     /// Silence that ends a session.
@@ -601,13 +639,25 @@ impl Feed {
         }
     }
 
+    /// A TCP connection closed at once, logged within its rate.
+    fn refusal_logged(&self, from: SocketAddr, why: &str) {
+        if let Some(held) = self
+            .refusals
+            .lock()
+            .ok()
+            .and_then(|mut l| l.allow(from.ip()))
+        {
+            warn!(%from, more_not_logged = held, "gateway feed: TCP connection closed at once: {why}");
+        }
+    }
+
     async fn accept(
         self: Arc<Self>,
         listener: TcpListener,
-        max: usize,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        slots: Arc<Semaphore>,
         mut stop: watch::Receiver<bool>,
     ) {
-        let slots = Arc::new(Semaphore::new(max));
         loop {
             let accepted = tokio::select! {
                 r = listener.accept() => r,
@@ -621,8 +671,17 @@ impl Feed {
                     continue;
                 }
             };
+            if !self.allow.allows(from.ip()) {
+                self.status.not_allowed.fetch_add(1, Ordering::Relaxed);
+                self.refusal_logged(from, "its address is outside [sources.feed] allow");
+                continue;
+            }
             let Ok(slot) = slots.clone().try_acquire_owned() else {
                 // Full: the gateway tries again later.
+                self.status
+                    .refused_connections
+                    .fetch_add(1, Ordering::Relaxed);
+                self.refusal_logged(from, "[sources.feed] max_connections are open");
                 drop(stream);
                 continue;
             };
@@ -631,9 +690,17 @@ impl Feed {
             let _ = stream.set_nodelay(true);
             let feed = self.clone();
             let stop = stop.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 feed.status.connections.fetch_add(1, Ordering::Relaxed);
-                feed.connection(stream, from, stop).await;
+                match tls {
+                    None => feed.connection(stream, from, stop).await,
+                    Some(acceptor) => {
+                        if let Some(stream) = super::tls::handshake(&acceptor, stream, from).await {
+                            feed.connection(stream, from, stop).await;
+                        }
+                    }
+                }
                 feed.status.connections.fetch_sub(1, Ordering::Relaxed);
                 drop(slot);
             });
@@ -641,12 +708,10 @@ impl Feed {
     }
 
     /// One gateway's TCP connection: lines in, one answer per line out.
-    async fn connection(
-        &self,
-        mut stream: TcpStream,
-        from: SocketAddr,
-        mut stop: watch::Receiver<bool>,
-    ) {
+    async fn connection<S>(&self, mut stream: S, from: SocketAddr, mut stop: watch::Receiver<bool>)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
         let (kick_tx, mut kicked) = oneshot::channel();
         let mut origin = Origin {
             from,
@@ -659,12 +724,15 @@ impl Feed {
         let idle = self.timeout;
         let mut buf = [0u8; 8192];
         let mut was_kicked = false;
+        // A whole line is due within a session timeout: a sender that
+        // trickles bytes without ever finishing a line is closed too.
+        let mut line_due = tokio::time::Instant::now() + idle;
         loop {
             let n = tokio::select! {
-                r = tokio::time::timeout(idle, stream.read(&mut buf)) => match r {
+                r = tokio::time::timeout_at(line_due, stream.read(&mut buf)) => match r {
                     Ok(Ok(0)) | Ok(Err(_)) => break,
                     Ok(Ok(n)) => n,
-                    // Silent for a whole session timeout.
+                    // No line for a whole session timeout.
                     Err(_) => break,
                 },
                 _ = &mut kicked => { was_kicked = true; break }
@@ -674,6 +742,7 @@ impl Feed {
             if lines.is_empty() {
                 continue;
             }
+            line_due = tokio::time::Instant::now() + idle;
             let replies = self.handle(lines, &mut origin).await;
             let mut out = String::new();
             for r in replies.into_iter().flatten() {
@@ -743,6 +812,10 @@ impl Feed {
                 },
                 _ = stop.wait_for(|s| *s) => return,
             };
+            if !self.allow.allows(from.ip()) {
+                self.status.not_allowed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             let lines: Vec<ReadLine> = feed::split_datagram(&buf[..len])
                 .map(|l| l.map(str::to_owned))
                 .collect();
@@ -862,50 +935,6 @@ fn seed_clock(clock: &GatewayClock) -> String {
     }
 }
 
-/// At most one event per source address per interval; says how many were
-/// held back since the last one let through.
-struct Limiter {
-    every: Duration,
-    seen: HashMap<IpAddr, (Instant, u64)>,
-}
-
-impl Limiter {
-    fn new(every: Duration) -> Self {
-        Limiter {
-            every,
-            seen: HashMap::new(),
-        }
-    }
-
-    /// `Some(held back)` when an event from `ip` may go now.
-    fn allow(&mut self, ip: IpAddr) -> Option<u64> {
-        let now = Instant::now();
-        if self.seen.len() >= LIMITER_SIZE {
-            let every = self.every;
-            self.seen
-                .retain(|_, (at, _)| now.duration_since(*at) < every);
-        }
-        match self.seen.get_mut(&ip) {
-            Some((at, held)) if now.duration_since(*at) < self.every => {
-                *held += 1;
-                None
-            }
-            Some((at, held)) => {
-                let was = *held;
-                *at = now;
-                *held = 0;
-                Some(was)
-            }
-            None => {
-                if self.seen.len() < LIMITER_SIZE {
-                    self.seen.insert(ip, (now, 0));
-                }
-                Some(0)
-            }
-        }
-    }
-}
-
 /// Cuts a TCP byte stream into lines of at most [`MAX_LINE_LEN`] bytes.
 /// A longer line is one error, and is skipped up to its end.
 #[derive(Default)]
@@ -981,18 +1010,6 @@ mod tests {
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert_eq!(lines[0].as_deref().unwrap(), "GWFEED/1 OK");
         assert!(lines[1].is_err(), "not UTF-8");
-    }
-
-    #[test]
-    fn a_limiter_lets_one_through_per_interval_and_counts_the_rest() {
-        let mut l = Limiter::new(Duration::from_secs(3600));
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        assert_eq!(l.allow(ip), Some(0));
-        assert_eq!(l.allow(ip), None);
-        assert_eq!(l.allow(ip), None);
-        assert_eq!(l.allow("192.0.2.2".parse().unwrap()), Some(0));
-        l.every = Duration::ZERO;
-        assert_eq!(l.allow(ip), Some(2), "two held back");
     }
 
     #[test]

@@ -23,11 +23,15 @@ use cdrhub_protocols::hep;
 use cdrhub_store::{HepIngest, HepIngestPacket, IngestBatch, IngestPayload};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::AppState;
+use crate::sources::guard::Limiter;
+
+/// At most one log line per address this often for refused TCP connections.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// `[sources.hep]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +53,21 @@ pub struct HepSourceConfig {
     /// The capture agent ids taken (chunk 0x000c); every id when empty.
     #[serde(default)]
     pub capture_ids: Vec<u32>,
+    /// The addresses or subnets agents send from (UDP and TCP); empty: all.
+    #[serde(default)]
+    pub allow: super::guard::AllowList,
+    /// TLS address and port, beside the plain TCP one, with the
+    /// certificate and key of `[https]` (heplify's `-nt tls`). Default none.
+    #[serde(default)]
+    pub tls_listen: Option<SocketAddr>,
+    /// TCP connections open at once at most (plain and TLS together); more
+    /// are closed at once. Default 64.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Seconds a TCP connection may stay silent before it is closed (the
+    /// agent connects again). Default 300.
+    #[serde(default = "default_idle_timeout_s")]
+    pub idle_timeout_s: u64,
     /// The header whose value joins a B2BUA's two dialogs into one call
     /// (the same value in both, or the first dialog's Call-ID in the
     /// second). Default `X-CID`; empty turns it off. Without it, dialogs
@@ -89,6 +108,12 @@ fn default_correlation_header() -> String {
     cdrhub_correlate::sip::DEFAULT_CORRELATION_HEADER.to_owned()
 }
 
+fn default_max_connections() -> usize {
+    64
+}
+fn default_idle_timeout_s() -> u64 {
+    300
+}
 fn default_setup_timeout_s() -> u64 {
     300
 }
@@ -106,6 +131,10 @@ impl Default for HepSourceConfig {
             auth_key: None,
             capture_ids: Vec::new(),
             correlation_header: default_correlation_header(),
+            allow: Default::default(),
+            tls_listen: None,
+            max_connections: default_max_connections(),
+            idle_timeout_s: default_idle_timeout_s(),
             setup_timeout_s: default_setup_timeout_s(),
             dialog_timeout_s: default_dialog_timeout_s(),
         }
@@ -135,6 +164,12 @@ pub struct HepStatus {
     pub bad_auth_key: AtomicU64,
     /// Packets from a capture agent id not in `capture_ids`.
     pub unknown_agent: AtomicU64,
+    /// Packets and TCP connections from an address outside `allow`.
+    pub not_allowed: AtomicU64,
+    /// TCP connections closed at once because `max_connections` were open.
+    pub refused_connections: AtomicU64,
+    /// TCP connections closed after `idle_timeout_s` of silence.
+    pub idle_closed: AtomicU64,
     /// Packets that could not be committed (the store was unavailable).
     pub store_errors: AtomicU64,
     #[serde(skip)]
@@ -157,16 +192,24 @@ impl HepStatus {
 pub struct HepSockets {
     pub udp: UdpSocket,
     pub tcp: TcpListener,
+    pub tls: Option<super::tls::TlsListener>,
 }
 
-pub async fn bind(config: &HepSourceConfig) -> anyhow::Result<HepSockets> {
+pub async fn bind(
+    config: &HepSourceConfig,
+    tls: Option<&tokio_rustls::TlsAcceptor>,
+) -> anyhow::Result<HepSockets> {
     use anyhow::Context;
     let udp = super::udp_socket(config.udp_listen, super::UDP_RECV_BUFFER)
         .with_context(|| format!("cannot listen for HEP on udp {}", config.udp_listen))?;
     let tcp = TcpListener::bind(config.tcp_listen)
         .await
         .with_context(|| format!("cannot listen for HEP on tcp {}", config.tcp_listen))?;
-    Ok(HepSockets { udp, tcp })
+    let tls = match config.tls_listen {
+        Some(addr) => Some(super::tls::bind(addr, tls, "HEP").await?),
+        None => None,
+    };
+    Ok(HepSockets { udp, tcp, tls })
 }
 
 /// A packet on its way to the journal.
@@ -195,7 +238,28 @@ pub async fn run(app: AppState, sockets: HepSockets, mut stop: watch::Receiver<b
         config,
         status: app.metrics.hep.clone(),
     });
-    tokio::spawn(accept(check.clone(), sockets.tcp, tx.clone(), stop.clone()));
+    let slots = Arc::new(Semaphore::new(check.config.max_connections));
+    if let Some(tls) = sockets.tls {
+        if let Ok(a) = tls.listener.local_addr() {
+            info!("listening for HEP on tls {a}");
+        }
+        tokio::spawn(accept(
+            check.clone(),
+            tls.listener,
+            Some(tls.acceptor),
+            slots.clone(),
+            tx.clone(),
+            stop.clone(),
+        ));
+    }
+    tokio::spawn(accept(
+        check.clone(),
+        sockets.tcp,
+        None,
+        slots,
+        tx.clone(),
+        stop.clone(),
+    ));
     let mut buf = vec![0u8; 65_536];
     loop {
         let (len, from) = tokio::select! {
@@ -229,6 +293,10 @@ impl Check {
     fn take(&self, bytes: &[u8], from: SocketAddr) -> Option<Received> {
         let s = &self.status;
         s.packets.fetch_add(1, Ordering::Relaxed);
+        if !self.config.allow.allows(from.ip()) {
+            s.not_allowed.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
         let Ok(packet) = hep::decode(bytes) else {
             s.bad_header.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -262,34 +330,70 @@ impl Check {
 async fn accept(
     check: Arc<Check>,
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    slots: Arc<Semaphore>,
     tx: mpsc::Sender<Received>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let log = Mutex::new(Limiter::new(REFUSAL_LOG_EVERY));
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = stop.wait_for(|s| *s) => return,
         };
-        match accepted {
-            Ok((stream, from)) => {
-                tokio::spawn(read_tcp(check.clone(), stream, from, tx.clone()));
-            }
+        let (stream, from) = match accepted {
+            Ok(a) => a,
             Err(e) => {
                 warn!(error = %e, "HEP: cannot accept a connection; going on");
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
             }
-        }
+        };
+        let refused = if !check.config.allow.allows(from.ip()) {
+            check.status.not_allowed.fetch_add(1, Ordering::Relaxed);
+            Some("its address is outside [sources.hep] allow")
+        } else {
+            None
+        };
+        let slot = match refused {
+            Some(_) => None,
+            None => slots.clone().try_acquire_owned().ok(),
+        };
+        let Some(slot) = slot else {
+            let why = refused.unwrap_or_else(|| {
+                check
+                    .status
+                    .refused_connections
+                    .fetch_add(1, Ordering::Relaxed);
+                "[sources.hep] max_connections are open"
+            });
+            if let Some(held) = log.lock().ok().and_then(|mut l| l.allow(from.ip())) {
+                warn!(%from, more_not_logged = held, "HEP: TCP connection closed at once: {why}");
+            }
+            drop(stream);
+            continue;
+        };
+        let (check, tx, tls) = (check.clone(), tx.clone(), tls.clone());
+        tokio::spawn(async move {
+            match tls {
+                None => read_tcp(check, stream, from, tx).await,
+                Some(acceptor) => {
+                    if let Some(stream) = super::tls::handshake(&acceptor, stream, from).await {
+                        read_tcp(check, stream, from, tx).await;
+                    }
+                }
+            }
+            drop(slot);
+        });
     }
 }
 
 /// One agent's TCP connection: HEPv3 packets back to back. A stream that
 /// cannot be framed is counted once and closed.
-async fn read_tcp(
-    check: Arc<Check>,
-    mut stream: TcpStream,
-    from: SocketAddr,
-    tx: mpsc::Sender<Received>,
-) {
+async fn read_tcp<S>(check: Arc<Check>, mut stream: S, from: SocketAddr, tx: mpsc::Sender<Received>)
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         loop {
@@ -309,9 +413,15 @@ async fn read_tcp(
                 }
             }
         }
-        match stream.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+        let idle = Duration::from_secs(check.config.idle_timeout_s);
+        match tokio::time::timeout(idle, stream.read_buf(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return,
+            Ok(Ok(_)) => {}
+            Err(_) => {
+                check.status.idle_closed.fetch_add(1, Ordering::Relaxed);
+                debug!(%from, "HEP: TCP connection silent for {idle:?}; closed");
+                return;
+            }
         }
     }
 }

@@ -5,8 +5,10 @@ pub mod cms;
 pub mod cti;
 pub mod events;
 pub mod feed;
+pub mod guard;
 pub mod hep;
 pub mod radius;
+pub mod tls;
 
 /// A UDP socket bound to `addr` with a receive buffer of `recv_buffer`
 /// bytes (the kernel caps it at `net.core.rmem_max`): a burst from many

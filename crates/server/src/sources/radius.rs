@@ -11,7 +11,7 @@
 //! and stored once (the journal knows it by gateway, session and status).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::AppState;
+use crate::sources::guard::Subnet;
 
 /// `[sources.radius]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -79,61 +80,6 @@ impl RadiusSourceConfig {
             }
         }
         Ok(())
-    }
-}
-
-/// An address and prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Subnet {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Subnet {
-    fn parse(text: &str) -> Result<Subnet, String> {
-        let (addr, prefix) = match text.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (text, None),
-        };
-        let addr: IpAddr = addr
-            .trim()
-            .parse()
-            .map_err(|_| format!("{text:?} is not an IP address or subnet"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("{text:?}: the prefix length must be 0 to {max}"))?,
-            None => max,
-        };
-        Ok(Subnet { addr, prefix })
-    }
-
-    fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        // Both as 128 bits, an IPv4 address in the top 32.
-        let (bits, own, width) = match (ip, self.addr) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => (
-                u128::from(u32::from(a)) << 96,
-                u128::from(u32::from(b)) << 96,
-                32,
-            ),
-            (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
-            _ => return false,
-        };
-        let prefix = u32::from(self.prefix).min(width);
-        let mask = if prefix == 0 {
-            0
-        } else {
-            u128::MAX << (128 - prefix)
-        };
-        bits & mask == own & mask
     }
 }
 
@@ -346,31 +292,5 @@ async fn answer_after_commit(app: &AppState, socket: &UdpSocket, batch: Vec<Pend
         Err(e) => {
             warn!(error = %e, requests = answers.len(), "cannot commit accounting; not answering")
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subnets_match_addresses() {
-        let s = Subnet::parse("10.1.2.0/24").unwrap();
-        assert!(s.contains("10.1.2.77".parse().unwrap()));
-        assert!(!s.contains("10.1.3.1".parse().unwrap()));
-        assert!(s.contains("::ffff:10.1.2.9".parse().unwrap()), "v4-mapped");
-        let one = Subnet::parse("127.0.0.1").unwrap();
-        assert!(one.contains("127.0.0.1".parse().unwrap()));
-        assert!(!one.contains("127.0.0.2".parse().unwrap()));
-        assert!(
-            Subnet::parse("0.0.0.0/0")
-                .unwrap()
-                .contains("8.8.8.8".parse().unwrap())
-        );
-        let v6 = Subnet::parse("2001:db8::/32").unwrap();
-        assert!(v6.contains("2001:db8::1".parse().unwrap()));
-        assert!(!v6.contains("10.0.0.1".parse().unwrap()));
-        assert!(Subnet::parse("10.0.0.0/33").is_err());
-        assert!(Subnet::parse("gateway").is_err());
     }
 }

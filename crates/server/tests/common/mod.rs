@@ -60,6 +60,8 @@ pub struct Options {
     /// The test is about SQLite's files (locks, backups): SQLite even in a
     /// run on PostgreSQL.
     pub sqlite: bool,
+    /// Any other change to the configuration, made last.
+    pub configure: Option<fn(&mut Config)>,
 }
 
 /// One HTTP answer: status, headers and the whole body.
@@ -335,6 +337,9 @@ pub struct TestServer {
     pub feed_addrs: Option<(SocketAddr, SocketAddr)>,
     /// Where the HEP listener listens (UDP, TCP), if enabled.
     pub hep_addrs: Option<(SocketAddr, SocketAddr)>,
+    /// The TLS listeners of the feed and HEP, when configured.
+    pub feed_tls_addr: Option<SocketAddr>,
+    pub hep_tls_addr: Option<SocketAddr>,
     cert: Option<CertificateDer<'static>>,
     pub client: Client,
     /// An admin API token the clients send.
@@ -404,6 +409,9 @@ impl TestServer {
                 config.sources.feed.session_timeout_s = s;
             }
         }
+        if let Some(configure) = options.configure {
+            configure(&mut config);
+        }
         let mut cert = None;
         if options.https {
             let generated = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
@@ -468,6 +476,8 @@ impl TestServer {
         let radius_addr = server.radius_addr();
         let feed_addrs = server.feed_addrs();
         let hep_addrs = server.hep_addrs();
+        let feed_tls_addr = server.feed_tls_addr();
+        let hep_tls_addr = server.hep_tls_addr();
         assert_eq!(http_addr.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(server.run(async move {
@@ -480,6 +490,8 @@ impl TestServer {
             radius_addr,
             feed_addrs,
             hep_addrs,
+            feed_tls_addr,
+            hep_tls_addr,
             cert,
             client: Client::plain(http_addr).with_bearer(&token),
             token,
@@ -516,6 +528,25 @@ impl TestServer {
     }
 
     /// A new HTTPS client trusting the server's generated certificate.
+    /// A TLS connection to `addr` (a source's TLS listener), trusting the
+    /// test certificate (`Options::https`).
+    pub async fn tls_stream(&self, addr: SocketAddr) -> tokio_rustls::client::TlsStream<TcpStream> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(self.cert.clone().expect("a server started with https"))
+            .expect("the generated certificate is usable");
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let tcp = TcpStream::connect(addr)
+            .await
+            .expect("the TLS port connects");
+        TlsConnector::from(Arc::new(config))
+            .connect(ServerName::IpAddress(addr.ip().into()), tcp)
+            .await
+            .expect("the TLS handshake")
+    }
+
     pub fn https_client(&self) -> Client {
         Client::tls(
             self.https_addr.expect("started with https"),

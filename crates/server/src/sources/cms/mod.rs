@@ -9,8 +9,7 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, OriginalUri, State};
+use axum::extract::{ConnectInfo, FromRequest, OriginalUri, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cdrhub_model::{SOURCE_CMS, Timestamp};
@@ -35,6 +34,10 @@ pub struct CmsSourceConfig {
     /// Largest POST body accepted, in bytes; a larger one gets 413. Default 8 MiB.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// The addresses or subnets Call Bridges POST from; others get 403
+    /// before their body is read. Empty: all.
+    #[serde(default)]
+    pub allow: super::guard::AllowList,
     /// Concurrent calls the Call Bridges are licensed or sized for: the
     /// "Max Call" column of the statistics. Default none.
     #[serde(default)]
@@ -47,6 +50,7 @@ impl Default for CmsSourceConfig {
             enabled: true,
             path: default_path(),
             max_body_bytes: default_max_body(),
+            allow: Default::default(),
             capacity: None,
         }
     }
@@ -128,7 +132,8 @@ pub(crate) async fn ingest(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     OriginalUri(uri): OriginalUri,
-    body: Result<Bytes, BytesRejection>,
+    peer_seen: super::guard::Peer,
+    request: axum::extract::Request,
 ) -> Response {
     let system = system_id(uri.query());
     let receiver = uri
@@ -137,8 +142,17 @@ pub(crate) async fn ingest(
         .unwrap_or_else(|| uri.path().to_owned());
     // Until the body is decoded the sender is known by system_id or address.
     let provisional_sender = system.clone().unwrap_or_else(|| peer.ip().to_string());
-
-    let body = match body {
+    // Checked before a byte of the body is read.
+    if let Err(ip) = app.config.sources.cms.allow.check(peer_seen) {
+        app.metrics
+            .ingest_response(SOURCE_CMS, StatusCode::FORBIDDEN);
+        debug!(%ip, "CMS POST from an address outside sources.cms.allow refused");
+        return plain(
+            StatusCode::FORBIDDEN,
+            format!("the address {ip} may not send CMS records (sources.cms.allow)"),
+        );
+    }
+    let body = match Bytes::from_request(request, &()).await {
         Ok(b) => b,
         Err(rejection) => {
             let status = rejection.status();
