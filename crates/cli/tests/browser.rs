@@ -227,6 +227,14 @@ async fn the_live_view_follows_calls_as_they_are_posted() {
     browser.wait_for_text("#now-attempts", "2").await;
     assert!(!browser.text("#active-rows").await.contains("Room 2"));
 
+    // The event view's sender list submits its form when it changes (no
+    // inline handler: the console's script, under its Content-Security-Policy).
+    browser.goto(&format!("{base}/live/events")).await;
+    browser
+        .click_fresh("select[name=sender] option:nth-child(2)")
+        .await;
+    browser.wait_for_url("sender=").await;
+
     // Clear History Data: every call, with its records and statistics.
     browser.goto(&format!("{base}/admin/data")).await;
     browser.click("#clear input[name=calls]").await;
@@ -378,6 +386,28 @@ async fn gateway_list_log_report_and_events_in_a_real_browser() {
 
     browser.click("#events-link").await;
     browser.wait_for_text("#event-rows", "HOOK_ON").await;
+
+    // More calls: the event rows follow without a reload.
+    let before = browser.text("#event-rows").await;
+    cdrhub_sim::gateway::run(cdrhub_sim::gateway::SimConfig {
+        server: format!("tcp://{tcp}").parse().unwrap(),
+        gateways: 2,
+        calls: 2,
+        rate: 100.0,
+        time_scale: 0.0,
+        seed: Some(4),
+        ..Default::default()
+    })
+    .await
+    .expect("the simulated gateways finish again");
+    let start = std::time::Instant::now();
+    while browser.text("#event-rows").await == before {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "the event rows never followed the new calls"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 /// A HEPv3 packet of capture agent 1 holding `sip`, between two loopback
@@ -479,4 +509,27 @@ From: <sip:2001@127.0.0.1>;tag=r\nTo: <sip:2001@127.0.0.1>\nCall-ID: reg-2001\nC
         "{hours}"
     );
     screenshot(&browser, "console-sip-registrations.png").await;
+
+    // Today's registrations reload themselves: extension 2002 registers
+    // and shows without a click.
+    let head = head.replace("2001", "2002").replace("5062", "5064");
+    for p in [
+        hep_packet(
+            "127.0.0.9:5064",
+            "127.0.0.1:5070",
+            &format!(
+                "REGISTER sip:127.0.0.1 SIP/2.0\n{head}Contact: <sip:2002@127.0.0.9:5064>\nExpires: 600\nContent-Length: 0\n\n"
+            ),
+        ),
+        hep_packet(
+            "127.0.0.1:5070",
+            "127.0.0.9:5064",
+            &format!(
+                "SIP/2.0 200 OK\n{head}Contact: <sip:2002@127.0.0.9:5064>;expires=600\nContent-Length: 0\n\n"
+            ),
+        ),
+    ] {
+        socket.send_to(&p, udp).unwrap();
+    }
+    browser.wait_for_text("#registered", "2002").await;
 }

@@ -75,7 +75,10 @@ pub fn router(state: AppState) -> Router {
             post(sources::cms::ingest).layer(DefaultBodyLimit::max(cms.max_body_bytes)),
         );
     }
-    app.with_state(state)
+    // Outermost: the security headers go on every response, the API's,
+    // the ingest endpoints', `/metrics`' and a 404's included.
+    app.layer(axum::middleware::from_fn(console::security_headers))
+        .with_state(state)
 }
 
 /// A server whose sockets are bound; [`BoundServer::run`] serves until shutdown.

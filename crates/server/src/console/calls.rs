@@ -245,7 +245,7 @@ pub(crate) async fn search(
                     @if signed.user.role.allows(Role::Supervisor) {
                         " · " a #export href={ "/api/v1/calls.csv?" (search.api_query()) } { (t(l, "export_csv")) }
                     }
-                    " · " button type="button" onclick="window.print()" { (t(l, "print")) }
+                    " · " button type="button" data-print { (t(l, "print")) }
                 }
             }
             table #calls {
@@ -330,7 +330,7 @@ pub(crate) async fn call_page(
     let c = &detail.call;
     let title = format!("{} {}", t(l, "call_title"), c.started_at.to_rfc3339());
     let body = html! {
-        p.noprint { a href="/calls" { "← " (t(l, "calls_title")) } " · " button type="button" onclick="window.print()" { (t(l, "print")) } }
+        p.noprint { a href="/calls" { "← " (t(l, "calls_title")) } " · " button type="button" data-print { (t(l, "print")) } }
         table #call {
             tr { th { (t(l, "calls_sender")) } td { (c.source) " / " (c.sender) } }
             tr { th { (t(l, "calls_kind")) } td { (c.kind) @if let Some(d) = c.direction { " " (d.as_str()) } } }

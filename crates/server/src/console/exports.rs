@@ -108,7 +108,7 @@ pub(crate) async fn view(State(app): State<AppState>, signed: Signed) -> Respons
                             input type="hidden" name="id" value=(i.id);
                             button type="submit" name="action" value="retry" { (t(l, "exp_retry")) }
                             " "
-                            button type="submit" name="action" value="discard" onclick=(format!("return confirm('{}')", t(l, "exp_discard_confirm"))) { (t(l, "exp_discard")) }
+                            button type="submit" name="action" value="discard" data-confirm=(t(l, "exp_discard_confirm")) { (t(l, "exp_discard")) }
                         }
                     }
                 }

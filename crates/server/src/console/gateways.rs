@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use cdrhub_model::Timestamp;
 use cdrhub_store::{GatewayLogKind, GatewayReportFilter};
-use maud::{PreEscaped, html};
+use maud::html;
 
 use super::{Signed, page, t};
 use crate::AppState;
@@ -294,36 +294,12 @@ pub(crate) async fn events(
             }
         }
         p.help { (t(l, "gw_events_help")) }
-        script { (PreEscaped(REFRESH)) }
+        // Refills the event rows from `data-src` every 2 seconds.
+        script src=(super::assets::GATEWAY_EVENTS_JS) defer {}
     };
     let title = format!("{} · {name}", t(l, "gw_events"));
     page(l, &title, Some(&signed), body).into_response()
 }
-
-/// Refills the event rows from the API (text only, never markup).
-const REFRESH: &str = r#"
-async function refresh() {
-  try {
-    const table = document.getElementById('events');
-    const r = await fetch(table.dataset.src, {credentials: 'same-origin'});
-    if (!r.ok) return;
-    const rows = document.getElementById('event-rows');
-    const fresh = document.createElement('tbody');
-    fresh.id = 'event-rows';
-    for (const e of await r.json()) {
-      const tr = document.createElement('tr');
-      for (const v of [e.received_at, e.gateway_clock, e.call_ref, e.port, e.event, e.dialed, e.caller_id, e.info, e.pstn_port]) {
-        const td = document.createElement('td');
-        td.textContent = v === null || v === undefined ? '' : String(v);
-        tr.appendChild(td);
-      }
-      fresh.appendChild(tr);
-    }
-    rows.replaceWith(fresh);
-  } catch (_) {}
-}
-setInterval(refresh, 2000);
-"#;
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use cdrhub_model::{Role, Timestamp};
 use cdrhub_store::{LiveStatus, RecentBody};
-use maud::{Markup, PreEscaped, html};
+use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::{Signed, page, redirect_after, t};
@@ -62,39 +62,6 @@ pub(crate) async fn json(State(app): State<AppState>, signed: Signed) -> Respons
     }
 }
 
-/// Fills every element whose id is a key of the status, and the table of
-/// calls in progress, every 3 seconds.
-const REFRESH: &str = r#"
-async function refresh() {
-  try {
-    const r = await fetch('/live.json', {credentials: 'same-origin'});
-    if (!r.ok) return;
-    const s = await r.json();
-    for (const [k, v] of Object.entries(s)) {
-      const el = document.getElementById(k);
-      if (el && typeof v !== 'object') el.textContent = v;
-    }
-    const body = document.getElementById('active-rows');
-    body.replaceChildren(...s.active_calls.map(c => {
-      const tr = document.createElement('tr');
-      for (const v of [c.started_at, c.sender, c.kind + (c.direction ? ' ' + c.direction : ''),
-                       c.caller || '', c.dialed || '', c.destination || '', c.state, c.answered_at || '', c.legs]) {
-        const td = document.createElement('td');
-        td.textContent = v;
-        tr.appendChild(td);
-      }
-      const end = document.getElementById('force-end-template').content.cloneNode(true);
-      end.querySelector('form').action = '/calls/' + encodeURIComponent(c.id) + '/end';
-      const td = document.createElement('td');
-      td.appendChild(end);
-      tr.appendChild(td);
-      return tr;
-    }));
-  } catch (e) {}
-}
-setInterval(refresh, 3000);
-"#;
-
 pub(crate) async fn view(State(app): State<AppState>, signed: Signed) -> Response {
     if let Err(refused) = signed.require(Role::Supervisor) {
         return *refused;
@@ -144,7 +111,9 @@ pub(crate) async fn view(State(app): State<AppState>, signed: Signed) -> Respons
         // What the refresh puts in each row, its action set to the call.
         template #force-end-template { (force_end_form(l, &signed.csrf, "")) }
         p.help { (t(l, "live_help")) " " (t(l, "force_end_help")) }
-        script { (PreEscaped(REFRESH)) }
+        // Fills every element whose id is a key of the status, and the
+        // table of calls in progress, every 3 seconds.
+        script src=(super::assets::LIVE_JS) defer {}
     };
     page(l, t(l, "live_title"), Some(&signed), body).into_response()
 }
@@ -152,12 +121,8 @@ pub(crate) async fn view(State(app): State<AppState>, signed: Signed) -> Respons
 /// The button that ends a call whose end records never came, after the
 /// user confirms it.
 pub(crate) fn force_end_form(l: &str, csrf: &str, call_id: &str) -> Markup {
-    let confirm = format!(
-        "return confirm({})",
-        serde_json::Value::from(t(l, "force_end_confirm"))
-    );
     html! {
-        form.inline.force-end method="post" action={ "/calls/" (urlencoding(call_id)) "/end" } onsubmit=(confirm) {
+        form.inline.force-end method="post" action={ "/calls/" (urlencoding(call_id)) "/end" } data-confirm=(t(l, "force_end_confirm")) {
             input type="hidden" name="csrf" value=(csrf);
             button type="submit" title=(t(l, "force_end_help")) { (t(l, "force_end")) }
         }
@@ -406,7 +371,7 @@ pub(crate) async fn events(
         meta http-equiv="refresh" content="3";
         form.filters.noprint method="get" action="/live/events" {
             label.inline { (t(l, "calls_sender")) " "
-                select name="sender" onchange="this.form.submit()" {
+                select name="sender" data-autosubmit {
                     option value="" { (t(l, "all")) }
                     @for s in &senders { option value=(s.sender) selected[sender.as_deref() == Some(s.sender.as_str())] { (s.sender) } }
                 }

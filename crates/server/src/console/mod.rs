@@ -2,12 +2,14 @@
 //! session cookie after login, a CSRF token in every form.
 
 mod admin;
+mod assets;
 mod audit;
 mod calls;
 mod cc;
 mod data;
 mod exports;
 mod gateways;
+mod headers;
 mod i18n;
 mod live;
 mod login;
@@ -30,13 +32,14 @@ use maud::{DOCTYPE, Markup, html};
 use crate::AppState;
 use crate::api::blocking;
 use crate::auth::token_hash;
+pub(crate) use headers::security_headers;
 pub(crate) use i18n::t;
 
 /// The session cookie: a random secret whose hash names the session.
 pub(crate) const SESSION_COOKIE: &str = "cdrhub_session";
 
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+    assets::routes()
         .route("/", get(home))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
@@ -90,7 +93,7 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// Set on requests that came over the HTTPS listener: their cookies are
-/// marked `Secure`.
+/// marked `Secure`, their responses carry `Strict-Transport-Security`.
 #[derive(Debug, Clone, Copy)]
 pub struct OverHttps;
 
@@ -276,6 +279,7 @@ pub(crate) fn page(lang: &str, title: &str, signed: Option<&Signed>, body: Marku
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (t(lang, "app")) }
                 style { (maud::PreEscaped(STYLE)) }
+                script src=(assets::CONSOLE_JS) defer {}
             }
             body {
                 @if let Some(s) = signed {

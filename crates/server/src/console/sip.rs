@@ -199,11 +199,9 @@ pub(crate) async fn registrations(
             }
         }
         p.help { (t(l, "reg_help")) }
-        script { (maud::PreEscaped(REFRESH)) }
+        // Reloads the page every 3 seconds, as the seed's Register Status
+        // does, while it shows today.
+        script src=(super::assets::SIP_JS) defer {}
     };
     page(l, t(l, "reg_title"), Some(&signed), body).into_response()
 }
-
-/// Reloads the page every 3 seconds, as the seed's Register Status does,
-/// while it shows today.
-const REFRESH: &str = "if (document.getElementById('day').value === new Date().toISOString().slice(0, 10)) { setTimeout(function () { location.reload(); }, 3000); }";
