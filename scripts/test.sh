@@ -61,6 +61,18 @@ cargo fmt --all -- --check
 echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# Dependencies (SECURITY.md, "Dependencies"): licences, bans and sources
+# with cargo deny (deny.toml); advisories when the RustSec database can be
+# fetched from GitHub, which the CI machines cannot reach.
+echo "== dependencies"
+command -v cargo-deny >/dev/null || cargo install --locked cargo-deny
+cargo deny --log-level error check bans licenses sources
+if timeout 20 git ls-remote https://github.com/RustSec/advisory-db HEAD >/dev/null 2>&1; then
+    cargo deny --log-level error check advisories
+else
+    echo "   advisories not checked: github.com (the RustSec database) cannot be reached from here"
+fi
+
 echo "== tests"
 cargo test --workspace --locked
 

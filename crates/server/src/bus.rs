@@ -483,7 +483,15 @@ async fn consume(app: &AppState, consumer: &consumer::PullConsumer) -> anyhow::R
 pub(crate) fn submit(app: &AppState, batch: IngestBatch) -> Ack {
     match &app.bus {
         Some(collector) => collector.publish(batch),
-        None => app.store.submit(batch),
+        None => {
+            let ack = app.store.submit(batch);
+            let metrics = app.metrics.clone();
+            Box::pin(async move {
+                let result = ack.await;
+                metrics.writes.note(&result);
+                result
+            })
+        }
     }
 }
 

@@ -27,9 +27,57 @@ pub struct Metrics {
     pub bus: std::sync::Arc<crate::bus::BusStatus>,
     /// What the web listeners turned away.
     pub http: std::sync::Arc<crate::listener::HttpStatus>,
+    /// Whether the store's last commit of records failed, and why.
+    pub writes: WriteHealth,
     /// The kernel inodes of the UDP sources' sockets, by source: their
     /// drops are read from `/proc/net/udp` when asked.
     pub udp_inodes: Mutex<HashMap<&'static str, u64>>,
+}
+
+/// The outcome of the store's commits of records: the console's alarm while
+/// they fail (a full disk, a database that does not answer), gone with the
+/// first commit that succeeds.
+#[derive(Debug, Default)]
+pub struct WriteHealth {
+    failing: Mutex<Option<(cdrhub_model::Timestamp, String)>>,
+    failures: std::sync::atomic::AtomicU64,
+}
+
+impl WriteHealth {
+    /// Notes how a commit ended.
+    pub fn note<T>(&self, result: &Result<T, cdrhub_store::StoreError>) {
+        let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(_) => *failing = None,
+            Err(e) => {
+                self.failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if failing.is_none() {
+                    tracing::error!(error = %e, "records cannot be committed; senders are told to retry");
+                }
+                let since = failing
+                    .as_ref()
+                    .map_or_else(cdrhub_model::Timestamp::now, |f| f.0);
+                *failing = Some((since, e.to_string()));
+            }
+        }
+    }
+
+    /// The alarm while commits fail.
+    pub fn alarm(&self) -> Option<String> {
+        let failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        failing.as_ref().map(|(since, error)| {
+            format!(
+                "Records cannot be stored since {} ({error}); senders are told to retry and nothing they were told was stored is lost.",
+                since.to_rfc3339()
+            )
+        })
+    }
+
+    /// Commits of records that failed since the start.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl Default for Metrics {
@@ -43,6 +91,7 @@ impl Default for Metrics {
             hep: Default::default(),
             bus: Default::default(),
             http: Default::default(),
+            writes: WriteHealth::default(),
             udp_inodes: Mutex::default(),
         }
     }
@@ -168,6 +217,11 @@ pub(crate) async fn render(State(app): State<AppState>) -> Response {
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "# HELP cdrhub_store_write_failures_total Commits of records that failed (senders were told to retry).\n# TYPE cdrhub_store_write_failures_total counter\ncdrhub_store_write_failures_total {}",
+        app.metrics.writes.failures()
+    );
     let h = &app.metrics.http;
     let _ = writeln!(
         out,

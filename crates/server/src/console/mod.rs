@@ -231,7 +231,13 @@ impl FromRequestParts<AppState> for Signed {
             csrf: session.csrf,
             id_hash,
             client: Client::of(parts),
-            alarms: app.retention.alarms(),
+            alarms: app
+                .metrics
+                .writes
+                .alarm()
+                .into_iter()
+                .chain(app.retention.alarms())
+                .collect(),
         })
     }
 }

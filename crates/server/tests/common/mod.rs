@@ -62,6 +62,9 @@ pub struct Options {
     pub sqlite: bool,
     /// Any other change to the configuration, made last.
     pub configure: Option<fn(&mut Config)>,
+    /// Make the server's directory (its SQLite files) inside this one, a
+    /// small file system of the test's, say.
+    pub dir_in: Option<PathBuf>,
 }
 
 /// One HTTP answer: status, headers and the whole body.
@@ -380,7 +383,11 @@ impl TestServer {
 
     pub async fn start_with(options: Options) -> TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let dir = tempfile::tempdir().expect("a temporary directory");
+        let dir = match &options.dir_in {
+            Some(parent) => tempfile::tempdir_in(parent),
+            None => tempfile::tempdir(),
+        }
+        .expect("a temporary directory");
         let localhost = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
 
         let mut config = Config::default();
