@@ -610,6 +610,26 @@ impl PgInner {
         Ok(prepared)
     }
 
+    /// The rows of a query. When the connection turns out to be closed
+    /// (PostgreSQL restarted, or the network cut it, since its last use)
+    /// and no transaction is open, the query runs once more on a new
+    /// connection: a read has no effect to double, and the caller need not
+    /// fail once per pooled connection after an outage.
+    fn rows(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<::postgres::Row>> {
+        let mut retried = false;
+        loop {
+            let result = self
+                .statement(sql)
+                .and_then(|statement| Ok(self.client.query(&statement, params)?));
+            match result {
+                Err(_) if !retried && self.client.is_closed() && !self.in_transaction => {
+                    retried = true;
+                }
+                r => return r,
+            }
+        }
+    }
+
     fn batch(&mut self, sql: &str) -> Result<()> {
         match sql {
             "BEGIN" => {
@@ -744,10 +764,8 @@ impl<'a> Db<'a> {
             }
             Db::Pg(s) => {
                 let rows = {
-                    let mut inner = s.inner.borrow_mut();
-                    let statement = inner.statement(sql)?;
                     let values = pg_args(args);
-                    inner.client.query(&statement, &pg_params(&values))?
+                    s.inner.borrow_mut().rows(sql, &pg_params(&values))?
                 };
                 for r in &rows {
                     f(&Row::Pg(r))?;
@@ -791,10 +809,12 @@ impl<'a> Db<'a> {
             }
             Db::Pg(s) => {
                 let row = {
-                    let mut inner = s.inner.borrow_mut();
-                    let statement = inner.statement(sql)?;
                     let values = pg_args(args);
-                    inner.client.query_opt(&statement, &pg_params(&values))?
+                    s.inner
+                        .borrow_mut()
+                        .rows(sql, &pg_params(&values))?
+                        .into_iter()
+                        .next()
                 };
                 match row {
                     Some(r) => f(&Row::Pg(&r)).map(Some),
