@@ -33,6 +33,8 @@ need "RADIUS tests" "radclient" "freeradius-utils"
 # The SIP tests run Kamailio as a proxy between sipp user agents
 # (tests/kamailio, tests/sipp).
 need "SIP tests" "kamailio sipp" "kamailio sip-tester"
+# The clock-jump test runs the server under libfaketime.
+need "clock-jump test" "faketime" "faketime"
 
 # The ingest bus tests use the machine's NATS JetStream on 127.0.0.1:4222
 # (real-peers.md): start it when it does not answer.

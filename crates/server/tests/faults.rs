@@ -43,7 +43,10 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
@@ -90,7 +93,12 @@ async fn a_full_disk_gets_503s_and_an_alarm_and_nothing_acknowledged_is_lost() {
     })
     .await;
     // Signed in before the disk fills: a login is a write too.
-    common::add_user(&server, "ops", cdrhub_model::Role::Admin, "a long passphrase");
+    common::add_user(
+        &server,
+        "ops",
+        cdrhub_model::Role::Admin,
+        "a long passphrase",
+    );
     let mut console = common::signed_in(&server, "ops", "a long passphrase").await;
     let path = format!("{CMS}?system_id=cb1");
 
@@ -111,8 +119,14 @@ async fn a_full_disk_gets_503s_and_an_alarm_and_nothing_acknowledged_is_lost() {
             StatusCode::OK => acknowledged += 1,
             StatusCode::SERVICE_UNAVAILABLE => {
                 let text = r.text();
-                assert!(text.contains("disk is full"), "the 503 names the full disk: {text}");
-                assert!(r.header("retry-after").is_some(), "the sender is told when to retry");
+                assert!(
+                    text.contains("disk is full"),
+                    "the 503 names the full disk: {text}"
+                );
+                assert!(
+                    r.header("retry-after").is_some(),
+                    "the sender is told when to retry"
+                );
                 refused = Some(body);
                 break;
             }
@@ -141,7 +155,11 @@ async fn a_full_disk_gets_503s_and_an_alarm_and_nothing_acknowledged_is_lost() {
             acknowledged += 1;
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never stored again: {}", r.text());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never stored again: {}",
+            r.text()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let again = server.post(&path, refused.clone()).await;
@@ -157,10 +175,16 @@ async fn a_full_disk_gets_503s_and_an_alarm_and_nothing_acknowledged_is_lost() {
         acknowledged,
         "every acknowledged record is stored, and only once"
     );
-    assert!(acknowledged < 1000, "{acknowledged} calls: more than one page");
+    assert!(
+        acknowledged < 1000,
+        "{acknowledged} calls: more than one page"
+    );
     let calls = server.calls_where("source=cms").await;
     assert_eq!(calls.len() as u64, acknowledged);
     println!("{acknowledged} records acknowledged, the last ones after the disk filled");
     let home = console.get("/").await.text();
-    assert!(!home.contains("Records cannot be stored"), "the alarm ends with the first commit");
+    assert!(
+        !home.contains("Records cannot be stored"),
+        "the alarm ends with the first commit"
+    );
 }

@@ -26,6 +26,8 @@ pub struct Server {
     pub token: String,
     /// The generated password of the first user, when this start made it.
     pub admin_password: Option<String>,
+    /// Lines of the server's log at level ERROR, and panics.
+    pub errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// What the server says after "listening for the gateway feed on ".
     feed: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
     hep: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
@@ -39,6 +41,12 @@ impl Server {
 
     /// As [`Server::start`], reading `config` (`--config`) too.
     pub fn start_with_config(data_dir: &Path, config: Option<&Path>) -> Server {
+        Server::start_with_env(data_dir, config, &[])
+    }
+
+    /// As [`Server::start_with_config`], with these environment variables
+    /// for `cdrhub serve` (a preloaded fake clock, say).
+    pub fn start_with_env(data_dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> Server {
         static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let name = format!(
             "tests-{}",
@@ -68,6 +76,7 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -78,9 +87,14 @@ impl Server {
         let (feed_tx, feed_rx) = std::sync::mpsc::channel();
         let (hep_tx, hep_rx) = std::sync::mpsc::channel();
         let (radius_tx, radius_rx) = std::sync::mpsc::channel();
+        let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let errors_seen = errors.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains(" ERROR ") || line.contains("panicked") {
+                    errors_seen.lock().unwrap().push(line.clone());
+                }
                 if let Some(rest) = line.split("with the password ").nth(1) {
                     let password = rest.split_whitespace().next().unwrap_or_default();
                     let _ = password_tx.send(password.to_owned());
@@ -112,6 +126,7 @@ impl Server {
             addr,
             token,
             admin_password,
+            errors,
             feed: std::sync::Mutex::new(feed_rx),
             hep: std::sync::Mutex::new(hep_rx),
             radius: std::sync::Mutex::new(radius_rx),
