@@ -384,3 +384,107 @@ async fn a_tls_handshake_that_never_finishes_or_is_not_tls_is_closed() {
     let metrics = server.get("/metrics").await.text();
     assert_eq!(metric(&metrics, "tls_handshake"), 2, "{metrics}");
 }
+
+mod events {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+
+    const ONE: &str = r#"{"type":"setup","call_id":"h-1","key":"h-1/1","at":"2026-12-01T10:00:00Z","caller":"2000","callee":"2001"}"#;
+
+    async fn events_server() -> TestServer {
+        TestServer::start_with(Options {
+            configure: Some(|c| c.sources.events.max_body_bytes = 4096),
+            ..Options::default()
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn oversized_invalid_utf8_and_deeply_nested_bodies_are_refused_in_one_sentence() {
+        let mut server = events_server().await;
+        let cases: [(&str, Vec<u8>, StatusCode, &str); 3] = [
+            (
+                "oversized",
+                ONE.repeat(40).into_bytes(),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "4096-byte limit",
+            ),
+            (
+                "invalid UTF-8",
+                [ONE.as_bytes(), b"\n\xff\xfe"].concat(),
+                StatusCode::BAD_REQUEST,
+                "not UTF-8",
+            ),
+            (
+                "deep nesting",
+                format!("{}{}", "[".repeat(2000), "]".repeat(2000)).into_bytes(),
+                StatusCode::BAD_REQUEST,
+                "recursion limit",
+            ),
+        ];
+        for (case, body, status, names) in cases {
+            let r = server.post("/api/v1/events", body).await;
+            assert_eq!(r.status, status, "{case}: {}", r.text());
+            let text = r.text();
+            assert!(text.contains(names), "{case}: {text}");
+        }
+        assert!(server.calls().await.is_empty(), "nothing stored");
+        let r = server.post("/api/v1/events", ONE).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+
+    #[tokio::test]
+    async fn a_websocket_feed_answers_bad_messages_and_closes_on_an_oversized_one() {
+        let server = events_server().await;
+        let mut request = format!("ws://{}/api/v1/events/ws?system=hostile", server.http_addr)
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "Authorization",
+            format!("Bearer {}", server.token).parse().unwrap(),
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let mut answers = Vec::new();
+        for message in [
+            tungstenite::Message::binary(vec![0xffu8; 10]),
+            tungstenite::Message::text("{not json"),
+            tungstenite::Message::text(format!("{}{}", "[".repeat(2000), "]".repeat(2000))),
+            tungstenite::Message::text(ONE),
+        ] {
+            ws.send(message).await.unwrap();
+            loop {
+                match ws.next().await.unwrap().unwrap() {
+                    tungstenite::Message::Text(t) => {
+                        answers.push(serde_json::from_str::<serde_json::Value>(&t).unwrap());
+                        break;
+                    }
+                    _ => continue,
+                }
+            }
+        }
+        assert_eq!(
+            answers.iter().filter(|a| a["ok"] == false).count(),
+            3,
+            "{answers:#?}"
+        );
+        assert_eq!(answers[3]["accepted"], 1, "{answers:#?}");
+        // Over max_body_bytes: the server closes the feed (1009, too big).
+        let _ = ws.send(tungstenite::Message::text(ONE.repeat(40))).await;
+        let closed = tokio::time::timeout(PATIENCE, async {
+            loop {
+                match ws.next().await {
+                    None | Some(Err(_)) => return None,
+                    Some(Ok(tungstenite::Message::Close(frame))) => return frame,
+                    Some(Ok(_)) => continue,
+                }
+            }
+        })
+        .await
+        .expect("the feed is closed");
+        if let Some(frame) = closed {
+            assert_eq!(u16::from(frame.code), 1009, "{frame:?}");
+        }
+        still_serving(&server).await;
+    }
+}

@@ -340,3 +340,126 @@ async fn tls_listen_without_an_https_section_is_a_configuration_error() {
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hep_frame_trickled_a_byte_at_a_time_is_cut_off_after_the_idle_timeout() {
+    let mut server = hep_server(HepSourceConfig {
+        idle_timeout_s: 1,
+        ..HepSourceConfig::default()
+    })
+    .await;
+    let (_, tcp) = server.hep_addrs.unwrap();
+    let packet = common::kamailio_packets().remove(0);
+    let mut slow = TcpStream::connect(tcp).await.unwrap();
+    let (mut reader, mut writer) = slow.split();
+    let mut sent = 0;
+    let mut buf = [0u8; 16];
+    for byte in &packet {
+        tokio::select! {
+            n = reader.read(&mut buf) => {
+                if matches!(n, Ok(0) | Err(_)) {
+                    break;
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                if writer.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+        }
+    }
+    assert!(
+        sent < packet.len(),
+        "the server waited for the whole slow frame"
+    );
+    let s = until(&mut server, "sip", |s| counter(s, "idle_closed") == 1).await;
+    assert_eq!(stored(&s), 0, "{s:#}");
+}
+
+mod radius {
+    use super::*;
+    use cdrhub_protocols::radius::{self as proto, Attribute, attr};
+
+    const SECRET: &str = "testing123";
+
+    fn request(identifier: u8, secret: &str) -> Vec<u8> {
+        proto::accounting_request(
+            identifier,
+            &[
+                Attribute::integer(attr::ACCT_STATUS_TYPE, 1),
+                Attribute::new(attr::ACCT_SESSION_ID, format!("S-{identifier}")),
+                Attribute::new(attr::NAS_IP_ADDRESS, vec![10, 9, 9, 1]),
+            ],
+            secret.as_bytes(),
+        )
+    }
+
+    /// Sends `packet` and waits a while for an answer.
+    async fn answered(socket: &UdpSocket, to: SocketAddr, packet: &[u8]) -> bool {
+        socket.send_to(packet, to).await.unwrap();
+        let mut buf = [0u8; 4096];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buf)).await,
+            Ok(Ok((n, _))) if n >= 20 && buf[0] == 5
+        )
+    }
+
+    fn client(server: &Value) -> Value {
+        server["clients"]["127.0.0.0/8"].clone()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn truncated_lying_and_oversized_packets_and_a_wrong_secret_flood_are_counted_and_the_gateway_is_answered()
+     {
+        let config: cdrhub_server::sources::radius::RadiusSourceConfig = toml::from_str(&format!(
+            "enabled = true\n[[clients]]\naddress = \"127.0.0.0/8\"\nsecret = \"{SECRET}\"\n"
+        ))
+        .unwrap();
+        let mut server = TestServer::start_with(Options {
+            radius: Some(config),
+            ..Options::default()
+        })
+        .await;
+        let to = server.radius_addr.unwrap();
+        let attacker = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let good = request(1, SECRET);
+        let mut longer = good.clone();
+        let claimed = (good.len() as u16 + 40).to_be_bytes();
+        longer[2..4].copy_from_slice(&claimed);
+        let mut shorter = good.clone();
+        shorter[2..4].copy_from_slice(&12u16.to_be_bytes());
+        let mut oversized = good.clone();
+        oversized.resize(5000, 0x1a);
+        oversized[2..4].copy_from_slice(&5000u16.to_be_bytes());
+        let malformed = [good[..10].to_vec(), longer, shorter, oversized];
+        for packet in &malformed {
+            attacker.send_to(packet, to).await.unwrap();
+        }
+        let flood = 2_000u64;
+        for n in 0..flood {
+            attacker
+                .send_to(&request(n as u8, "not-the-secret"), to)
+                .await
+                .unwrap();
+        }
+        let s = until(&mut server, "radius", |s| {
+            let c = client(s);
+            c["malformed"].as_u64().unwrap_or(0)
+                + c["bad_authenticator"].as_u64().unwrap_or(0)
+                + s["kernel_drops"].as_u64().unwrap_or(0)
+                >= malformed.len() as u64 + flood
+        })
+        .await;
+        let c = client(&s);
+        assert_eq!(
+            c["answered"], 0,
+            "nothing of the attacker's was answered: {s:#}"
+        );
+        assert_eq!(stored(&s), 0, "{s:#}");
+        // The gateway with the right secret is answered meanwhile.
+        let gateway = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        assert!(answered(&gateway, to, &request(7, SECRET)).await, "{s:#}");
+        until(&mut server, "radius", |s| stored(s) == 1).await;
+    }
+}

@@ -64,8 +64,9 @@ pub struct HepSourceConfig {
     /// are closed at once. Default 64.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
-    /// Seconds a TCP connection may stay silent before it is closed (the
-    /// agent connects again). Default 300.
+    /// Seconds a TCP connection may go without a whole frame (silent, or
+    /// trickling bytes) before it is closed; the agent connects again.
+    /// Default 300.
     #[serde(default = "default_idle_timeout_s")]
     pub idle_timeout_s: u64,
     /// The header whose value joins a B2BUA's two dialogs into one call
@@ -395,11 +396,16 @@ where
     S: tokio::io::AsyncRead + Unpin,
 {
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    let idle = Duration::from_secs(check.config.idle_timeout_s);
+    // A whole frame is due within the idle timeout: a sender that trickles
+    // bytes without finishing one is closed as a silent one is.
+    let mut frame_due = tokio::time::Instant::now() + idle;
     loop {
         loop {
             match hep::frame_len(&buf) {
                 Ok(Some(n)) if buf.len() >= n => {
                     let packet = buf.split_to(n);
+                    frame_due = tokio::time::Instant::now() + idle;
                     if let Some(r) = check.take(&packet, from)
                         && tx.send(r).await.is_err()
                     {
@@ -413,13 +419,12 @@ where
                 }
             }
         }
-        let idle = Duration::from_secs(check.config.idle_timeout_s);
-        match tokio::time::timeout(idle, stream.read_buf(&mut buf)).await {
+        match tokio::time::timeout_at(frame_due, stream.read_buf(&mut buf)).await {
             Ok(Ok(0) | Err(_)) => return,
             Ok(Ok(_)) => {}
             Err(_) => {
                 check.status.idle_closed.fetch_add(1, Ordering::Relaxed);
-                debug!(%from, "HEP: TCP connection silent for {idle:?}; closed");
+                debug!(%from, "HEP: no whole frame on a TCP connection for {idle:?}; closed");
                 return;
             }
         }
