@@ -319,28 +319,30 @@ impl<B: Backend> Store for SqlStore<B> {
             let before_ms = before.0.div_euclid(DAY_MS) * DAY_MS;
             // No catch-up first: it would write every call in progress at
             // once, a stall for the senders; a call not written yet is in
-            // use, and the next run takes it if it is old.
-            let mut step = Some(CallsStep::Calls {
-                before_ms,
-                after: None,
-            });
+            // use, and the next run takes it if it is old. First the
+            // records of calls that a run killed midway removed.
+            let mut step = Some(CallsStep::Pending);
             while let Some(this) = step.take() {
                 let done = correlator
                     .prune(this.clone())
                     .map_err(|e| failed("calls", e))?;
                 step = done.next.or(match this {
+                    CallsStep::Pending => Some(CallsStep::Calls {
+                        before_ms,
+                        after: None,
+                    }),
                     CallsStep::Calls { .. } => Some(CallsStep::Statistics {
                         before_s: before_ms / 1000,
                     }),
                     CallsStep::Statistics { .. } => None,
                 });
                 match this {
-                    CallsStep::Calls { .. } => {
+                    CallsStep::Pending | CallsStep::Calls { .. } => {
                         report.calls += done.removed;
                         report.legs += done.legs;
                         report.records += self
                             .backend
-                            .write(|c| prune::remove_records(c, &done.records))
+                            .write(|c| prune::remove_records(c, &done.records, done.received_by))
                             .map_err(|e| {
                                 StoreError::Unavailable(format!(
                                     "removing the records of old calls failed: {e}"

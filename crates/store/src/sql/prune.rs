@@ -3,6 +3,12 @@
 //! `calls.db` in the correlator's thread, records, audit entries and gaps
 //! from `cdrhub.db` beside the writer. Every step removes a bounded number
 //! of rows in one short transaction, so ingest goes on between them.
+//!
+//! The calls of a step and their records are in two files, so they cannot
+//! go in one transaction: the records' journal ids are kept in `calls.db`
+//! (`correlation_state`, keys `prune_pending:ID`) in the transaction that
+//! removes the calls, until the records are gone. A run killed in between
+//! leaves them there, and the next run removes those records first.
 
 use super::correlation::Correlations;
 use super::records;
@@ -12,9 +18,17 @@ use crate::db::{self, Db, OptionalExt, Result, args};
 /// Rows removed per step.
 pub(crate) const STEP_ROWS: usize = 2_000;
 
+/// The `correlation_state` keys of records whose calls are removed and
+/// which may still be in the journal (the value: when the calls went).
+const PENDING: &str = "prune_pending:";
+/// The first key after every `PENDING` one (`;` follows `:`).
+const PENDING_END: &str = "prune_pending;";
+
 /// One step of removing from `calls.db`; each resumes where the last ended.
 #[derive(Debug, Clone)]
 pub(crate) enum CallsStep {
+    /// The records of calls that a run killed midway removed: first.
+    Pending,
     /// Calls that started before `before_ms`, after the (started_at, id)
     /// cursor, and their legs.
     Calls {
@@ -33,6 +47,9 @@ pub(crate) struct StepDone {
     /// Journal ids of the records the removed calls came from: they go too,
     /// or a rebuild would bring the calls back.
     pub records: Vec<i64>,
+    /// Of `records`, only those received by then (`Pending`: an id freed
+    /// since may have been given to a new record).
+    pub received_by: Option<i64>,
     pub next: Option<CallsStep>,
 }
 
@@ -45,7 +62,24 @@ pub(crate) fn calls_step(
     step: CallsStep,
 ) -> Result<StepDone> {
     match step {
+        CallsStep::Pending => {
+            let pending: Vec<(String, i64)> = tx.query_map(
+                "SELECT key, value FROM correlation_state WHERE key >= ?1 AND key < ?2",
+                args![PENDING, PENDING_END],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok(StepDone {
+                records: pending
+                    .iter()
+                    .filter_map(|(key, _)| key.strip_prefix(PENDING)?.parse().ok())
+                    .collect(),
+                received_by: pending.iter().map(|(_, at)| *at).max(),
+                ..StepDone::default()
+            })
+        }
         CallsStep::Calls { before_ms, after } => {
+            // The records of the step before are gone by now.
+            clear_pending(tx)?;
             let (after_at, after_id) = after.unwrap_or((i64::MIN, String::new()));
             let found: Vec<(i64, String, String, String)> = tx.query_map(
                 "SELECT started_at, id, records, source FROM calls WHERE started_at < ?1 \
@@ -80,6 +114,14 @@ pub(crate) fn calls_step(
                 done.removed += tx.execute("DELETE FROM calls WHERE id = ?1", args![id])? as u64;
                 done.legs += tx.execute("DELETE FROM legs WHERE call_id = ?1", args![id])? as u64;
             }
+            let now = cdrhub_model::Timestamp::now().0;
+            for record in &done.records {
+                tx.execute(
+                    "INSERT INTO correlation_state (key, value) VALUES (?1, ?2) \
+                     ON CONFLICT (key) DO NOTHING",
+                    args![format!("{PENDING}{record}"), now],
+                )?;
+            }
             done.next = if found.len() < STEP_ROWS {
                 None
             } else {
@@ -91,6 +133,8 @@ pub(crate) fn calls_step(
             Ok(done)
         }
         CallsStep::Statistics { before_s } => {
+            // The records of the last step of calls are gone by now.
+            clear_pending(tx)?;
             let mut removed = tx.execute(
                 "DELETE FROM stats_events WHERE (source, sender, at) IN \
                      (SELECT source, sender, at FROM stats_events WHERE at < ?1 LIMIT ?2)",
@@ -122,6 +166,15 @@ pub(crate) fn calls_step(
     }
 }
 
+/// Forgets the pending records: they are gone from the journal.
+fn clear_pending(tx: Db<'_>) -> Result<()> {
+    tx.execute(
+        "DELETE FROM correlation_state WHERE key >= ?1 AND key < ?2",
+        args![PENDING, PENDING_END],
+    )?;
+    Ok(())
+}
+
 /// Removes up to `STEP_ROWS` journaled records received before `before_ms`,
 /// oldest first, none above `correlated` (the correlator has yet to read
 /// those). Whether there may be more.
@@ -138,16 +191,21 @@ pub(crate) fn journal_step(conn: Db<'_>, before_ms: i64, correlated: i64) -> Res
         .filter(|(id, at)| *at < before_ms && *id <= correlated)
         .map(|(id, _)| *id)
         .collect();
-    let removed = remove_records(conn, &old)?;
+    let removed = remove_records(conn, &old, None)?;
     Ok((removed, old.len() == STEP_ROWS))
 }
 
-/// Removes the journaled records with these ids (those of removed calls).
-pub(crate) fn remove_records(conn: Db<'_>, ids: &[i64]) -> Result<u64> {
+/// Removes the journaled records with these ids (those of removed calls),
+/// if given only those received by `received_by`.
+pub(crate) fn remove_records(conn: Db<'_>, ids: &[i64], received_by: Option<i64>) -> Result<u64> {
+    let received_by = received_by.unwrap_or(i64::MAX);
     conn.transaction(|tx| {
         let mut removed = 0;
         for id in ids {
-            removed += tx.execute("DELETE FROM journal WHERE id = ?1", args![id])? as u64;
+            removed += tx.execute(
+                "DELETE FROM journal WHERE id = ?1 AND received_at <= ?2",
+                args![id, received_by],
+            )? as u64;
         }
         Ok(removed)
     })
