@@ -255,3 +255,150 @@ async fn a_failing_endpoint_gets_every_export_and_webhook_once_it_recovers() {
     );
     let _ = ids;
 }
+
+/// The first waiting item's id on the exports page, if any.
+fn first_pending(page: &str) -> Option<String> {
+    let table = &page[page.find("id=\"pending\"")?..];
+    let at = table.find("name=\"id\" value=\"")? + 17;
+    Some(table[at..].split('"').next()?.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_adds_exports_and_webhooks_in_the_console_and_handles_what_waits() {
+    // An endpoint that refuses everything: each webhook waits in the spool.
+    let (hook_at, hooked) = endpoint(usize::MAX).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start().await;
+    common::add_user(
+        &server,
+        "ada",
+        cdrhub_model::Role::Admin,
+        "ada's long password",
+    );
+    common::add_user(
+        &server,
+        "vic",
+        cdrhub_model::Role::Viewer,
+        "vic's long password",
+    );
+    let mut admin = common::signed_in(&server, "ada", "ada's long password").await;
+    let csrf = common::csrf_of(&admin.get("/admin/exports").await.text());
+
+    let hook_url = format!("http://{hook_at}/hook");
+    let r = admin
+        .post_form(
+            "/admin/exports/add",
+            &[
+                ("csrf", &csrf),
+                ("kind", "webhook"),
+                ("name", "crm"),
+                ("url", &hook_url),
+                ("hmac_secret", SECRET),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let directory = dir.path().to_str().unwrap().to_owned();
+    let r = admin
+        .post_form(
+            "/admin/exports/add",
+            &[
+                ("csrf", &csrf),
+                ("kind", "export"),
+                ("name", "daily"),
+                ("every", "daily"),
+                ("format", "csv"),
+                ("columns", "id,caller,talk_s"),
+                ("directory", &directory),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let page = admin.get("/admin/exports").await.text();
+    assert!(page.contains("crm") && page.contains(&hook_url), "{page}");
+    assert!(
+        page.contains("daily") && page.contains(&directory),
+        "{page}"
+    );
+
+    // A viewer sees nothing to change and cannot add.
+    let mut viewer = common::signed_in(&server, "vic", "vic's long password").await;
+    let r = viewer
+        .post_form(
+            "/admin/exports/add",
+            &[
+                ("csrf", &csrf),
+                ("kind", "webhook"),
+                ("name", "x"),
+                ("url", &hook_url),
+            ],
+        )
+        .await;
+    assert_ne!(r.status, StatusCode::SEE_OTHER, "a viewer added a webhook");
+
+    // A call ends: its webhook is refused and waits, shown with its error.
+    let r = server.post("/api/v1/events", call_events("w-1")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let (page, id) = loop {
+        let page = admin.get("/admin/exports").await.text();
+        if let Some(id) = first_pending(&page)
+            && page.contains("503")
+        {
+            break (page, id);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing waits: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(page.contains("id=\"pending-title\""), "{page}");
+    assert!(hooked.lock().unwrap().refused >= 1);
+
+    // "Try now" keeps it waiting (the endpoint still refuses); "Discard"
+    // takes it off the list.
+    for action in ["retry", "discard"] {
+        let r = admin
+            .post_form(
+                "/admin/exports/item",
+                &[("csrf", &csrf), ("id", &id), ("action", action)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{action}: {}", r.text());
+    }
+    let page = admin.get("/admin/exports").await.text();
+    assert_eq!(first_pending(&page), None, "{page}");
+
+    // Both go away again.
+    for (kind, name) in [("webhook", "crm"), ("export", "daily")] {
+        let r = admin
+            .post_form(
+                "/admin/exports/delete",
+                &[("csrf", &csrf), ("kind", kind), ("name", name)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    }
+    let page = admin.get("/admin/exports").await.text();
+    assert!(
+        !page.contains(&hook_url) && !page.contains(&directory),
+        "{page}"
+    );
+
+    // Every change is in the audit log, with who made it.
+    let audit = admin.get("/audit").await.text();
+    for operation in [
+        "webhook add",
+        "export add",
+        "delivery retry",
+        "delivery discard",
+        "webhook delete",
+        "export delete",
+    ] {
+        assert!(
+            audit.contains(operation),
+            "{operation} not audited: {audit}"
+        );
+    }
+}
