@@ -266,3 +266,60 @@ async fn the_websocket_acknowledges_each_message_after_commit() {
     assert_eq!(calls[0]["sender"], "pbx-ws");
     assert_eq!(calls[0]["talk_s"], 40);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_calls_appear_in_the_statistics_and_the_live_view() {
+    let mut server = TestServer::start().await;
+    // A video call answered on 2026-11-30 at 10:00, ended.
+    let (status, body) = post_events(&mut server, call("s-1").join("\n")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stats = server
+        .get_json("/api/v1/stats?day=2026-11-30&source=events")
+        .await;
+    let hour = stats["hours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["hour"] == "2026-11-30T10:00:00Z")
+        .unwrap_or_else(|| panic!("no 10:00 hour: {stats:#}"))
+        .clone();
+    assert_eq!(hour["attempts"], 1, "{hour}");
+    assert_eq!(hour["answered"], 1, "{hour}");
+    assert_eq!(hour["video_attempts"], 1, "{hour}");
+    assert_eq!(hour["video_answered"], 1, "{hour}");
+
+    // A call in progress now is in the live view until it ends.
+    let now = cdrhub_model::Timestamp::now();
+    let live_call = [
+        json!({"type":"setup","call_id":"live-1","key":"live-1/1","at":now.to_rfc3339(),"caller":"3001","callee":"3002"}),
+        json!({"type":"answered","call_id":"live-1","key":"live-1/2","at":now.to_rfc3339()}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect::<Vec<_>>()
+    .join("\n");
+    let (status, body) = post_events(&mut server, live_call).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    common::add_user(&server, "sue", Role::Supervisor, "sue's long password");
+    let mut console = common::signed_in(&server, "sue", "sue's long password").await;
+    let live = console.get("/live.json").await.json();
+    let active = live["active_calls"].as_array().unwrap();
+    assert!(
+        active
+            .iter()
+            .any(|c| c["caller"] == "3001" && c["sender"] == "tests"),
+        "{live:#}"
+    );
+    let end = json!({"type":"ended","call_id":"live-1","key":"live-1/3","at":cdrhub_model::Timestamp::now().to_rfc3339(),"by":"caller"}).to_string();
+    let (status, body) = post_events(&mut server, end).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let live = console.get("/live.json").await.json();
+    assert!(
+        !live["active_calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["caller"] == "3001"),
+        "{live:#}"
+    );
+}
