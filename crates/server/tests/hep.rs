@@ -142,3 +142,59 @@ async fn a_wrong_authentication_key_is_dropped() {
     );
     assert!(s["senders"].as_array().unwrap().is_empty());
 }
+
+/// Kamailio's HEPv3 packet as the same agent set to `hep_version 2` sends
+/// it: the v2 header (IPv4), the time and the capture id, the SIP message.
+fn as_hepv2(v3: &[u8]) -> Vec<u8> {
+    use cdrhub_protocols::hep;
+    let p = hep::decode(v3).expect("Kamailio's packet decodes");
+    let (std::net::SocketAddr::V4(src), std::net::SocketAddr::V4(dst)) = (
+        p.src.socket_addr().expect("a source"),
+        p.dst.socket_addr().expect("a destination"),
+    ) else {
+        panic!("the capture is IPv4");
+    };
+    let mut out = vec![2, 16, 2, p.ip_protocol.unwrap_or(17)];
+    out.extend(src.port().to_be_bytes());
+    out.extend(dst.port().to_be_bytes());
+    out.extend(src.ip().octets());
+    out.extend(dst.ip().octets());
+    out.extend(p.timestamp_seconds.unwrap_or(0).to_le_bytes());
+    out.extend(p.timestamp_micros.unwrap_or(0).to_le_bytes());
+    out.extend((p.capture_id.unwrap_or(0) as u16).to_le_bytes());
+    out.extend([0, 0]);
+    out.extend_from_slice(p.payload.as_deref().expect("a SIP payload"));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_call_sent_as_hepv2_over_udp_makes_the_same_call() {
+    let mut server = TestServer::start_with(Options {
+        hep: Some(HepSourceConfig {
+            enabled: true,
+            ..HepSourceConfig::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    let (udp, _) = server.hep_addrs.unwrap();
+    let packets: Vec<Vec<u8>> = common::kamailio_packets()
+        .iter()
+        .map(|p| as_hepv2(p))
+        .collect();
+    assert_eq!(
+        cdrhub_protocols::hep::decode(&packets[0]).unwrap().version,
+        cdrhub_protocols::hep::HepVersion::V2
+    );
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for p in &packets {
+        socket.send_to(p, udp).await.unwrap();
+    }
+    let s = counted(&mut server, packets.len() as u64).await;
+    assert_eq!(s["counters"]["bad_header"], 0, "{s:#}");
+    let calls = server.calls_where("source=sip&limit=10").await;
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(calls[0]["caller"], "sipp");
+    assert_eq!(calls[0]["dialed"], "service");
+    assert_eq!(calls[0]["disposition"], "answered");
+}
