@@ -1205,3 +1205,61 @@ fn cti_messages_make_calls_and_agent_states_that_survive_a_rebuild() {
     );
     assert_eq!(agent_states(dir.path()), states);
 }
+
+/// Clearing every call removes the newest records too: SQLite would give
+/// their ids again, and the correlator, which reads past the last id it
+/// read, would never make calls of the records that come next. New records
+/// get ids above every id given before, also after a restart.
+#[test]
+fn calls_that_come_after_clearing_everything_are_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let posts = |store: &SqliteStore, session: &str, day: &str| {
+        let mut index = 0;
+        for n in 0..3 {
+            let call = one_leg_call(
+                &mut index,
+                &format!("{session}-{n}"),
+                &format!("{day}T10:00:0{n}Z"),
+                Some(&format!("{day}T10:00:1{n}Z")),
+                Some(&format!("{day}T10:05:0{n}Z")),
+                "clientInitiatedTeardown",
+                false,
+            );
+            submit(store, &format!("/{session}"), doc(session, None, &call)).unwrap();
+        }
+    };
+    {
+        let store = open(dir.path());
+        posts(&store, "S1", "2026-03-01");
+        assert_eq!(all_calls(&store).len(), 3);
+        let report = store
+            .prune(
+                &PruneRequest {
+                    calls_before: Some(Timestamp(Timestamp::now().0 + 86_400_000)),
+                    ..Default::default()
+                },
+                &mut |_| {},
+            )
+            .unwrap();
+        assert_eq!(report.calls, 3, "{report:?}");
+        assert!(all_calls(&store).is_empty());
+        posts(&store, "S2", "2026-03-02");
+        assert_eq!(all_calls(&store).len(), 3, "the calls after the clearing");
+    }
+    // Cleared again, and the next records come after a restart.
+    {
+        let store = open(dir.path());
+        store
+            .prune(
+                &PruneRequest {
+                    calls_before: Some(Timestamp(Timestamp::now().0 + 86_400_000)),
+                    ..Default::default()
+                },
+                &mut |_| {},
+            )
+            .unwrap();
+    }
+    let store = open(dir.path());
+    posts(&store, "S3", "2026-03-03");
+    assert_eq!(all_calls(&store).len(), 3, "the calls after a restart");
+}

@@ -200,6 +200,7 @@ pub(crate) fn journal_step(conn: Db<'_>, before_ms: i64, correlated: i64) -> Res
 pub(crate) fn remove_records(conn: Db<'_>, ids: &[i64], received_by: Option<i64>) -> Result<u64> {
     let received_by = received_by.unwrap_or(i64::MAX);
     conn.transaction(|tx| {
+        keep_high_water(tx)?;
         let mut removed = 0;
         for id in ids {
             removed += tx.execute(
@@ -209,6 +210,33 @@ pub(crate) fn remove_records(conn: Db<'_>, ids: &[i64], received_by: Option<i64>
         }
         Ok(removed)
     })
+}
+
+/// The `settings` key of the highest journal id ever given.
+pub(crate) const JOURNAL_HIGH_WATER: &str = "journal.high_water";
+
+/// Remembers the highest journal id before records are removed: SQLite
+/// gives a new row the highest id in the table plus one, so removing the
+/// newest records (clearing every call) would give their ids again, and
+/// the correlator, which reads the journal past the last id it read, would
+/// never see the new records. The writer gives ids above this mark.
+fn keep_high_water(tx: Db<'_>) -> Result<()> {
+    let top: Option<i64> = tx.query_value("SELECT max(id) FROM journal", args![])?;
+    let kept: Option<String> = tx.query_opt(
+        "SELECT value FROM settings WHERE key = ?1",
+        args![JOURNAL_HIGH_WATER],
+        |r| r.get(0),
+    )?;
+    let kept = kept.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    let mark = top.unwrap_or(0).max(kept);
+    if mark > kept {
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            args![JOURNAL_HIGH_WATER, mark.to_string()],
+        )?;
+    }
+    Ok(())
 }
 
 /// Removes up to `STEP_ROWS` audit entries made before `before_ms`.

@@ -1007,16 +1007,23 @@ struct JournalRow<'a> {
 /// statement of arrays, as a round trip per row would cost more than the
 /// insert.
 fn insert_journal(tx: Db<'_>, rows: &[JournalRow<'_>]) -> Result<Vec<Option<i64>>> {
-    if let Db::Sqlite(conn) = tx {
-        // A plain insert and the connection's last row id: cheaper in
-        // SQLite than RETURNING, and nothing else writes in between.
+    if let Db::Sqlite(_) = tx {
+        // Ids given here, above every id the journal ever held: SQLite
+        // would give the ids of removed newest records again (see
+        // `prune::JOURNAL_HIGH_WATER`). One look per batch; nothing else
+        // writes in between.
+        let mut next: i64 = tx.query_value(
+            "SELECT max(coalesce((SELECT max(id) FROM journal), 0), \
+             coalesce((SELECT CAST(value AS INTEGER) FROM settings WHERE key = ?1), 0)) + 1",
+            args![super::prune::JOURNAL_HIGH_WATER],
+        )?;
         return rows
             .iter()
             .map(|r| {
                 let inserted = tx.execute(
-                    "INSERT INTO journal (stream, seq, session_stream, alt_seq, \
+                    "INSERT INTO journal (id, stream, seq, session_stream, alt_seq, \
                      received_at, event_time, event_type, subject, payload, dedup_stream, dedup_seq) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                     VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
                      ON CONFLICT DO NOTHING",
                     args![
                         r.stream,
@@ -1030,9 +1037,12 @@ fn insert_journal(tx: Db<'_>, rows: &[JournalRow<'_>]) -> Result<Vec<Option<i64>
                         r.payload,
                         r.dedup_stream,
                         r.dedup_seq,
+                        next,
                     ],
                 )?;
-                Ok((inserted > 0).then(|| conn.last_insert_rowid()))
+                let id = (inserted > 0).then_some(next);
+                next += i64::from(inserted > 0);
+                Ok(id)
             })
             .collect();
     }
