@@ -59,6 +59,13 @@ pub struct CtiArgs {
     /// The first CTI call id.
     #[arg(long, value_name = "ID", default_value_t = cdrhub_sim::cti::DEFAULT_BASE_CALL_ID)]
     base_call_id: u32,
+    /// Speak TLS (UCCE's secured connection) with this PEM certificate
+    /// chain; needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -129,11 +136,17 @@ pub fn run(command: &SimCommand) -> anyhow::Result<()> {
                 base_call_id: args.base_call_id,
                 ..SimConfig::default()
             };
+            let tls = match (&args.tls_cert, &args.tls_key) {
+                (Some(cert), Some(key)) => Some(cdrhub_sim::cti::tls_acceptor(cert, key)?),
+                _ => None,
+            };
+            let over_tls = tls.is_some();
             crate::runtime()?.block_on(async move {
-                let sim = Server::start(config)?;
+                let sim = Server::start_with_tls(config, tls)?;
                 println!(
-                    "CTI simulator listening on {}{}; Ctrl-C stops it",
+                    "CTI simulator listening on {}{}{}; Ctrl-C stops it",
                     sim.addr,
+                    if over_tls { " (TLS)" } else { "" },
                     if args.standby { " as the standby" } else { "" }
                 );
                 let shutdown = crate::shutdown_signal();

@@ -335,3 +335,62 @@ async fn an_offline_report_ends_the_session() {
         "the event is kept: {link}"
     );
 }
+
+/// UCCE's secured connection: the simulator speaks TLS with a certificate
+/// for 127.0.0.1, and the client trusts it through `tls_ca`. The same
+/// calls arrive. With another CA the handshake fails, the link says why
+/// and nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_secured_connection_speaks_tls_and_refuses_an_unknown_certificate() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let write_cert = |name: &str| {
+        let generated = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let cert = dir.path().join(format!("{name}.crt"));
+        let key = dir.path().join(format!("{name}.key"));
+        std::fs::write(&cert, generated.cert.pem()).unwrap();
+        std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+        (cert, key)
+    };
+    let (cert, key) = write_cert("cti");
+    let (other_ca, _) = write_cert("other");
+    let sim = Server::start_with_tls(
+        SimConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            agents: 4,
+            rate: 40.0,
+            calls: Some(10),
+            time_scale: 0.002,
+            seed: Some(3),
+            ..SimConfig::default()
+        },
+        Some(cdrhub_sim::cti::tls_acceptor(&cert, &key).unwrap()),
+    )
+    .unwrap();
+    let mut config = cti_config(&sim, None, 24);
+    config.tls = true;
+    config.tls_ca = Some(cert.clone());
+    let mut server = cti_server(config.clone()).await;
+    wait_for(&mut server, "ten ended calls over TLS", |calls, link| {
+        calls.len() == 10 && ended(calls) == 10 && link["connection"]["state"] == "open"
+    })
+    .await;
+
+    config.tls_ca = Some(other_ca);
+    let mut stranger = cti_server(config).await;
+    wait_for(&mut stranger, "a refused handshake", |calls, link| {
+        calls.is_empty()
+            && link["connection"]["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("TLS handshake"))
+    })
+    .await;
+    sim.stop().await;
+}
+
+#[test]
+fn tls_without_a_ca_is_a_configuration_error() {
+    let text = "[[sources.cti]]\nname = \"ucce\"\nprimary = \"10.0.0.5:42030\"\ntls = true\n";
+    let e = cdrhub_server::Config::parse(text, std::path::Path::new("cdrhub.toml")).unwrap_err();
+    assert!(e.to_string().contains("tls needs tls_ca"), "{e}");
+}

@@ -62,6 +62,24 @@ pub struct CtiSourceConfig {
     /// Longest wait before received messages are committed together.
     #[serde(default = "default_cti_batch_ms")]
     pub batch_ms: u64,
+    /// Speak TLS to the CTI server (the secured connection of UCCE 12 and
+    /// later). Default false: Unified CCX has no TLS.
+    #[serde(default)]
+    pub tls: bool,
+    /// PEM file of the certificate authority (or the certificate itself)
+    /// the server's certificate must chain to. Required with `tls`.
+    #[serde(default)]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// The name the server's certificate must carry; default the host of
+    /// the node's `host:port`.
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
+    /// PEM certificate and private key cdrhub presents when the server
+    /// asks for one (mutual TLS). Both or neither.
+    #[serde(default)]
+    pub tls_cert: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 fn default_cti_client_id() -> String {
@@ -101,9 +119,64 @@ impl CtiSourceConfig {
                 "[[sources.cti]] {name}: batch_ms must be 1 to 10000"
             ));
         }
+        if self.tls && self.tls_ca.is_none() {
+            return Err(format!(
+                "[[sources.cti]] {name}: tls needs tls_ca, the CA the CTI server's certificate chains to"
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(format!(
+                "[[sources.cti]] {name}: tls_cert and tls_key go together"
+            ));
+        }
         Ok(())
     }
+
+    /// The TLS client of a `tls` connection, from its PEM files.
+    pub(crate) fn tls_connector(&self) -> Result<Option<tokio_rustls::TlsConnector>, String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        if !self.tls {
+            return Ok(None);
+        }
+        let name = &self.name;
+        let unreadable = |path: &std::path::Path, e: &dyn std::fmt::Display| {
+            format!(
+                "[[sources.cti]] {name}: cannot read {}: {e}",
+                path.display()
+            )
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(ca) = &self.tls_ca {
+            for cert in CertificateDer::pem_file_iter(ca).map_err(|e| unreadable(ca, &e))? {
+                let cert = cert.map_err(|e| unreadable(ca, &e))?;
+                roots.add(cert).map_err(|e| unreadable(ca, &e))?;
+            }
+        }
+        let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+        let config = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                let chain = CertificateDer::pem_file_iter(cert)
+                    .map_err(|e| unreadable(cert, &e))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| unreadable(cert, &e))?;
+                let key = PrivateKeyDer::from_pem_file(key).map_err(|e| unreadable(key, &e))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("[[sources.cti]] {name}: tls_cert and tls_key: {e}"))?
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        Ok(Some(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+            config,
+        ))))
+    }
 }
+
+/// The connection to a CTI server: TCP, or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+type Stream = Box<dyn Io>;
 
 /// What the console and `/api/v1/sources` show of a connection.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -252,7 +325,29 @@ async fn session(
         .map_err(|_| SessionError::Connect(format!("no answer within {CONNECT_TIMEOUT:?}")))?
         .map_err(|e| SessionError::Connect(e.to_string()))?;
     let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+    let stream: Stream = match config.tls_connector().map_err(SessionError::Connect)? {
+        None => Box::new(stream),
+        Some(connector) => {
+            let host = config
+                .tls_server_name
+                .clone()
+                .unwrap_or_else(|| node.rsplit_once(':').map_or(node, |(h, _)| h).to_owned());
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            let name = rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| SessionError::Connect(format!("TLS server name {host:?}: {e}")))?;
+            let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, stream))
+                .await
+                .map_err(|_| {
+                    SessionError::Connect(format!("no TLS handshake within {CONNECT_TIMEOUT:?}"))
+                })?
+                .map_err(|e| SessionError::Connect(format!("TLS handshake: {e}")))?;
+            Box::new(tls)
+        }
+    };
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let version = config.version;
     let mut invoke_id = 1u32;
     let open = CtiMessage {
@@ -401,7 +496,7 @@ async fn session(
 
 /// Reads the next whole frame.
 async fn next_frame(
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    rd: &mut tokio::io::ReadHalf<Stream>,
     buf: &mut BytesMut,
     version: u32,
 ) -> Result<(Bytes, CtiMessage), SessionError> {

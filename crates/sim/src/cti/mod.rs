@@ -21,4 +21,4 @@ mod session;
 pub use config::{
     ConfigError, DEFAULT_BASE_CALL_ID, DEFAULT_PORT, FIRST_EXTENSION, FlowKind, FlowMix, SimConfig,
 };
-pub use server::{Server, SimHandle, SimStats};
+pub use server::{Server, SimHandle, SimStats, tls_acceptor};

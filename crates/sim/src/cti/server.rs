@@ -22,12 +22,41 @@ use super::{generator, session};
 /// A simulated CTI server; see the [module documentation](super).
 pub struct Server;
 
+/// The TLS side of a simulator speaking the secured connection: a PEM
+/// certificate chain and its private key.
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read the certificate {}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read the private key {}", key.display()))?;
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("the certificate and key do not make a TLS server")?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
 impl Server {
     /// Listens on `config.listen` and starts accepting clients and, once a
     /// session is open, making calls. Must be called within a Tokio
     /// runtime; the server runs on it until [`SimHandle::stop`] (or until
     /// the handle is dropped).
     pub fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
+        Server::start_with_tls(config, None)
+    }
+
+    /// As [`Server::start`], speaking TLS with `tls` (the secured CTI
+    /// connection of UCCE 12 and later) when given.
+    pub fn start_with_tls(
+        config: SimConfig,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> anyhow::Result<SimHandle> {
         config.check()?;
         let runtime = tokio::runtime::Handle::try_current()
             .context("the CTI simulator must be started within a Tokio runtime")?;
@@ -40,7 +69,7 @@ impl Server {
         };
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(&config));
-        let accept = runtime.spawn(accept(Arc::clone(&shared), listener));
+        let accept = runtime.spawn(accept(Arc::clone(&shared), listener, tls));
         let generator = runtime.spawn(generator::run(Arc::clone(&shared), config));
         tracing::info!(%addr, "CTI simulator listening");
         Ok(SimHandle {
@@ -333,7 +362,11 @@ impl Shared {
 
 /// Accepts clients until the simulator stops; a failed accept (out of file
 /// descriptors, say) is logged and the listener lives on.
-async fn accept(shared: Arc<Shared>, listener: TcpListener) {
+async fn accept(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
@@ -345,7 +378,21 @@ async fn accept(shared: Arc<Shared>, listener: TcpListener) {
                 let mut connections = shared.lock();
                 let id = connections.next_id;
                 connections.next_id += 1;
-                let task = tokio::spawn(session::run(Arc::clone(&shared), id, stream, peer));
+                let (shared2, tls) = (Arc::clone(&shared), tls.clone());
+                let task = tokio::spawn(async move {
+                    let stream: session::Stream = match tls {
+                        None => Box::new(stream),
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(s) => Box::new(s),
+                            Err(e) => {
+                                tracing::warn!(%peer, error = %e, "CTI client's TLS handshake failed");
+                                shared2.forget(id);
+                                return;
+                            }
+                        },
+                    };
+                    session::run(shared2, id, stream, peer).await
+                });
                 connections.by_id.insert(
                     id,
                     Connection {

@@ -13,9 +13,8 @@ use cdrhub_protocols::cti::{
     CtiBody, CtiError, CtiMessage, HEADER_LEN, OpenConf, STATUS_NOT_MASTER, decode, encode,
     frame_len, message_type,
 };
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
 use super::server::{Counters, Shared};
@@ -69,12 +68,19 @@ enum SessionError {
 /// Runs connection `id` until the client leaves, the session ends, or the
 /// simulator drops the connection (by aborting this task, which closes the
 /// socket).
-pub(super) async fn run(shared: Arc<Shared>, id: u64, stream: TcpStream, peer: SocketAddr) {
+/// A client's byte stream: TCP, or TLS over it.
+pub(super) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+pub(super) type Stream = Box<dyn Io>;
+type OwnedReadHalf = ReadHalf<Stream>;
+type OwnedWriteHalf = WriteHalf<Stream>;
+
+pub(super) async fn run(shared: Arc<Shared>, id: u64, stream: Stream, peer: SocketAddr) {
     let _registered = Registered {
         shared: &shared,
         id,
     };
-    let (reader, writer) = stream.into_split();
+    let (reader, writer) = tokio::io::split(stream);
     let (frames, queued) = mpsc::channel(shared.queue_frames);
     let writing = write_frames(writer, queued, &shared.counters);
     tokio::pin!(writing);
