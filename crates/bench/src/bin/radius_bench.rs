@@ -7,14 +7,20 @@
 //! answer is late. The figure is answers per second; afterwards the run
 //! checks that every request answered is in the journal.
 //!
+//! With `--target` it sends to the accounting server of a cdrhub already
+//! running (with `--secret`, its client's secret) and starts nothing; the
+//! journal is then the caller's to check. `--rate` paces the requests
+//! instead of sending them as fast as they are answered.
+//!
 //! ```text
 //! cargo build --release -p cdrhub -p cdrhub-bench
 //! target/release/cdrhub-radiusbench --cdrhub target/release/cdrhub --requests 600000
+//! target/release/cdrhub-radiusbench --target 127.0.0.1:1813 --secret S --rate 2000 --requests 120000
 //! ```
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -38,16 +44,28 @@ struct Args {
     /// Requests each gateway keeps outstanding (at most 255: the identifier).
     #[arg(long, default_value_t = 200)]
     window: usize,
+    /// Requests a second over all gateways, each gateway sending its share
+    /// at even intervals; without it, as fast as answers come.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// The accounting server (UDP) of a cdrhub already running: nothing is
+    /// started and the journal is not read.
+    #[arg(long, value_name = "ADDR")]
+    target: Option<SocketAddr>,
+    /// The shared secret of the target's client for 127.0.0.1.
+    #[arg(long, default_value = "bench-secret")]
+    secret: String,
     #[arg(long)]
     json: bool,
 }
 
-const SECRET: &[u8] = b"bench-secret";
+/// How often requests are checked for an answer over a second late.
+const RESEND_CHECK_EVERY: Duration = Duration::from_millis(100);
 
 /// Request `n` of gateway `g`, four to a call as a Cisco gateway sends
 /// them: the Start of the answer (PSTN) leg, the Start of the originate
 /// (VoIP) leg, then their Stops.
-fn request(g: u32, n: u64, identifier: u8) -> Vec<u8> {
+fn request(g: u32, n: u64, identifier: u8, secret: &[u8]) -> Vec<u8> {
     let call = n / 4;
     let (leg, stop) = match n % 4 {
         0 => (0, false),
@@ -101,14 +119,26 @@ fn request(g: u32, n: u64, identifier: u8) -> Vec<u8> {
             "10",
         ));
     }
-    radius::accounting_request(identifier, &attributes, SECRET)
+    radius::accounting_request(identifier, &attributes, secret)
 }
 
-/// One gateway: sends its share, `window` outstanding, and counts answers.
-fn gateway(target: SocketAddr, g: u32, count: u64, window: usize) -> anyhow::Result<(u64, u64)> {
+/// One gateway: sends its share, `window` outstanding (and, given `rate`,
+/// request `n` not before `n / rate` seconds), and counts answers.
+fn gateway(
+    target: SocketAddr,
+    g: u32,
+    count: u64,
+    window: usize,
+    secret: &[u8],
+    rate: Option<f64>,
+) -> anyhow::Result<(u64, u64)> {
     let socket = UdpSocket::bind("127.0.0.1:0")?;
     socket.connect(target)?;
-    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let wait = Duration::from_millis(50);
+    socket.set_read_timeout(Some(wait))?;
+    let started = Instant::now();
+    let due = |n: u64| rate.map(|r| started + Duration::from_secs_f64(n as f64 / r));
+    let mut checked = started;
     let mut next = 0u64;
     let mut answered = 0u64;
     let mut resent = 0u64;
@@ -118,11 +148,22 @@ fn gateway(target: SocketAddr, g: u32, count: u64, window: usize) -> anyhow::Res
     let mut buf = [0u8; 4096];
     while answered < count {
         while next < count && outstanding.len() < window {
+            if due(next).is_some_and(|at| at > Instant::now()) {
+                break;
+            }
             let Some(id) = free.pop() else { break };
-            let datagram = request(g, next, id);
+            let datagram = request(g, next, id, secret);
             socket.send(&datagram)?;
             outstanding.insert(id, (next, datagram, Instant::now()));
             next += 1;
+        }
+        if rate.is_some() {
+            // Paced: wake up for the next request, if no answer comes first.
+            let until = match due(next).filter(|_| next < count) {
+                Some(at) => at.saturating_duration_since(Instant::now()),
+                None => wait,
+            };
+            socket.set_read_timeout(Some(until.clamp(Duration::from_millis(1), wait)))?;
         }
         match socket.recv(&mut buf) {
             Ok(n) if n >= 20 && buf[0] == radius::ACCOUNTING_RESPONSE => {
@@ -132,7 +173,7 @@ fn gateway(target: SocketAddr, g: u32, count: u64, window: usize) -> anyhow::Res
                 let current = outstanding.get(&buf[1]).is_some_and(|(_, datagram, _)| {
                     let mut request_auth = [0u8; 16];
                     request_auth.copy_from_slice(&datagram[4..20]);
-                    radius::accounting_response(buf[1], &request_auth, SECRET)[..] == buf[..n]
+                    radius::accounting_response(buf[1], &request_auth, secret)[..] == buf[..n]
                 });
                 if current {
                     outstanding.remove(&buf[1]);
@@ -145,22 +186,59 @@ fn gateway(target: SocketAddr, g: u32, count: u64, window: usize) -> anyhow::Res
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                // Late answers: send those requests again, as a gateway does.
-                let now = Instant::now();
-                for (_, datagram, at) in outstanding.values_mut() {
-                    if now.duration_since(*at) > Duration::from_secs(1) {
-                        socket.send(datagram)?;
-                        *at = now;
-                        resent += 1;
-                    }
+                ) => {}
+            Err(e) => return Err(e.into()),
+        }
+        // Late answers: send those requests again, as a gateway does (also
+        // while other answers keep coming, as they do at a steady rate).
+        let now = Instant::now();
+        if now.duration_since(checked) > RESEND_CHECK_EVERY {
+            checked = now;
+            for (_, datagram, at) in outstanding.values_mut() {
+                if now.duration_since(*at) > Duration::from_secs(1) {
+                    socket.send(datagram)?;
+                    *at = now;
+                    resent += 1;
                 }
             }
-            Err(e) => return Err(e.into()),
         }
     }
     Ok((answered, resent))
+}
+
+/// The cdrhub this run started, and how to read its journal.
+struct Started {
+    server: child::Cdrhub,
+    token: String,
+    http: SocketAddr,
+    dir: PathBuf,
+}
+
+/// Starts `cdrhub serve` with the accounting server on a free port and a
+/// client for loopback with `secret`; returns it and that port.
+fn start_cdrhub(cdrhub: &Path, secret: &str) -> anyhow::Result<(Started, SocketAddr)> {
+    let dir = std::env::temp_dir().join(format!("cdrhub-radiusbench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()?).parse()?;
+    let udp: SocketAddr = format!("127.0.0.1:{}", free_udp_port()?).parse()?;
+    let (server, token) = start(
+        cdrhub,
+        &dir,
+        http,
+        &format!(
+            "[sources.radius]\nenabled = true\nlisten = \"{udp}\"\n[[sources.radius.clients]]\naddress = \"127.0.0.0/8\"\nsecret = {secret:?}\n"
+        ),
+    )?;
+    wait_for_http(http)?;
+    Ok((
+        Started {
+            server,
+            token,
+            http,
+            dir,
+        },
+        udp,
+    ))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -168,28 +246,27 @@ fn main() -> anyhow::Result<()> {
     if args.window == 0 || args.window > 255 {
         bail!("--window must be 1 to 255 (the RADIUS identifier is one byte)");
     }
-    let dir = std::env::temp_dir().join(format!("cdrhub-radiusbench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()?).parse()?;
-    let udp: SocketAddr = format!("127.0.0.1:{}", free_udp_port()?).parse()?;
-    let (server, token) = start(
-        &args.cdrhub,
-        &dir,
-        http,
-        &format!(
-            "[sources.radius]\nenabled = true\nlisten = \"{udp}\"\n[[sources.radius.clients]]\naddress = \"127.0.0.0/8\"\nsecret = \"{}\"\n",
-            String::from_utf8_lossy(SECRET)
-        ),
-    )?;
-    let pid = server.0.id();
-    wait_for_http(http)?;
+    if let Some(rate) = args.rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        bail!("--rate must be a positive number of requests a second, not {rate}");
+    }
+    let (started_server, udp) = match args.target {
+        Some(target) => (None, target),
+        None => {
+            let (started, udp) = start_cdrhub(&args.cdrhub, &args.secret)?;
+            (Some(started), udp)
+        }
+    };
 
     let per_gateway = args.requests / u64::from(args.gateways) / 4 * 4;
+    let gateway_rate = args.rate.map(|r| r / f64::from(args.gateways));
     let started = Instant::now();
     let threads: Vec<_> = (0..args.gateways)
         .map(|g| {
             let window = args.window;
-            std::thread::spawn(move || gateway(udp, g, per_gateway, window))
+            let secret = args.secret.clone().into_bytes();
+            std::thread::spawn(move || gateway(udp, g, per_gateway, window, &secret, gateway_rate))
         })
         .collect();
     let mut answered = 0;
@@ -202,27 +279,34 @@ fn main() -> anyhow::Result<()> {
         resent += r;
     }
     let elapsed = started.elapsed();
-    let rss = peak_rss_mb(pid);
-    // Every request answered is in the journal, once.
-    let sources = get(http, &token, "/api/v1/sources")?;
-    let stored: u64 = sources["sources"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|s| s["source"] == "radius")
-        .flat_map(|s| s["senders"].as_array().cloned().unwrap_or_default())
-        .map(|s| s["records_total"].as_u64().unwrap_or(0))
-        .sum();
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+    // Every request answered is in the journal, once (when this run
+    // started the server).
+    let journal = match started_server {
+        Some(s) => {
+            let rss = peak_rss_mb(s.server.0.id());
+            let sources = get(s.http, &s.token, "/api/v1/sources")?;
+            let stored: u64 = sources["sources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|s| s["source"] == "radius")
+                .flat_map(|s| s["senders"].as_array().cloned().unwrap_or_default())
+                .map(|s| s["records_total"].as_u64().unwrap_or(0))
+                .sum();
+            drop(s.server);
+            let _ = std::fs::remove_dir_all(&s.dir);
+            Some((stored, rss))
+        }
+        None => None,
+    };
     let rate = answered as f64 / elapsed.as_secs_f64();
     if args.json {
         println!(
             "{}",
             serde_json::json!({
                 "requests": answered, "seconds": elapsed.as_secs_f64(), "answered_per_s": rate,
-                "sent_again": resent, "stored": stored, "gateways": args.gateways,
-                "window": args.window, "peak_rss_mb": rss,
+                "sent_again": resent, "stored": journal.map(|j| j.0), "gateways": args.gateways,
+                "window": args.window, "peak_rss_mb": journal.map(|j| j.1),
             })
         );
     } else {
@@ -231,12 +315,13 @@ fn main() -> anyhow::Result<()> {
             args.gateways,
             elapsed.as_secs_f64()
         );
-        println!(
-            "records in the journal: {stored}; cdrhub peak RSS {:.1} MB",
-            rss
-        );
+        if let Some((stored, rss)) = journal {
+            println!("records in the journal: {stored}; cdrhub peak RSS {rss:.1} MB");
+        }
     }
-    if stored != answered {
+    if let Some((stored, _)) = journal
+        && stored != answered
+    {
         bail!("{answered} requests answered but {stored} records stored");
     }
     Ok(())
