@@ -1263,3 +1263,55 @@ fn calls_that_come_after_clearing_everything_are_made() {
     posts(&store, "S3", "2026-03-03");
     assert_eq!(all_calls(&store).len(), 3, "the calls after a restart");
 }
+
+/// A removal run waits for a lock held by another writer instead of
+/// failing at once: under a steady load the writer commits without a
+/// break, and a run that gave up would leave old data for ever.
+#[test]
+fn a_removal_run_waits_for_a_locked_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        dir.path(),
+        SqliteOptions {
+            busy_timeout: std::time::Duration::from_millis(100),
+            ..SqliteOptions::default()
+        },
+    )
+    .unwrap();
+    let mut index = 0;
+    let call = one_leg_call(
+        &mut index,
+        "old",
+        "2026-03-01T10:00:00Z",
+        Some("2026-03-01T10:00:05Z"),
+        Some("2026-03-01T10:05:00Z"),
+        "clientInitiatedTeardown",
+        false,
+    );
+    submit(&store, "/r", doc("S1", None, &call)).unwrap();
+    assert_eq!(all_calls(&store).len(), 1);
+    // Another writer holds the journal for two seconds, twenty busy
+    // timeouts.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let journal = dir.path().join("cdrhub.db");
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(journal).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let report = store
+        .prune(
+            &PruneRequest {
+                calls_before: Some(Timestamp(Timestamp::now().0 + 86_400_000)),
+                ..Default::default()
+            },
+            &mut |_| {},
+        )
+        .expect("the run waits for the lock");
+    holder.join().unwrap();
+    assert_eq!((report.calls, report.records), (1, 5), "{report:?}");
+    assert!(all_calls(&store).is_empty());
+}

@@ -88,7 +88,34 @@ pub struct SqlStore<B: Backend> {
     backend: B,
 }
 
+/// Tries of a removal step that finds the database locked.
+const LOCKED_TRIES: u32 = 120;
+/// The pause between them: two minutes in all.
+const LOCKED_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl<B: Backend> SqlStore<B> {
+    /// Runs one small removal step, again after a pause while the database
+    /// is locked: under a steady load the writer commits without a break,
+    /// and a run that gave up at the first lock would leave old data on a
+    /// busy server for ever (the soak test's daily run did).
+    fn removal_step<T>(
+        &self,
+        mut step: impl FnMut(Db<'_>) -> db::Result<T>,
+    ) -> Result<T, StoreError> {
+        let mut tries = 1;
+        loop {
+            match self.backend.write(&mut step) {
+                Err(StoreError::Unavailable(m))
+                    if tries < LOCKED_TRIES && (m.contains("locked") || m.contains("busy")) =>
+                {
+                    tries += 1;
+                    std::thread::sleep(LOCKED_PAUSE);
+                }
+                r => return r,
+            }
+        }
+    }
+
     /// Starts the writer and the correlator on `conns`.
     pub(crate) fn start(
         backend: B,
@@ -341,8 +368,9 @@ impl<B: Backend> Store for SqlStore<B> {
                         report.calls += done.removed;
                         report.legs += done.legs;
                         report.records += self
-                            .backend
-                            .write(|c| prune::remove_records(c, &done.records, done.received_by))
+                            .removal_step(|c| {
+                                prune::remove_records(c, &done.records, done.received_by)
+                            })
                             .map_err(|e| {
                                 StoreError::Unavailable(format!(
                                     "removing the records of old calls failed: {e}"
@@ -357,8 +385,7 @@ impl<B: Backend> Store for SqlStore<B> {
             let correlated = correlator.correlated();
             loop {
                 let (removed, more) = self
-                    .backend
-                    .write(|c| prune::journal_step(c, before_ms, correlated))
+                    .removal_step(|c| prune::journal_step(c, before_ms, correlated))
                     .map_err(|e| {
                         StoreError::Unavailable(format!("removing old records failed: {e}"))
                     })?;
@@ -371,7 +398,7 @@ impl<B: Backend> Store for SqlStore<B> {
         }
         if let Some(before) = request.audit_before {
             loop {
-                let (removed, more) = self.backend.write(|c| prune::audit_step(c, before.0))?;
+                let (removed, more) = self.removal_step(|c| prune::audit_step(c, before.0))?;
                 report.audit_entries += removed;
                 progress(&report);
                 if !more {
