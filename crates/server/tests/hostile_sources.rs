@@ -92,9 +92,11 @@ async fn hep_server(config: HepSourceConfig) -> TestServer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hep_tcp_connections_over_the_cap_are_closed_at_once_and_silent_ones_after_the_idle_timeout()
  {
+    // Idle for 3 s: long enough that the third connection comes while the
+    // first two still hold their slots, even on a slow machine.
     let mut server = hep_server(HepSourceConfig {
         max_connections: 2,
-        idle_timeout_s: 1,
+        idle_timeout_s: 3,
         ..HepSourceConfig::default()
     })
     .await;
