@@ -130,18 +130,18 @@ pub async fn serve(
             match tls {
                 None => connection(TokioIo::new(stream), peer, app, &limits, status, stop).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
-                    {
-                        Ok(Ok(stream)) => {
+                    let handshake = crate::sources::tls::handshake(
+                        &acceptor,
+                        stream,
+                        peer,
+                        limits.header_timeout,
+                    );
+                    match handshake.await {
+                        Some(stream) => {
                             connection(TokioIo::new(stream), peer, app, &limits, status, stop).await
                         }
-                        Ok(Err(e)) => {
+                        None => {
                             status.tls_failed.fetch_add(1, Ordering::Relaxed);
-                            debug!(%peer, error = %e, "TLS handshake failed");
-                        }
-                        Err(_) => {
-                            status.tls_failed.fetch_add(1, Ordering::Relaxed);
-                            debug!(%peer, "TLS handshake not finished in time; closed");
                         }
                     }
                 }

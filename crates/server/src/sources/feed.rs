@@ -696,7 +696,14 @@ impl Feed {
                 match tls {
                     None => feed.connection(stream, from, stop).await,
                     Some(acceptor) => {
-                        if let Some(stream) = super::tls::handshake(&acceptor, stream, from).await {
+                        if let Some(stream) = super::tls::handshake(
+                            &acceptor,
+                            stream,
+                            from,
+                            super::tls::HANDSHAKE_TIMEOUT,
+                        )
+                        .await
+                        {
                             feed.connection(stream, from, stop).await;
                         }
                     }

@@ -379,7 +379,14 @@ async fn accept(
             match tls {
                 None => read_tcp(check, stream, from, tx).await,
                 Some(acceptor) => {
-                    if let Some(stream) = super::tls::handshake(&acceptor, stream, from).await {
+                    if let Some(stream) = super::tls::handshake(
+                        &acceptor,
+                        stream,
+                        from,
+                        super::tls::HANDSHAKE_TIMEOUT,
+                    )
+                    .await
+                    {
                         read_tcp(check, stream, from, tx).await;
                     }
                 }

@@ -36,13 +36,15 @@ pub async fn bind(
 }
 
 /// The TLS side of an accepted connection; `None` (logged at debug) when
-/// the handshake fails or takes longer than [`HANDSHAKE_TIMEOUT`].
+/// the handshake fails or takes longer than `within` (the sources'
+/// [`HANDSHAKE_TIMEOUT`], the web listener's header timeout).
 pub async fn handshake(
     acceptor: &TlsAcceptor,
     stream: TcpStream,
     from: SocketAddr,
+    within: Duration,
 ) -> Option<TlsStream<TcpStream>> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    match tokio::time::timeout(within, acceptor.accept(stream)).await {
         Ok(Ok(s)) => Some(s),
         Ok(Err(e)) => {
             debug!(%from, error = %e, "TLS handshake failed");
