@@ -10,7 +10,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{CMS, CmsDoc, Options, TestServer, guid};
+use common::{CMS, CmsDoc, Options, TestServer, Trickled, guid, trickle};
 use hyper::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -179,27 +179,14 @@ async fn a_request_head_sent_a_byte_at_a_time_is_cut_off_and_others_are_served()
         "a".repeat(200)
     );
     let mut s = TcpStream::connect(server.http_addr).await.unwrap();
-    let (mut reader, mut writer) = s.split();
-    let mut sent = 0;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
     // A byte every 100 ms: 25 s for the whole head, far past the timeout.
-    for byte in request.as_bytes() {
-        tokio::select! {
-            n = reader.read(&mut buf) => {
-                match n {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got.extend_from_slice(&buf[..n]),
-                }
-            }
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {
-                if writer.write_all(&[*byte]).await.is_err() {
-                    break;
-                }
-                sent += 1;
-            }
-        }
-    }
+    let Trickled { sent, got } = trickle(
+        &mut s,
+        request.as_bytes(),
+        Duration::from_millis(100),
+        |_| false,
+    )
+    .await;
     assert!(
         sent < request.len(),
         "the server waited for the whole slow head"
@@ -235,27 +222,13 @@ async fn a_body_that_never_finishes_fails_its_request_and_stores_nothing() {
     s.write_all(head.as_bytes()).await.unwrap();
     // Half the body, then a byte now and then: the deadline passes first.
     s.write_all(&doc.as_bytes()[..doc.len() / 2]).await.unwrap();
-    let (mut reader, mut writer) = s.split();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    for byte in &doc.as_bytes()[doc.len() / 2..] {
-        tokio::select! {
-            n = reader.read(&mut buf) => {
-                match n {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got.extend_from_slice(&buf[..n]),
-                }
-                if String::from_utf8_lossy(&got).contains("\r\n\r\n") {
-                    break;
-                }
-            }
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {
-                if writer.write_all(&[*byte]).await.is_err() {
-                    break;
-                }
-            }
-        }
-    }
+    let Trickled { got, .. } = trickle(
+        &mut s,
+        &doc.as_bytes()[doc.len() / 2..],
+        Duration::from_millis(200),
+        |got| String::from_utf8_lossy(got).contains("\r\n\r\n"),
+    )
+    .await;
     let answer = String::from_utf8_lossy(&got).into_owned();
     assert!(answer.starts_with("HTTP/1.1 400 "), "{answer:?}");
     assert!(

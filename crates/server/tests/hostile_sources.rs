@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use cdrhub_server::sources::guard::AllowList;
 use cdrhub_server::sources::hep::HepSourceConfig;
-use common::{Options, TestServer};
+use common::{Options, TestServer, trickle};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
@@ -199,24 +199,14 @@ async fn a_feed_line_sent_a_byte_at_a_time_is_cut_off_after_the_session_timeout(
     let (tcp, _) = server.feed_addrs.unwrap();
     let mut slow = TcpStream::connect(tcp).await.unwrap();
     let line = format!("{LOGIN}\n");
-    let mut sent = 0;
-    let (mut reader, mut writer) = slow.split();
-    let mut buf = [0u8; 256];
-    for byte in line.as_bytes() {
-        tokio::select! {
-            n = reader.read(&mut buf) => {
-                if matches!(n, Ok(0) | Err(_)) {
-                    break;
-                }
-            }
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {
-                if writer.write_all(&[*byte]).await.is_err() {
-                    break;
-                }
-                sent += 1;
-            }
-        }
-    }
+    let sent = trickle(
+        &mut slow,
+        line.as_bytes(),
+        Duration::from_millis(100),
+        |_| false,
+    )
+    .await
+    .sent;
     assert!(
         sent < line.len(),
         "the server waited for the whole slow line"
@@ -353,24 +343,9 @@ async fn a_hep_frame_trickled_a_byte_at_a_time_is_cut_off_after_the_idle_timeout
     let (_, tcp) = server.hep_addrs.unwrap();
     let packet = common::kamailio_packets().remove(0);
     let mut slow = TcpStream::connect(tcp).await.unwrap();
-    let (mut reader, mut writer) = slow.split();
-    let mut sent = 0;
-    let mut buf = [0u8; 16];
-    for byte in &packet {
-        tokio::select! {
-            n = reader.read(&mut buf) => {
-                if matches!(n, Ok(0) | Err(_)) {
-                    break;
-                }
-            }
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {
-                if writer.write_all(&[*byte]).await.is_err() {
-                    break;
-                }
-                sent += 1;
-            }
-        }
-    }
+    let sent = trickle(&mut slow, &packet, Duration::from_millis(100), |_| false)
+        .await
+        .sent;
     assert!(
         sent < packet.len(),
         "the server waited for the whole slow frame"

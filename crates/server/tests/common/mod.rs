@@ -1021,3 +1021,48 @@ pub fn kamailio_packets() -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// What a sender that trickles its bytes saw: how many it sent before the
+/// server closed the connection, and what the server sent back meanwhile.
+pub struct Trickled {
+    pub sent: usize,
+    pub got: Vec<u8>,
+}
+
+/// Sends `bytes` on `stream` one at a time, one every `every`, reading
+/// what comes back, until all are sent, the server closes the connection,
+/// or what came back satisfies `enough`.
+pub async fn trickle(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    every: Duration,
+    enough: impl Fn(&[u8]) -> bool,
+) -> Trickled {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut reader, mut writer) = stream.split();
+    let mut out = Trickled {
+        sent: 0,
+        got: Vec::new(),
+    };
+    let mut buf = [0u8; 1024];
+    for byte in bytes {
+        tokio::select! {
+            n = reader.read(&mut buf) => {
+                match n {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => out.got.extend_from_slice(&buf[..n]),
+                }
+                if enough(&out.got) {
+                    break;
+                }
+            }
+            _ = tokio::time::sleep(every) => {
+                if writer.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                out.sent += 1;
+            }
+        }
+    }
+    out
+}
