@@ -11,21 +11,12 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Conn, Server, document};
+use common::{Server, document, post_cms};
 
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 
 fn set_offset(file: &Path, offset: &str) {
     std::fs::write(file, format!("{offset}\n")).unwrap();
-}
-
-async fn post(server: &Server, body: Vec<u8>) -> (u16, String) {
-    let mut c = Conn::open(server.addr).await.unwrap();
-    let (status, body) = c
-        .request("POST", "/ingest/cms?system_id=cb1", body)
-        .await
-        .unwrap();
-    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// When the server received each record, by its clock, by record index.
@@ -72,7 +63,7 @@ async fn records_posted_while_the_clock_jumps_back_and_forth_are_all_stored_once
     for jump in jumps {
         set_offset(&offset, jump);
         for _ in 0..3 {
-            let (status, text) = post(&server, document(&session, posted + 1, 10)).await;
+            let (status, text) = post_cms(&server, document(&session, posted + 1, 10)).await;
             assert_eq!(status, 200, "at {jump}: {text}");
             posted += 10;
         }
@@ -97,28 +88,12 @@ async fn records_posted_while_the_clock_jumps_back_and_forth_are_all_stored_once
 
     // A resend of the first document (a Call Bridge that lost the answer)
     // after all the jumps is still a duplicate.
-    let (status, _) = post(&server, document(&session, 1, 10)).await;
+    let (status, _) = post_cms(&server, document(&session, 1, 10)).await;
     assert_eq!(status, 200);
 
-    let sources = common::get_json(&server, "/api/v1/sources").await;
-    let cms = sources["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["source"] == "cms")
-        .unwrap()
-        .clone();
-    let senders = cms["senders"].as_array().unwrap();
-    let stored: u64 = senders
-        .iter()
-        .map(|s| s["records_total"].as_u64().unwrap())
-        .sum();
-    let duplicates: u64 = senders
-        .iter()
-        .map(|s| s["duplicates"].as_u64().unwrap())
-        .sum();
-    assert_eq!(stored, posted, "{cms:#}");
-    assert_eq!(duplicates, 10, "{cms:#}");
+    let (stored, duplicates) = common::cms_counts(&server).await;
+    assert_eq!(stored, posted);
+    assert_eq!(duplicates, 10);
     assert_eq!(
         common::get_json(&server, "/api/v1/gaps").await["gaps"]
             .as_array()

@@ -49,16 +49,7 @@ fn records_acknowledged_before_sigkill_survive_exactly_once() {
     );
 
     // The API agrees: one call per leg, duplicates counted.
-    let sources = rt.block_on(get_json(&server, "/api/v1/sources"));
-    let senders = sources["sources"][0]["senders"].as_array().unwrap();
-    let records: u64 = senders
-        .iter()
-        .map(|s| s["records_total"].as_u64().unwrap())
-        .sum();
-    let duplicates: u64 = senders
-        .iter()
-        .map(|s| s["duplicates"].as_u64().unwrap())
-        .sum();
+    let (records, duplicates) = rt.block_on(common::cms_counts(&server));
     assert_eq!(records, total);
     assert_eq!(
         duplicates,

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cdrhub_store::postgres::testing::TestDb;
-use common::{Conn, Server, document};
+use common::{Server, document, post_cms};
 
 /// A TCP relay to PostgreSQL that can be cut and restored.
 struct Relay {
@@ -73,27 +73,6 @@ impl Relay {
     }
 }
 
-async fn post(server: &Server, body: Vec<u8>) -> (u16, String) {
-    let mut c = Conn::open(server.addr).await.unwrap();
-    let (status, body) = c
-        .request("POST", "/ingest/cms?system_id=cb1", body)
-        .await
-        .unwrap();
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
-async fn records_total(server: &Server) -> u64 {
-    let sources = common::get_json(server, "/api/v1/sources").await;
-    sources["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["source"] == "cms")
-        .flat_map(|s| s["senders"].as_array().unwrap())
-        .map(|s| s["records_total"].as_u64().unwrap())
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgresql_going_away_gets_503s_and_the_retries_are_stored_once_it_is_back() {
     let db = TestDb::new();
@@ -108,7 +87,7 @@ async fn postgresql_going_away_gets_503s_and_the_retries_are_stored_once_it_is_b
     let mut acknowledged = 0u64;
     let mut next = 1u64;
     for _ in 0..10 {
-        let (status, text) = post(&server, document(&session, next, 5)).await;
+        let (status, text) = post_cms(&server, document(&session, next, 5)).await;
         assert_eq!(status, 200, "{text}");
         acknowledged += 5;
         next += 5;
@@ -116,7 +95,7 @@ async fn postgresql_going_away_gets_503s_and_the_retries_are_stored_once_it_is_b
 
     relay.cut();
     let refused = document(&session, next, 5);
-    let (status, text) = post(&server, refused.clone()).await;
+    let (status, text) = post_cms(&server, refused.clone()).await;
     assert_eq!(status, 503, "{text}");
     assert!(text.contains("store unavailable"), "{text}");
     assert_eq!(text.lines().count(), 1, "one sentence: {text}");
@@ -124,7 +103,7 @@ async fn postgresql_going_away_gets_503s_and_the_retries_are_stored_once_it_is_b
     relay.restore();
     let mut tries = 0;
     loop {
-        let (status, text) = post(&server, refused.clone()).await;
+        let (status, text) = post_cms(&server, refused.clone()).await;
         if status == 200 {
             break;
         }
@@ -136,15 +115,15 @@ async fn postgresql_going_away_gets_503s_and_the_retries_are_stored_once_it_is_b
     acknowledged += 5;
     next += 5;
     // The same document again (a sender that did not see the 200): dropped.
-    let (status, _) = post(&server, refused).await;
+    let (status, _) = post_cms(&server, refused).await;
     assert_eq!(status, 200);
     for _ in 0..5 {
-        let (status, text) = post(&server, document(&session, next, 5)).await;
+        let (status, text) = post_cms(&server, document(&session, next, 5)).await;
         assert_eq!(status, 200, "{text}");
         acknowledged += 5;
         next += 5;
     }
-    assert_eq!(records_total(&server).await, acknowledged);
+    assert_eq!(common::cms_counts(&server).await.0, acknowledged);
     let metrics = common::get_text(&server, "/metrics").await;
     assert!(
         !metrics.contains("cdrhub_store_write_failures_total 0\n"),

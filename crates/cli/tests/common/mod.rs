@@ -409,3 +409,28 @@ pub fn ensure_nats() {
         wait_until("NATS answers", up);
     }
 }
+
+/// POSTs a CMS document as Call Bridge `cb1`: the status and the answer.
+pub async fn post_cms(server: &Server, body: Vec<u8>) -> (u16, String) {
+    let mut c = Conn::open(server.addr).await.unwrap();
+    let (status, body) = c
+        .request("POST", "/ingest/cms?system_id=cb1", body)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The CMS source's records stored and duplicates dropped, over all its
+/// senders (`/api/v1/sources`).
+pub async fn cms_counts(server: &Server) -> (u64, u64) {
+    let sources = get_json(server, "/api/v1/sources").await;
+    let senders: Vec<&serde_json::Value> = sources["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["source"] == "cms")
+        .flat_map(|s| s["senders"].as_array().unwrap())
+        .collect();
+    let sum = |key: &str| senders.iter().map(|s| s[key].as_u64().unwrap()).sum();
+    (sum("records_total"), sum("duplicates"))
+}
