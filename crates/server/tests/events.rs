@@ -201,14 +201,7 @@ async fn a_bad_batch_is_refused_whole_and_tokens_are_checked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_websocket_acknowledges_each_message_after_commit() {
     let mut server = TestServer::start().await;
-    let mut request = format!("ws://{}/api/v1/events/ws?system=pbx-ws", server.http_addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Authorization",
-        format!("Bearer {}", server.token).parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut ws = common::events_websocket(&server, "pbx-ws").await;
     let mut ask = async |text: String| -> Value {
         ws.send(tungstenite::Message::text(text)).await.unwrap();
         loop {

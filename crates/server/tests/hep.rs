@@ -169,14 +169,7 @@ fn as_hepv2(v3: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_call_sent_as_hepv2_over_udp_makes_the_same_call() {
-    let mut server = TestServer::start_with(Options {
-        hep: Some(HepSourceConfig {
-            enabled: true,
-            ..HepSourceConfig::default()
-        }),
-        ..Options::default()
-    })
-    .await;
+    let mut server = TestServer::with_hep(HepSourceConfig::default()).await;
     let (udp, _) = server.hep_addrs.unwrap();
     let packets: Vec<Vec<u8>> = common::kamailio_packets()
         .iter()

@@ -363,7 +363,7 @@ async fn a_tls_handshake_that_never_finishes_or_is_not_tls_is_closed() {
 mod events {
     use super::*;
     use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+    use tokio_tungstenite::tungstenite;
 
     const ONE: &str = r#"{"type":"setup","call_id":"h-1","key":"h-1/1","at":"2026-12-01T10:00:00Z","caller":"2000","callee":"2001"}"#;
 
@@ -412,14 +412,7 @@ mod events {
     #[tokio::test]
     async fn a_websocket_feed_answers_bad_messages_and_closes_on_an_oversized_one() {
         let server = events_server().await;
-        let mut request = format!("ws://{}/api/v1/events/ws?system=hostile", server.http_addr)
-            .into_client_request()
-            .unwrap();
-        request.headers_mut().insert(
-            "Authorization",
-            format!("Bearer {}", server.token).parse().unwrap(),
-        );
-        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let mut ws = common::events_websocket(&server, "hostile").await;
         let mut answers = Vec::new();
         for message in [
             tungstenite::Message::binary(vec![0xffu8; 10]),

@@ -78,23 +78,12 @@ async fn tcp_from(source: &str, to: SocketAddr) -> TcpStream {
     socket.connect(to).await.unwrap()
 }
 
-async fn hep_server(config: HepSourceConfig) -> TestServer {
-    TestServer::start_with(Options {
-        hep: Some(HepSourceConfig {
-            enabled: true,
-            ..config
-        }),
-        ..Options::default()
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hep_tcp_connections_over_the_cap_are_closed_at_once_and_silent_ones_after_the_idle_timeout()
  {
     // Idle for 3 s: long enough that the third connection comes while the
     // first two still hold their slots, even on a slow machine.
-    let mut server = hep_server(HepSourceConfig {
+    let mut server = TestServer::with_hep(HepSourceConfig {
         max_connections: 2,
         idle_timeout_s: 3,
         ..HepSourceConfig::default()
@@ -125,7 +114,7 @@ async fn hep_tcp_connections_over_the_cap_are_closed_at_once_and_silent_ones_aft
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hep_from_outside_the_allow_list_is_dropped_and_counted() {
-    let mut server = hep_server(HepSourceConfig {
+    let mut server = TestServer::with_hep(HepSourceConfig {
         allow: allow(&["127.0.0.2"]),
         ..HepSourceConfig::default()
     })
@@ -153,7 +142,7 @@ async fn hep_from_outside_the_allow_list_is_dropped_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_garbage_from_one_address_is_counted_and_another_agent_is_served() {
-    let mut server = hep_server(HepSourceConfig::default()).await;
+    let mut server = TestServer::with_hep(HepSourceConfig::default()).await;
     let (udp, tcp) = server.hep_addrs.unwrap();
     let flood = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let garbage: Vec<u8> = (0..1200u32).map(|i| (i * 7919 % 251) as u8).collect();
@@ -335,7 +324,7 @@ async fn tls_listen_without_an_https_section_is_a_configuration_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hep_frame_trickled_a_byte_at_a_time_is_cut_off_after_the_idle_timeout() {
-    let mut server = hep_server(HepSourceConfig {
+    let mut server = TestServer::with_hep(HepSourceConfig {
         idle_timeout_s: 1,
         ..HepSourceConfig::default()
     })

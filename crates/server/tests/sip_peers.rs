@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cdrhub_server::sources::hep::HepSourceConfig;
-use common::{Options, TestServer};
+use common::TestServer;
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -201,14 +201,7 @@ async fn sip_calls(server: &mut TestServer, expected: usize) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_through_kamailio_become_the_cdrs_sipp_made() {
-    let mut server = TestServer::start_with(Options {
-        hep: Some(HepSourceConfig {
-            enabled: true,
-            ..HepSourceConfig::default()
-        }),
-        ..Options::default()
-    })
-    .await;
+    let mut server = TestServer::with_hep(HepSourceConfig::default()).await;
     let (hep, _) = server.hep_addrs.unwrap();
     let run_dir = tempfile::tempdir().unwrap();
     let proxy_port = free_port();

@@ -1066,3 +1066,35 @@ pub async fn trickle(
     }
     out
 }
+
+/// A call-event WebSocket feed of sender `system`, opened with the test's
+/// API token.
+pub async fn events_websocket(
+    server: &TestServer,
+    system: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}/api/v1/events/ws?system={system}", server.http_addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Authorization",
+        format!("Bearer {}", server.token).parse().unwrap(),
+    );
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+impl TestServer {
+    /// A server with the HEP listener on `config` (enabled, on free
+    /// loopback ports).
+    pub async fn with_hep(config: cdrhub_server::sources::hep::HepSourceConfig) -> TestServer {
+        TestServer::start_with(Options {
+            hep: Some(cdrhub_server::sources::hep::HepSourceConfig {
+                enabled: true,
+                ..config
+            }),
+            ..Options::default()
+        })
+        .await
+    }
+}
