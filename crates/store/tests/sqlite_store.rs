@@ -1206,6 +1206,18 @@ fn cti_messages_make_calls_and_agent_states_that_survive_a_rebuild() {
     assert_eq!(agent_states(dir.path()), states);
 }
 
+/// Removes every call there is, and its records (the console's "clear
+/// history data").
+fn clear_every_call(store: &SqliteStore) -> Result<cdrhub_store::PruneReport, StoreError> {
+    store.prune(
+        &PruneRequest {
+            calls_before: Some(Timestamp(Timestamp::now().0 + 86_400_000)),
+            ..Default::default()
+        },
+        &mut |_| {},
+    )
+}
+
 /// Clearing every call removes the newest records too: SQLite would give
 /// their ids again, and the correlator, which reads past the last id it
 /// read, would never make calls of the records that come next. New records
@@ -1232,15 +1244,7 @@ fn calls_that_come_after_clearing_everything_are_made() {
         let store = open(dir.path());
         posts(&store, "S1", "2026-03-01");
         assert_eq!(all_calls(&store).len(), 3);
-        let report = store
-            .prune(
-                &PruneRequest {
-                    calls_before: Some(Timestamp(Timestamp::now().0 + 86_400_000)),
-                    ..Default::default()
-                },
-                &mut |_| {},
-            )
-            .unwrap();
+        let report = clear_every_call(&store).unwrap();
         assert_eq!(report.calls, 3, "{report:?}");
         assert!(all_calls(&store).is_empty());
         posts(&store, "S2", "2026-03-02");
@@ -1249,15 +1253,7 @@ fn calls_that_come_after_clearing_everything_are_made() {
     // Cleared again, and the next records come after a restart.
     {
         let store = open(dir.path());
-        store
-            .prune(
-                &PruneRequest {
-                    calls_before: Some(Timestamp(Timestamp::now().0 + 86_400_000)),
-                    ..Default::default()
-                },
-                &mut |_| {},
-            )
-            .unwrap();
+        clear_every_call(&store).unwrap();
     }
     let store = open(dir.path());
     posts(&store, "S3", "2026-03-03");
@@ -1302,15 +1298,7 @@ fn a_removal_run_waits_for_a_locked_journal() {
         conn.execute_batch("COMMIT").unwrap();
     });
     locked_rx.recv().unwrap();
-    let report = store
-        .prune(
-            &PruneRequest {
-                calls_before: Some(Timestamp(Timestamp::now().0 + 86_400_000)),
-                ..Default::default()
-            },
-            &mut |_| {},
-        )
-        .expect("the run waits for the lock");
+    let report = clear_every_call(&store).expect("the run waits for the lock");
     holder.join().unwrap();
     assert_eq!((report.calls, report.records), (1, 5), "{report:?}");
     assert!(all_calls(&store).is_empty());
